@@ -1,0 +1,221 @@
+use nalgebra::SMatrix;
+use rand_core::RngCore;
+
+use crate::{Init, Layer, Model, Parameters, Scalar};
+
+/// Implements `Parameters` and `Model` for a layer without trainable tensors.
+macro_rules! no_parameters {
+    ($name:ident $(<$T:ident>)?) => {
+        impl<T: Scalar> Parameters<T> for $name $(<$T>)? {
+            const COUNT: usize = 0;
+            fn tensors(&self) -> impl Iterator<Item = &[T]> {
+                core::iter::empty()
+            }
+            fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [T]> {
+                core::iter::empty()
+            }
+        }
+        impl<T: Scalar> Model<T> for $name $(<$T>)? {
+            type Grads = ();
+            fn init<R: RngCore + ?Sized>(&mut self, _: Init, _: &mut R) {}
+        }
+    };
+}
+
+/// Implements `Layer` for an element-wise activation `y = f(x)` whose derivative can be written
+/// in terms of the output: `dx = dy · f'(y)`. The cache is the output.
+macro_rules! elementwise {
+    ($name:ident $(<$T:ident>)?, |$me:ident, $x:ident| $f:expr, |$me2:ident, $y:ident| $df:expr) => {
+        no_parameters!($name $(<$T>)?);
+
+        impl<T: Scalar, const N: usize, const B: usize> Layer<T, SMatrix<T, N, B>>
+            for $name $(<$T>)?
+        {
+            type Output = SMatrix<T, N, B>;
+            type Cache = SMatrix<T, N, B>;
+
+            fn forward(&self, x: &SMatrix<T, N, B>, y: &mut SMatrix<T, N, B>) {
+                let $me = self;
+                for (out, &$x) in y.iter_mut().zip(x.iter()) {
+                    *out = $f;
+                }
+            }
+
+            fn forward_train<'c>(
+                &mut self,
+                x: &SMatrix<T, N, B>,
+                cache: &'c mut SMatrix<T, N, B>,
+            ) -> &'c SMatrix<T, N, B> {
+                self.forward(x, cache);
+                cache
+            }
+
+            fn output(cache: &SMatrix<T, N, B>) -> &SMatrix<T, N, B> {
+                cache
+            }
+
+            fn backward(
+                &self,
+                _x: &SMatrix<T, N, B>,
+                cache: &mut SMatrix<T, N, B>,
+                dy: &mut SMatrix<T, N, B>,
+                dx: Option<&mut SMatrix<T, N, B>>,
+                _grads: &mut (),
+            ) {
+                let $me2 = self;
+                if let Some(dx) = dx {
+                    for ((g, &d), &$y) in dx.iter_mut().zip(dy.iter()).zip(cache.iter()) {
+                        *g = d * $df;
+                    }
+                }
+            }
+        }
+    };
+}
+
+/// Rectified linear unit: `max(x, 0)` (gradient 0 at 0, as in PyTorch).
+///
+/// ```
+/// use tinyprop::prelude::*;
+/// let x = SMatrix::<f32, 3, 1>::new(-1.0, 0.0, 2.0);
+/// let mut y = SMatrix::zeros();
+/// Relu.forward(&x, &mut y);
+/// assert_eq!(y, SMatrix::<f32, 3, 1>::new(0.0, 0.0, 2.0));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Relu;
+elementwise!(Relu, |_s, x| if x > T::zero() { x } else { T::zero() },
+    |_s, y| if y > T::zero() { T::one() } else { T::zero() });
+
+/// Leaky ReLU: `x` for `x > 0`, else `negative_slope · x` (default slope 0.01, as in PyTorch).
+/// The slope must be non-negative (the derivative is read from the output's sign).
+///
+/// ```
+/// use tinyprop::prelude::*;
+/// let x = SMatrix::<f64, 2, 1>::new(-2.0, 3.0);
+/// let mut y = SMatrix::zeros();
+/// LeakyRelu::<f64>::default().forward(&x, &mut y);
+/// assert_eq!(y, SMatrix::<f64, 2, 1>::new(-0.02, 3.0));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LeakyRelu<T> {
+    /// The slope for negative inputs.
+    pub negative_slope: T,
+}
+impl<T: Scalar> Default for LeakyRelu<T> {
+    fn default() -> Self {
+        Self {
+            negative_slope: T::of_f64(0.01),
+        }
+    }
+}
+elementwise!(LeakyRelu<T>, |s, x| if x > T::zero() { x } else { x * s.negative_slope },
+    |s, y| if y > T::zero() { T::one() } else { s.negative_slope });
+
+/// The logistic function `1 / (1 + e^-x)`, computed without overflow for large `|x|`.
+///
+/// ```
+/// use tinyprop::prelude::*;
+/// let x = SMatrix::<f32, 3, 1>::new(-1000.0, 0.0, 1000.0);
+/// let mut y = SMatrix::zeros();
+/// Sigmoid.forward(&x, &mut y);
+/// assert_eq!(y, SMatrix::<f32, 3, 1>::new(0.0, 0.5, 1.0));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sigmoid;
+elementwise!(Sigmoid, |_s, x| sigmoid(x), |_s, y| y * (T::one() - y));
+
+/// Hyperbolic tangent.
+///
+/// ```
+/// use tinyprop::prelude::*;
+/// let x = SMatrix::<f32, 2, 1>::new(0.0, 50.0);
+/// let mut y = SMatrix::zeros();
+/// Tanh.forward(&x, &mut y);
+/// assert_eq!(y, SMatrix::<f32, 2, 1>::new(0.0, 1.0));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tanh;
+elementwise!(Tanh, |_s, x| x.tanh(), |_s, y| T::one() - y * y);
+
+/// The identity: `y = x`. Useful as a placeholder in a chain.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Identity;
+elementwise!(Identity, |_s, x| x, |_s, _y| T::one());
+
+/// `1 / (1 + e^-x)` without overflow.
+pub(crate) fn sigmoid<T: Scalar>(x: T) -> T {
+    if x >= T::zero() {
+        T::one() / (T::one() + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (T::one() + e)
+    }
+}
+
+/// Softmax over each sample (column): `y_i = e^{x_i} / Σ_j e^{x_j}`, shifted by the column's
+/// maximum so that large inputs do not overflow.
+///
+/// For classification training, prefer feeding logits to [`crate::CrossEntropy`], which fuses
+/// the softmax with the loss; use this layer when the probabilities themselves are needed.
+///
+/// ```
+/// use tinyprop::prelude::*;
+/// let x = SMatrix::<f64, 2, 1>::new(1000.0, 1000.0);
+/// let mut y = SMatrix::zeros();
+/// Softmax.forward(&x, &mut y);
+/// assert_eq!(y, SMatrix::<f64, 2, 1>::new(0.5, 0.5));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Softmax;
+no_parameters!(Softmax);
+
+impl<T: Scalar, const N: usize, const B: usize> Layer<T, SMatrix<T, N, B>> for Softmax {
+    type Output = SMatrix<T, N, B>;
+    type Cache = SMatrix<T, N, B>;
+
+    fn forward(&self, x: &SMatrix<T, N, B>, y: &mut SMatrix<T, N, B>) {
+        for (mut out, inp) in y.column_iter_mut().zip(x.column_iter()) {
+            let max = inp.max();
+            let mut sum = T::zero();
+            for (o, &v) in out.iter_mut().zip(inp.iter()) {
+                *o = (v - max).exp();
+                sum += *o;
+            }
+            out /= sum;
+        }
+    }
+
+    fn forward_train<'c>(
+        &mut self,
+        x: &SMatrix<T, N, B>,
+        cache: &'c mut SMatrix<T, N, B>,
+    ) -> &'c SMatrix<T, N, B> {
+        self.forward(x, cache);
+        cache
+    }
+
+    fn output(cache: &SMatrix<T, N, B>) -> &SMatrix<T, N, B> {
+        cache
+    }
+
+    fn backward(
+        &self,
+        _x: &SMatrix<T, N, B>,
+        cache: &mut SMatrix<T, N, B>,
+        dy: &mut SMatrix<T, N, B>,
+        dx: Option<&mut SMatrix<T, N, B>>,
+        _grads: &mut (),
+    ) {
+        // dx_i = y_i (dy_i - Σ_j dy_j y_j)
+        if let Some(dx) = dx {
+            for ((mut g, d), y) in dx.column_iter_mut().zip(dy.column_iter()).zip(cache.column_iter())
+            {
+                let dot = d.dot(&y);
+                for ((gi, &di), &yi) in g.iter_mut().zip(d.iter()).zip(y.iter()) {
+                    *gi = yi * (di - dot);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,201 @@
+use core::fmt::Debug;
+
+use nalgebra::{SMatrix, SVector};
+use rand_core::RngCore;
+
+use crate::{Init, Layer, Model, Parameters, Scalar, Zeroed};
+
+/// A fully connected layer: `y = W x + b` for each sample (column) `x`, like `torch.nn.Linear`.
+///
+/// `weight` is `OUT × IN` (the same layout as PyTorch's `Linear.weight`), `bias` has `OUT`
+/// elements. [`DenseNoBias`] is the form without a bias. The gradients of a dense layer are a
+/// value of the same type.
+///
+/// ```
+/// use tinyprop::prelude::*;
+/// let mut layer: Dense<f32, 2, 1> = Default::default();
+/// layer.weight = SMatrix::from_row_slice(&[2.0, -1.0]);
+/// layer.bias = SVector::from([0.5]);
+/// let x = SMatrix::<f32, 2, 3>::from_column_slice(&[1., 0., 0., 1., 1., 1.]);
+/// let mut y = SMatrix::<f32, 1, 3>::zeros();
+/// layer.forward(&x, &mut y);
+/// assert_eq!(y.as_slice(), &[2.5, -0.5, 1.5]);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dense<T: Scalar, const IN: usize, const OUT: usize, B = SVector<T, OUT>> {
+    /// The `OUT × IN` weight matrix.
+    pub weight: SMatrix<T, OUT, IN>,
+    /// The bias: an `SVector<T, OUT>`, or [`NoBias`].
+    pub bias: B,
+}
+
+/// A dense layer without bias: `y = W x`.
+pub type DenseNoBias<T, const IN: usize, const OUT: usize> = Dense<T, IN, OUT, NoBias>;
+
+/// The bias of a [`Dense`] layer: a vector, or nothing.
+pub trait Bias<T: Scalar, const OUT: usize>: Parameters<T> + Zeroed + Clone + Debug {
+    /// Adds the bias to every column of `y`.
+    fn add_to<const B: usize>(&self, y: &mut SMatrix<T, OUT, B>);
+    /// Adds the bias gradient of `dy` (the sum of its columns) to `self`.
+    fn accumulate<const B: usize>(&mut self, dy: &SMatrix<T, OUT, B>);
+    /// Initialises the bias.
+    fn init<R: RngCore + ?Sized>(&mut self, init: Init, fan_in: usize, rng: &mut R);
+}
+
+/// The absent bias of [`DenseNoBias`]: zero-sized, no parameters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NoBias;
+
+impl<T: Scalar> Parameters<T> for NoBias {
+    const COUNT: usize = 0;
+    fn tensors(&self) -> impl Iterator<Item = &[T]> {
+        core::iter::empty()
+    }
+    fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [T]> {
+        core::iter::empty()
+    }
+}
+
+impl Zeroed for NoBias {
+    fn zeroed() -> Self {
+        NoBias
+    }
+    fn set_zero(&mut self) {}
+}
+
+impl<T: Scalar, const OUT: usize> Bias<T, OUT> for NoBias {
+    fn add_to<const B: usize>(&self, _: &mut SMatrix<T, OUT, B>) {}
+    fn accumulate<const B: usize>(&mut self, _: &SMatrix<T, OUT, B>) {}
+    fn init<R: RngCore + ?Sized>(&mut self, _: Init, _: usize, _: &mut R) {}
+}
+
+/// A matrix is one tensor.
+impl<T: Scalar, const R: usize, const C: usize> Parameters<T> for SMatrix<T, R, C> {
+    const COUNT: usize = R * C;
+    fn tensors(&self) -> impl Iterator<Item = &[T]> {
+        core::iter::once(self.as_slice())
+    }
+    fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [T]> {
+        core::iter::once(self.as_mut_slice())
+    }
+}
+
+impl<T: Scalar, const OUT: usize> Bias<T, OUT> for SVector<T, OUT> {
+    fn add_to<const B: usize>(&self, y: &mut SMatrix<T, OUT, B>) {
+        for mut col in y.column_iter_mut() {
+            col += self;
+        }
+    }
+    fn accumulate<const B: usize>(&mut self, dy: &SMatrix<T, OUT, B>) {
+        for col in dy.column_iter() {
+            *self += col;
+        }
+    }
+    fn init<R: RngCore + ?Sized>(&mut self, init: Init, fan_in: usize, rng: &mut R) {
+        init.fill_bias(self.as_mut_slice(), fan_in, rng);
+    }
+}
+
+impl<T: Scalar, const IN: usize, const OUT: usize, B: Bias<T, OUT>> Dense<T, IN, OUT, B> {
+    /// A layer initialised with `init`, drawing from `rng`.
+    ///
+    /// Builds the layer on the stack; for large layers in `static` storage, use
+    /// [`Model::init`] on the stored value instead.
+    pub fn new<R: RngCore + ?Sized>(init: Init, rng: &mut R) -> Self {
+        let mut layer = Self::zeroed();
+        Model::init(&mut layer, init, rng);
+        layer
+    }
+}
+
+impl<T: Scalar, const IN: usize, const OUT: usize, B: Bias<T, OUT>> Zeroed
+    for Dense<T, IN, OUT, B>
+{
+    fn zeroed() -> Self {
+        Self {
+            weight: SMatrix::zeros(),
+            bias: B::zeroed(),
+        }
+    }
+    fn set_zero(&mut self) {
+        self.weight.set_zero();
+        self.bias.set_zero();
+    }
+}
+
+impl<T: Scalar, const IN: usize, const OUT: usize, B: Bias<T, OUT>> Default
+    for Dense<T, IN, OUT, B>
+{
+    /// All weights and biases zero; call [`Model::init`] before training.
+    fn default() -> Self {
+        Self::zeroed()
+    }
+}
+
+impl<T: Scalar, const IN: usize, const OUT: usize, B: Bias<T, OUT>> Parameters<T>
+    for Dense<T, IN, OUT, B>
+{
+    const COUNT: usize = IN * OUT + B::COUNT;
+    fn tensors(&self) -> impl Iterator<Item = &[T]> {
+        core::iter::once(self.weight.as_slice()).chain(self.bias.tensors())
+    }
+    fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [T]> {
+        core::iter::once(self.weight.as_mut_slice()).chain(self.bias.tensors_mut())
+    }
+}
+
+impl<T: Scalar, const IN: usize, const OUT: usize, B: Bias<T, OUT>> Model<T>
+    for Dense<T, IN, OUT, B>
+{
+    type Grads = Self;
+    fn init<R: RngCore + ?Sized>(&mut self, init: Init, rng: &mut R) {
+        init.fill_weights(self.weight.as_mut_slice(), IN, OUT, rng);
+        self.bias.init(init, IN, rng);
+    }
+}
+
+impl<T, const IN: usize, const OUT: usize, const BATCH: usize, B> Layer<T, SMatrix<T, IN, BATCH>>
+    for Dense<T, IN, OUT, B>
+where
+    T: Scalar,
+    B: Bias<T, OUT>,
+{
+    type Output = SMatrix<T, OUT, BATCH>;
+    type Cache = SMatrix<T, OUT, BATCH>;
+
+    fn forward(&self, x: &SMatrix<T, IN, BATCH>, y: &mut Self::Output) {
+        y.gemm(T::one(), &self.weight, x, T::zero());
+        self.bias.add_to(y);
+    }
+
+    fn forward_train<'c>(
+        &mut self,
+        x: &SMatrix<T, IN, BATCH>,
+        cache: &'c mut Self::Cache,
+    ) -> &'c Self::Output {
+        self.forward(x, cache);
+        cache
+    }
+
+    fn output(cache: &Self::Cache) -> &Self::Output {
+        cache
+    }
+
+    fn backward(
+        &self,
+        x: &SMatrix<T, IN, BATCH>,
+        _cache: &mut Self::Cache,
+        dy: &mut Self::Output,
+        dx: Option<&mut SMatrix<T, IN, BATCH>>,
+        grads: &mut Self,
+    ) {
+        // dW += dy · xᵀ as rank-1 updates, one per sample: no transposed copy of the input.
+        for (dy_col, x_col) in dy.column_iter().zip(x.column_iter()) {
+            grads.weight.ger(T::one(), &dy_col, &x_col, T::one());
+        }
+        grads.bias.accumulate(dy);
+        if let Some(dx) = dx {
+            dx.gemm_tr(T::one(), &self.weight, dy, T::zero());
+        }
+    }
+}

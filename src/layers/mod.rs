@@ -1,0 +1,11 @@
+//! The layers: [`Dense`] (fully connected) and the activations.
+//!
+//! Every layer works for any batch size: its input is an `SMatrix<T, WIDTH, BATCH>` with one
+//! column per sample.
+
+mod activation;
+mod dense;
+
+pub(crate) use activation::sigmoid;
+pub use activation::{Identity, LeakyRelu, Relu, Sigmoid, Softmax, Tanh};
+pub use dense::{Bias, Dense, DenseNoBias, NoBias};

@@ -1,0 +1,81 @@
+//! # tinyprop
+//!
+//! Training and inference of small neural networks for microcontrollers and CPUs, with every shape
+//! a const generic. `#![no_std]`, no `alloc`, no `unsafe`.
+//!
+//! * A batch of `B` samples of width `N` is an [`SMatrix<T, N, B>`](nalgebra::SMatrix): one column
+//!   per sample. Batch size is a const generic of the call, so stochastic gradient descent is
+//!   `B = 1` and mini-batch gradient descent is `B = 32`.
+//! * A model is a [`Layer`] or a tuple of layers. A width mismatch between two layers is a compile
+//!   error, and so is an optimizer built for a different network.
+//! * Outputs and gradients are written into caller-owned buffers ([`Workspace`]); the library keeps
+//!   no buffers of its own and never allocates.
+//! * The memory a model needs is a compile-time constant ([`memory`]).
+//!
+//! ```
+//! use tinyprop::prelude::*;
+//!
+//! // 2 inputs, 8 hidden units with tanh, 1 output: XOR.
+//! type Net = (Dense<f32, 2, 8>, Tanh, Dense<f32, 8, 1>);
+//! let mut rng = SplitMix64::new(7);
+//! let mut net: Net = Model::zeroed();
+//! net.init(Init::XavierUniform, &mut rng);
+//!
+//! let x = SMatrix::<f32, 2, 4>::from_column_slice(&[0., 0., 0., 1., 1., 0., 1., 1.]);
+//! let t = SMatrix::<f32, 1, 4>::from_column_slice(&[0., 1., 1., 0.]);
+//! let mut opt = Sgd::new(0.5).unwrap();
+//! let mut ws = Workspace::<f32, _, Net>::new();
+//! let mut loss = 1.0;
+//! for _ in 0..2000 {
+//!     loss = train_step(&mut net, &mut opt, &BceWithLogits, &x, &t, &mut ws).unwrap();
+//! }
+//! assert!(loss < 0.01);
+//! ```
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::unreachable,
+    clippy::todo,
+    clippy::unimplemented
+)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing))]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+mod chain;
+mod error;
+pub mod init;
+mod layer;
+pub mod layers;
+pub mod loss;
+pub mod memory;
+pub mod optim;
+pub mod rng;
+mod scalar;
+pub mod train;
+
+pub use error::Error;
+pub use init::Init;
+pub use layer::{Layer, Model, Parameters};
+pub use layers::{Dense, DenseNoBias, Identity, LeakyRelu, Relu, Sigmoid, Softmax, Tanh};
+pub use loss::{BceWithLogits, CrossEntropy, Loss, Mse};
+pub use nalgebra::{SMatrix, SVector};
+pub use optim::{Optimizer, Sgd};
+pub use rng::SplitMix64;
+pub use scalar::{Scalar, Zeroed};
+pub use train::{train_step, Workspace};
+
+/// Everything a typical program needs, in one `use`.
+pub mod prelude {
+    pub use crate::{
+        train_step, BceWithLogits, CrossEntropy, Dense, DenseNoBias, Error, Identity, Init, Layer,
+        LeakyRelu, Loss, Model, Mse, Optimizer, Parameters, Relu, SMatrix, SVector, Scalar, Sgd,
+        Sigmoid, Softmax, SplitMix64, Tanh, Workspace, Zeroed,
+    };
+}

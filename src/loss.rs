@@ -1,0 +1,190 @@
+//! Losses: their value and their gradient with respect to the model's output.
+//!
+//! Every loss is the *mean* over the batch with PyTorch's default reduction, so learning rates
+//! carry over from PyTorch code unchanged.
+
+use nalgebra::{SMatrix, SVectorView};
+
+use crate::layers::sigmoid;
+use crate::{Error, Scalar};
+
+/// A loss over model outputs `Y` and targets `Target`.
+///
+/// ```
+/// use tinyprop::prelude::*;
+/// let y = SMatrix::<f64, 2, 1>::new(1.0, 3.0);
+/// let t = SMatrix::<f64, 2, 1>::new(0.0, 1.0);
+/// let mut dy = SMatrix::zeros();
+/// let l = Mse.loss_and_grad(&y, &t, &mut dy).unwrap();
+/// assert_eq!(l, 2.5); // (1 + 4) / 2
+/// assert_eq!(dy, SMatrix::<f64, 2, 1>::new(1.0, 2.0));
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot compare output `{Y}` with target `{Target}`",
+    note = "the target must have the output's shape (or, for cross-entropy, be one class index per sample)"
+)]
+pub trait Loss<T: Scalar, Y, Target: ?Sized> {
+    /// The loss of output `y` against `target`.
+    fn loss(&self, y: &Y, target: &Target) -> Result<T, Error>;
+    /// The loss, with its gradient with respect to `y` written into `dy`.
+    fn loss_and_grad(&self, y: &Y, target: &Target, dy: &mut Y) -> Result<T, Error>;
+}
+
+/// Mean squared error over all elements, like `torch.nn.MSELoss()`: `mean((y - t)²)`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Mse;
+
+impl<T: Scalar, const N: usize, const B: usize> Loss<T, SMatrix<T, N, B>, SMatrix<T, N, B>>
+    for Mse
+{
+    fn loss(&self, y: &SMatrix<T, N, B>, t: &SMatrix<T, N, B>) -> Result<T, Error> {
+        let sum = y
+            .iter()
+            .zip(t.iter())
+            .fold(T::zero(), |acc, (&a, &b)| acc + (a - b) * (a - b));
+        Ok(sum / count::<T>(N * B))
+    }
+
+    fn loss_and_grad(
+        &self,
+        y: &SMatrix<T, N, B>,
+        t: &SMatrix<T, N, B>,
+        dy: &mut SMatrix<T, N, B>,
+    ) -> Result<T, Error> {
+        let scale = T::of_f64(2.0) / count::<T>(N * B);
+        for ((d, &a), &b) in dy.iter_mut().zip(y.iter()).zip(t.iter()) {
+            *d = scale * (a - b);
+        }
+        self.loss(y, t)
+    }
+}
+
+/// Softmax cross-entropy over logits, like `torch.nn.CrossEntropyLoss()`, fused through
+/// log-sum-exp so that it stays finite for logits of any size.
+///
+/// Targets are one class index per sample (`[usize; B]`) or a matrix of class probabilities
+/// (one-hot or soft labels) with the output's shape. The model's last layer should output raw
+/// logits (no [`crate::Softmax`]).
+///
+/// ```
+/// use tinyprop::prelude::*;
+/// let logits = SMatrix::<f32, 3, 2>::from_column_slice(&[1000., 0., -1000., 0., 0., 0.]);
+/// let l: f32 = CrossEntropy.loss(&logits, &[0, 2]).unwrap();
+/// assert!((l - 3f32.ln() / 2.0).abs() < 1e-6); // sample 0 is certain, sample 1 uniform
+/// assert!(CrossEntropy.loss(&logits, &[0, 3]).is_err()); // class 3 does not exist
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CrossEntropy;
+
+/// `log Σ e^{x_i}` of one column, shifted by its maximum.
+fn log_sum_exp<T: Scalar, const N: usize>(col: &SVectorView<'_, T, N>) -> T {
+    let max = col.max();
+    let sum = col.iter().fold(T::zero(), |acc, &v| acc + (v - max).exp());
+    max + sum.ln()
+}
+
+impl<T: Scalar, const N: usize, const B: usize> Loss<T, SMatrix<T, N, B>, [usize; B]>
+    for CrossEntropy
+{
+    fn loss(&self, y: &SMatrix<T, N, B>, labels: &[usize; B]) -> Result<T, Error> {
+        let mut sum = T::zero();
+        for (col, &label) in y.column_iter().zip(labels) {
+            let target = *col.get(label).ok_or(Error::LabelOutOfRange { label, classes: N })?;
+            sum += log_sum_exp(&col) - target;
+        }
+        Ok(sum / count::<T>(B))
+    }
+
+    fn loss_and_grad(
+        &self,
+        y: &SMatrix<T, N, B>,
+        labels: &[usize; B],
+        dy: &mut SMatrix<T, N, B>,
+    ) -> Result<T, Error> {
+        let loss = self.loss(y, labels)?;
+        let inv_b = T::one() / count::<T>(B);
+        for ((mut d, col), &label) in dy.column_iter_mut().zip(y.column_iter()).zip(labels) {
+            let lse = log_sum_exp(&col);
+            for (i, (di, &v)) in d.iter_mut().zip(col.iter()).enumerate() {
+                let onehot = if i == label { T::one() } else { T::zero() };
+                *di = ((v - lse).exp() - onehot) * inv_b;
+            }
+        }
+        Ok(loss)
+    }
+}
+
+impl<T: Scalar, const N: usize, const B: usize> Loss<T, SMatrix<T, N, B>, SMatrix<T, N, B>>
+    for CrossEntropy
+{
+    fn loss(&self, y: &SMatrix<T, N, B>, t: &SMatrix<T, N, B>) -> Result<T, Error> {
+        let mut sum = T::zero();
+        for (col, tc) in y.column_iter().zip(t.column_iter()) {
+            let lse = log_sum_exp(&col);
+            for (&v, &p) in col.iter().zip(tc.iter()) {
+                sum -= p * (v - lse);
+            }
+        }
+        Ok(sum / count::<T>(B))
+    }
+
+    fn loss_and_grad(
+        &self,
+        y: &SMatrix<T, N, B>,
+        t: &SMatrix<T, N, B>,
+        dy: &mut SMatrix<T, N, B>,
+    ) -> Result<T, Error> {
+        let inv_b = T::one() / count::<T>(B);
+        for ((mut d, col), tc) in dy.column_iter_mut().zip(y.column_iter()).zip(t.column_iter()) {
+            let lse = log_sum_exp(&col);
+            let mass = tc.sum();
+            for ((di, &v), &p) in d.iter_mut().zip(col.iter()).zip(tc.iter()) {
+                // d/dv_i of -Σ_j p_j (v_j - lse) = softmax_i Σ_j p_j - p_i
+                *di = ((v - lse).exp() * mass - p) * inv_b;
+            }
+        }
+        self.loss(y, t)
+    }
+}
+
+/// Binary cross-entropy on logits, like `torch.nn.BCEWithLogitsLoss()`: the mean over all
+/// elements of `max(x, 0) - x·t + ln(1 + e^{-|x|})`, finite for logits of any size.
+///
+/// ```
+/// use tinyprop::prelude::*;
+/// let x = SMatrix::<f64, 1, 2>::new(0.0, 0.0);
+/// let t = SMatrix::<f64, 1, 2>::new(0.0, 1.0);
+/// let l = BceWithLogits.loss(&x, &t).unwrap();
+/// assert!((l - 2f64.ln()).abs() < 1e-15);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BceWithLogits;
+
+impl<T: Scalar, const N: usize, const B: usize> Loss<T, SMatrix<T, N, B>, SMatrix<T, N, B>>
+    for BceWithLogits
+{
+    fn loss(&self, y: &SMatrix<T, N, B>, t: &SMatrix<T, N, B>) -> Result<T, Error> {
+        let sum = y.iter().zip(t.iter()).fold(T::zero(), |acc, (&x, &p)| {
+            acc + x.max(T::zero()) - x * p + (-x.abs()).exp().ln_1p()
+        });
+        Ok(sum / count::<T>(N * B))
+    }
+
+    fn loss_and_grad(
+        &self,
+        y: &SMatrix<T, N, B>,
+        t: &SMatrix<T, N, B>,
+        dy: &mut SMatrix<T, N, B>,
+    ) -> Result<T, Error> {
+        let inv = T::one() / count::<T>(N * B);
+        for ((d, &x), &p) in dy.iter_mut().zip(y.iter()).zip(t.iter()) {
+            *d = (sigmoid(x) - p) * inv;
+        }
+        self.loss(y, t)
+    }
+}
+
+/// `n` as a scalar (batch and element counts are far below 2^24, exact in `f32`).
+fn count<T: Scalar>(n: usize) -> T {
+    T::of_f64(n as f64)
+}

@@ -1,0 +1,104 @@
+use nalgebra::{RealField, SMatrix};
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
+/// The element type of every tensor: `f32` (firmware, speed) or `f64` (gradient checks).
+///
+/// Sealed: the library's numerics are written and tested for these two types only.
+pub trait Scalar: RealField + Copy + Default + sealed::Sealed {
+    /// Converts an `f64` constant (rounding to `f32` where `Self` is `f32`).
+    fn of_f64(x: f64) -> Self;
+    /// Widens to `f64`.
+    fn as_f64(self) -> f64;
+}
+
+impl Scalar for f32 {
+    #[inline]
+    fn of_f64(x: f64) -> Self {
+        x as f32
+    }
+    #[inline]
+    fn as_f64(self) -> f64 {
+        f64::from(self)
+    }
+}
+
+impl Scalar for f64 {
+    #[inline]
+    fn of_f64(x: f64) -> Self {
+        x
+    }
+    #[inline]
+    fn as_f64(self) -> f64 {
+        self
+    }
+}
+
+/// A fixed-size value that can be created filled with zeros and reset to zeros in place.
+///
+/// Implemented for matrices, `()` and tuples of such values; outputs, caches and gradients are
+/// all `Zeroed`, so buffers can be built without knowing their structure.
+///
+/// ```
+/// use tinyprop::{SMatrix, Zeroed};
+/// let mut m: SMatrix<f32, 2, 3> = Zeroed::zeroed();
+/// m[(1, 2)] = 4.0;
+/// m.set_zero();
+/// assert_eq!(m, SMatrix::zeros());
+/// ```
+pub trait Zeroed: Sized {
+    /// A value with every element zero.
+    fn zeroed() -> Self;
+    /// Sets every element to zero in place.
+    fn set_zero(&mut self);
+}
+
+impl<T: Scalar, const R: usize, const C: usize> Zeroed for SMatrix<T, R, C> {
+    #[inline]
+    fn zeroed() -> Self {
+        SMatrix::zeros()
+    }
+    #[inline]
+    fn set_zero(&mut self) {
+        self.fill(T::zero());
+    }
+}
+
+impl Zeroed for () {
+    #[inline]
+    fn zeroed() -> Self {}
+    #[inline]
+    fn set_zero(&mut self) {}
+}
+
+macro_rules! zeroed_tuple {
+    ($($name:ident $idx:tt),+) => {
+        impl<$($name: Zeroed),+> Zeroed for ($($name,)+) {
+            #[inline]
+            fn zeroed() -> Self {
+                ($($name::zeroed(),)+)
+            }
+            #[inline]
+            fn set_zero(&mut self) {
+                $(self.$idx.set_zero();)+
+            }
+        }
+    };
+}
+
+zeroed_tuple!(A 0);
+zeroed_tuple!(A 0, B 1);
+zeroed_tuple!(A 0, B 1, C 2);
+zeroed_tuple!(A 0, B 1, C 2, D 3);
+zeroed_tuple!(A 0, B 1, C 2, D 3, E 4);
+zeroed_tuple!(A 0, B 1, C 2, D 3, E 4, F 5);
+zeroed_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+zeroed_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+zeroed_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8);
+zeroed_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9);
+zeroed_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10);
+zeroed_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11);

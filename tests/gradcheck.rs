@@ -1,0 +1,139 @@
+//! Finite-difference gradient checks in f64: every layer, every loss, and chains.
+
+mod common;
+
+use common::{check_layer, check_loss, pseudo_random};
+use tinyprop::prelude::*;
+
+const TOL: f64 = 1e-6;
+
+/// Inputs with negatives, values close to zero on both sides, and large values (a batch of 4).
+fn inputs() -> SMatrix<f64, 3, 4> {
+    SMatrix::from_column_slice(&[
+        -2.0, 0.5, 1e-3, //
+        -1e-3, 3.0, -0.7, //
+        25.0, -30.0, 0.25, //
+        1.5, -4.0, 7.0,
+    ])
+}
+
+fn assert_layer<M>(name: &str, model: &M)
+where
+    M: Layer<f64, SMatrix<f64, 3, 4>, Output = SMatrix<f64, 3, 4>> + Clone,
+{
+    let (dx, dp) = check_layer(model, &inputs());
+    println!("{name}: input {dx:.2e}, params {dp:.2e}");
+    assert!(dx <= TOL, "{name}: input gradient relative error {dx:e}");
+    assert!(dp <= TOL, "{name}: parameter gradient relative error {dp:e}");
+}
+
+#[test]
+fn activations() {
+    assert_layer("relu", &Relu);
+    assert_layer("leaky_relu", &LeakyRelu { negative_slope: 0.1 });
+    assert_layer("sigmoid", &Sigmoid);
+    assert_layer("tanh", &Tanh);
+    assert_layer("softmax", &Softmax);
+    assert_layer("identity", &Identity);
+}
+
+#[test]
+fn dense_with_and_without_bias() {
+    let mut rng = SplitMix64::new(5);
+    let dense: Dense<f64, 3, 3> = Dense::new(Init::PyTorchDefault, &mut rng);
+    assert_layer("dense", &dense);
+    let no_bias: DenseNoBias<f64, 3, 3> = Dense::new(Init::XavierNormal, &mut rng);
+    assert_layer("dense_no_bias", &no_bias);
+    // A wide, non-square layer too.
+    let wide: Dense<f64, 3, 7> = Dense::new(Init::HeNormal, &mut rng);
+    let (dx, dp) = check_layer(&wide, &inputs());
+    assert!(dx <= TOL && dp <= TOL, "{dx:e} {dp:e}");
+}
+
+#[test]
+fn three_layer_chain() {
+    let mut rng = SplitMix64::new(11);
+    let mut net: (Dense<f64, 3, 6>, Tanh, Dense<f64, 6, 5>, LeakyRelu<f64>, Dense<f64, 5, 2>) =
+        Default::default();
+    net.init(Init::XavierUniform, &mut rng);
+    let (dx, dp) = check_layer(&net, &inputs());
+    assert!(dx <= TOL && dp <= TOL, "{dx:e} {dp:e}");
+}
+
+#[test]
+fn eight_element_chain_and_nesting() {
+    type Block<const I: usize, const O: usize> = (Dense<f64, I, O>, Sigmoid);
+    let mut rng = SplitMix64::new(12);
+    let mut flat: (
+        Dense<f64, 3, 4>,
+        Relu,
+        Dense<f64, 4, 4>,
+        Tanh,
+        Dense<f64, 4, 3>,
+        Sigmoid,
+        Dense<f64, 3, 2>,
+        Softmax,
+    ) = Default::default();
+    flat.init(Init::HeUniform, &mut rng);
+    let (dx, dp) = check_layer(&flat, &inputs());
+    assert!(dx <= TOL && dp <= TOL, "flat: {dx:e} {dp:e}");
+
+    let mut nested: (Block<3, 5>, (Block<5, 4>, Identity), Dense<f64, 4, 2>) = Default::default();
+    nested.init(Init::XavierNormal, &mut rng);
+    let (dx, dp) = check_layer(&nested, &inputs());
+    assert!(dx <= TOL && dp <= TOL, "nested: {dx:e} {dp:e}");
+}
+
+#[test]
+fn losses() {
+    let y: SMatrix<f64, 3, 4> = inputs();
+    let t: SMatrix<f64, 3, 4> = pseudo_random(3);
+    let err = check_loss(&Mse, &y, &t);
+    assert!(err <= TOL, "mse {err:e}");
+
+    // Binary cross-entropy with targets in [0, 1], logits up to ±30.
+    let p = t.map(|v| (v + 1.0) / 2.0);
+    let err = check_loss(&BceWithLogits, &y, &p);
+    assert!(err <= TOL, "bce {err:e}");
+
+    // Cross-entropy with class indices and with soft targets.
+    let err = check_loss(&CrossEntropy, &y, &[0usize, 2, 1, 1]);
+    assert!(err <= TOL, "ce index {err:e}");
+    let soft = SMatrix::<f64, 3, 4>::from_fn(|i, j| [0.2, 0.3, 0.5][(i + j) % 3]);
+    let err = check_loss(&CrossEntropy, &y, &soft);
+    assert!(err <= TOL, "ce soft {err:e}");
+
+    // Logits of ±1000 stay finite and the gradient is still right.
+    let big = SMatrix::<f64, 3, 2>::from_column_slice(&[1000.0, -1000.0, 0.0, -1000.0, 999.0, 1000.0]);
+    let err = check_loss(&CrossEntropy, &big, &[1usize, 2]);
+    assert!(err <= TOL, "ce big {err:e}");
+    let l: f64 = CrossEntropy.loss(&big, &[1usize, 2]).unwrap();
+    // sample 0: 1000 - (-1000) = 2000; sample 1: ln(1 + e^-1)
+    let expected = (2000.0 + (1.0 + (-1.0f64).exp()).ln()) / 2.0;
+    assert!((l - expected).abs() < 1e-12, "{l}");
+    let err = check_loss(&BceWithLogits, &big, &SMatrix::<f64, 3, 2>::from_element(0.5));
+    assert!(err <= TOL, "bce big {err:e}");
+}
+
+#[test]
+fn losses_match_reference_values() {
+    // torch.nn.functional.cross_entropy(torch.tensor([[1., 2., 3.]]), torch.tensor([0]))
+    let y = SMatrix::<f64, 3, 1>::new(1.0, 2.0, 3.0);
+    let l: f64 = CrossEntropy.loss(&y, &[0usize]).unwrap();
+    assert!((l - 2.4076059644443806).abs() < 1e-14, "{l}");
+    // torch.nn.functional.binary_cross_entropy_with_logits(torch.tensor([2., -1.]), torch.tensor([1., 0.]))
+    let x = SMatrix::<f64, 2, 1>::new(2.0, -1.0);
+    let t = SMatrix::<f64, 2, 1>::new(1.0, 0.0);
+    let l = BceWithLogits.loss(&x, &t).unwrap();
+    assert!((l - 0.22009484928059764).abs() < 1e-14, "{l}");
+}
+
+#[test]
+fn bad_label_is_an_error() {
+    let y = SMatrix::<f64, 3, 2>::zeros();
+    let mut dy = SMatrix::zeros();
+    assert_eq!(
+        CrossEntropy.loss_and_grad(&y, &[1usize, 3], &mut dy),
+        Err(Error::LabelOutOfRange { label: 3, classes: 3 })
+    );
+}
