@@ -27,7 +27,10 @@ impl fmt::Display for Error {
             Error::NonFiniteLoss => f.write_str("the loss is NaN or infinite"),
             Error::NonFiniteGradient => f.write_str("a gradient is NaN or infinite"),
             Error::LabelOutOfRange { label, classes } => {
-                write!(f, "class label {label} is out of range for {classes} classes")
+                write!(
+                    f,
+                    "class label {label} is out of range for {classes} classes"
+                )
             }
             Error::InvalidHyperparameter(name) => write!(f, "invalid hyperparameter: {name}"),
         }

@@ -62,9 +62,7 @@ impl Init {
         rng: &mut R,
     ) {
         match self {
-            Init::PyTorchDefault => {
-                fill_uniform(bias, 1.0 / libm::sqrt(fan_in.max(1) as f64), rng)
-            }
+            Init::PyTorchDefault => fill_uniform(bias, 1.0 / libm::sqrt(fan_in.max(1) as f64), rng),
             _ => bias.fill(T::zero()),
         }
     }

@@ -43,7 +43,10 @@
     clippy::todo,
     clippy::unimplemented
 )]
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing))]
+#![cfg_attr(
+    test,
+    allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
 #[cfg(feature = "std")]
 extern crate std;

@@ -89,7 +89,9 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, SMatrix<T, N, B>, [usize
     fn loss(&self, y: &SMatrix<T, N, B>, labels: &[usize; B]) -> Result<T, Error> {
         let mut sum = T::zero();
         for (col, &label) in y.column_iter().zip(labels) {
-            let target = *col.get(label).ok_or(Error::LabelOutOfRange { label, classes: N })?;
+            let target = *col
+                .get(label)
+                .ok_or(Error::LabelOutOfRange { label, classes: N })?;
             sum += log_sum_exp(&col) - target;
         }
         Ok(sum / count::<T>(B))
@@ -135,7 +137,11 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, SMatrix<T, N, B>, SMatri
         dy: &mut SMatrix<T, N, B>,
     ) -> Result<T, Error> {
         let inv_b = T::one() / count::<T>(B);
-        for ((mut d, col), tc) in dy.column_iter_mut().zip(y.column_iter()).zip(t.column_iter()) {
+        for ((mut d, col), tc) in dy
+            .column_iter_mut()
+            .zip(y.column_iter())
+            .zip(t.column_iter())
+        {
             let lse = log_sum_exp(&col);
             let mass = tc.sum();
             for ((di, &v), &p) in d.iter_mut().zip(col.iter()).zip(tc.iter()) {

@@ -24,13 +24,21 @@ where
     let (dx, dp) = check_layer(model, &inputs());
     println!("{name}: input {dx:.2e}, params {dp:.2e}");
     assert!(dx <= TOL, "{name}: input gradient relative error {dx:e}");
-    assert!(dp <= TOL, "{name}: parameter gradient relative error {dp:e}");
+    assert!(
+        dp <= TOL,
+        "{name}: parameter gradient relative error {dp:e}"
+    );
 }
 
 #[test]
 fn activations() {
     assert_layer("relu", &Relu);
-    assert_layer("leaky_relu", &LeakyRelu { negative_slope: 0.1 });
+    assert_layer(
+        "leaky_relu",
+        &LeakyRelu {
+            negative_slope: 0.1,
+        },
+    );
     assert_layer("sigmoid", &Sigmoid);
     assert_layer("tanh", &Tanh);
     assert_layer("softmax", &Softmax);
@@ -53,27 +61,34 @@ fn dense_with_and_without_bias() {
 #[test]
 fn three_layer_chain() {
     let mut rng = SplitMix64::new(11);
-    let mut net: (Dense<f64, 3, 6>, Tanh, Dense<f64, 6, 5>, LeakyRelu<f64>, Dense<f64, 5, 2>) =
-        Default::default();
+    let mut net: (
+        Dense<f64, 3, 6>,
+        Tanh,
+        Dense<f64, 6, 5>,
+        LeakyRelu<f64>,
+        Dense<f64, 5, 2>,
+    ) = Default::default();
     net.init(Init::XavierUniform, &mut rng);
     let (dx, dp) = check_layer(&net, &inputs());
     assert!(dx <= TOL && dp <= TOL, "{dx:e} {dp:e}");
 }
 
+type Flat = (
+    Dense<f64, 3, 4>,
+    Relu,
+    Dense<f64, 4, 4>,
+    Tanh,
+    Dense<f64, 4, 3>,
+    Sigmoid,
+    Dense<f64, 3, 2>,
+    Softmax,
+);
+
 #[test]
 fn eight_element_chain_and_nesting() {
     type Block<const I: usize, const O: usize> = (Dense<f64, I, O>, Sigmoid);
     let mut rng = SplitMix64::new(12);
-    let mut flat: (
-        Dense<f64, 3, 4>,
-        Relu,
-        Dense<f64, 4, 4>,
-        Tanh,
-        Dense<f64, 4, 3>,
-        Sigmoid,
-        Dense<f64, 3, 2>,
-        Softmax,
-    ) = Default::default();
+    let mut flat = Flat::default();
     flat.init(Init::HeUniform, &mut rng);
     let (dx, dp) = check_layer(&flat, &inputs());
     assert!(dx <= TOL && dp <= TOL, "flat: {dx:e} {dp:e}");
@@ -104,14 +119,19 @@ fn losses() {
     assert!(err <= TOL, "ce soft {err:e}");
 
     // Logits of ±1000 stay finite and the gradient is still right.
-    let big = SMatrix::<f64, 3, 2>::from_column_slice(&[1000.0, -1000.0, 0.0, -1000.0, 999.0, 1000.0]);
+    let big =
+        SMatrix::<f64, 3, 2>::from_column_slice(&[1000.0, -1000.0, 0.0, -1000.0, 999.0, 1000.0]);
     let err = check_loss(&CrossEntropy, &big, &[1usize, 2]);
     assert!(err <= TOL, "ce big {err:e}");
     let l: f64 = CrossEntropy.loss(&big, &[1usize, 2]).unwrap();
     // sample 0: 1000 - (-1000) = 2000; sample 1: ln(1 + e^-1)
     let expected = (2000.0 + (1.0 + (-1.0f64).exp()).ln()) / 2.0;
     assert!((l - expected).abs() < 1e-12, "{l}");
-    let err = check_loss(&BceWithLogits, &big, &SMatrix::<f64, 3, 2>::from_element(0.5));
+    let err = check_loss(
+        &BceWithLogits,
+        &big,
+        &SMatrix::<f64, 3, 2>::from_element(0.5),
+    );
     assert!(err <= TOL, "bce big {err:e}");
 }
 
@@ -134,6 +154,9 @@ fn bad_label_is_an_error() {
     let mut dy = SMatrix::zeros();
     assert_eq!(
         CrossEntropy.loss_and_grad(&y, &[1usize, 3], &mut dy),
-        Err(Error::LabelOutOfRange { label: 3, classes: 3 })
+        Err(Error::LabelOutOfRange {
+            label: 3,
+            classes: 3
+        })
     );
 }

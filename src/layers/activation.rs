@@ -84,8 +84,11 @@ macro_rules! elementwise {
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Relu;
-elementwise!(Relu, |_s, x| if x > T::zero() { x } else { T::zero() },
-    |_s, y| if y > T::zero() { T::one() } else { T::zero() });
+elementwise!(
+    Relu,
+    |_s, x| if x > T::zero() { x } else { T::zero() },
+    |_s, y| if y > T::zero() { T::one() } else { T::zero() }
+);
 
 /// Leaky ReLU: `x` for `x > 0`, else `negative_slope · x` (default slope 0.01, as in PyTorch).
 /// The slope must be non-negative (the derivative is read from the output's sign).
@@ -109,8 +112,19 @@ impl<T: Scalar> Default for LeakyRelu<T> {
         }
     }
 }
-elementwise!(LeakyRelu<T>, |s, x| if x > T::zero() { x } else { x * s.negative_slope },
-    |s, y| if y > T::zero() { T::one() } else { s.negative_slope });
+elementwise!(
+    LeakyRelu<T>,
+    |s, x| if x > T::zero() {
+        x
+    } else {
+        x * s.negative_slope
+    },
+    |s, y| if y > T::zero() {
+        T::one()
+    } else {
+        s.negative_slope
+    }
+);
 
 /// The logistic function `1 / (1 + e^-x)`, computed without overflow for large `|x|`.
 ///
@@ -209,7 +223,10 @@ impl<T: Scalar, const N: usize, const B: usize> Layer<T, SMatrix<T, N, B>> for S
     ) {
         // dx_i = y_i (dy_i - Σ_j dy_j y_j)
         if let Some(dx) = dx {
-            for ((mut g, d), y) in dx.column_iter_mut().zip(dy.column_iter()).zip(cache.column_iter())
+            for ((mut g, d), y) in dx
+                .column_iter_mut()
+                .zip(dy.column_iter())
+                .zip(cache.column_iter())
             {
                 let dot = d.dot(&y);
                 for ((gi, &di), &yi) in g.iter_mut().zip(d.iter()).zip(y.iter()) {

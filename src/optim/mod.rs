@@ -32,6 +32,8 @@ pub(crate) fn check_lr<T: Scalar>(lr: T) -> Result<T, crate::Error> {
     if lr.is_finite() && lr >= T::zero() {
         Ok(lr)
     } else {
-        Err(crate::Error::InvalidHyperparameter("lr must be finite and >= 0"))
+        Err(crate::Error::InvalidHyperparameter(
+            "lr must be finite and >= 0",
+        ))
     }
 }

@@ -1,0 +1,77 @@
+//! The memory constants: parameter counts and byte budgets, checked at compile time and
+//! against the sizes of the real buffers.
+
+use core::mem::size_of;
+
+use tinyprop::memory::{inference_bytes, parameter_count, training_bytes};
+use tinyprop::prelude::*;
+
+type Xor = (Dense<f32, 2, 8>, Tanh, Dense<f32, 8, 1>);
+type Mnist = (Dense<f32, 784, 128>, Relu, Dense<f32, 128, 10>);
+
+// Usable in a const budget check: this fails the build if the model grows.
+const _: () = assert!(parameter_count::<f32, Xor>() == 2 * 8 + 8 + 8 + 1);
+const _: () = assert!(
+    training_bytes::<f32, SMatrix<f32, 2, 4>, Xor, Sgd<f32, <Xor as Model<f32>>::Grads>>() < 1024
+);
+
+#[test]
+fn parameter_counts() {
+    assert_eq!(parameter_count::<f32, Xor>(), 33);
+    assert_eq!(
+        parameter_count::<f32, Mnist>(),
+        784 * 128 + 128 + 128 * 10 + 10
+    );
+    assert_eq!(parameter_count::<f64, DenseNoBias<f64, 5, 3>>(), 15);
+    assert_eq!(parameter_count::<f32, (Relu, Softmax)>(), 0);
+}
+
+#[test]
+fn sizes_are_exactly_the_buffers() {
+    // Parameters are stored densely: the model is its parameters, nothing more.
+    assert_eq!(size_of::<Xor>(), 33 * 4);
+    assert_eq!(size_of::<Mnist>(), parameter_count::<f32, Mnist>() * 4);
+    // Gradients mirror the parameters.
+    assert_eq!(size_of::<<Xor as Model<f32>>::Grads>(), size_of::<Xor>());
+    // Plain SGD keeps no state: only its learning rate.
+    assert_eq!(size_of::<Sgd<f32, <Mnist as Model<f32>>::Grads>>(), 4);
+
+    // Training: model + input batch + workspace (cache, grads, output gradient) + optimizer.
+    type X = SMatrix<f32, 2, 4>;
+    type Opt = Sgd<f32, <Xor as Model<f32>>::Grads>;
+    let cache = (8 * 4 + 8 * 4 + 4) * 4; // dense out, tanh out, dense out
+    let scratch = (8 * 4 + 8 * 4) * 4; // gradient between the layers
+    let workspace = cache + scratch + 33 * 4 + 4 * 4;
+    assert_eq!(size_of::<Workspace<f32, X, Xor>>(), workspace);
+    assert_eq!(
+        training_bytes::<f32, X, Xor, Opt>(),
+        33 * 4 + 8 * 4 + workspace + 4
+    );
+
+    // Inference on one sample: model, input, output, and the two 8-wide intermediates.
+    assert_eq!(
+        inference_bytes::<f32, SMatrix<f32, 2, 1>, Xor>(),
+        33 * 4 + 2 * 4 + 4 + 2 * 8 * 4
+    );
+}
+
+#[test]
+fn mnist_budget_figures() {
+    // The figures README quotes for the 784-128-10 network.
+    type X1 = SMatrix<f32, 784, 1>;
+    type X32 = SMatrix<f32, 784, 32>;
+    type Opt = Sgd<f32, <Mnist as Model<f32>>::Grads>;
+    println!("mnist params: {}", parameter_count::<f32, Mnist>());
+    println!(
+        "mnist inference b1: {}",
+        inference_bytes::<f32, X1, Mnist>()
+    );
+    println!(
+        "mnist training b32 sgd: {}",
+        training_bytes::<f32, X32, Mnist, Opt>()
+    );
+    assert_eq!(
+        inference_bytes::<f32, X1, Mnist>(),
+        407_080 + 784 * 4 + 10 * 4 + 2 * 128 * 4
+    );
+}

@@ -1,0 +1,81 @@
+//! A counting global allocator proves that inference, training forward and backward passes,
+//! losses and optimizer steps allocate nothing.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use tinyprop::prelude::*;
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations made on this thread while running `f`.
+fn allocations(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.with(Cell::get);
+    f();
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+type Net = (
+    Dense<f32, 64, 32>,
+    Relu,
+    Dense<f32, 32, 16>,
+    Tanh,
+    Dense<f32, 16, 10>,
+);
+type Batch = SMatrix<f32, 64, 8>;
+
+#[test]
+fn training_and_inference_allocate_nothing() {
+    let mut rng = SplitMix64::new(3);
+    let mut net = Net::default();
+    net.init(Init::HeUniform, &mut rng);
+    let x = Batch::from_fn(|i, j| ((i * 7 + j * 3) % 17) as f32 / 17.0);
+    let labels = [0usize, 1, 2, 3, 4, 5, 6, 7];
+    let targets = SMatrix::<f32, 10, 8>::from_fn(|i, j| if i == j { 1.0 } else { 0.0 });
+    let mut ws = Workspace::<f32, Batch, Net>::new();
+    let mut opt = Sgd::new(0.01).unwrap();
+    let mut y = SMatrix::<f32, 10, 8>::zeros();
+
+    let n = allocations(|| {
+        net.forward(&x, &mut y);
+        let out = net.forward_train(&x, &mut ws.cache);
+        let _ = CrossEntropy.loss_and_grad(out, &labels, &mut ws.dy);
+        let out = <Net as Layer<f32, Batch>>::output(&ws.cache);
+        let _ = Mse.loss_and_grad(out, &targets, &mut ws.dy);
+        let _ = BceWithLogits.loss_and_grad(out, &targets, &mut ws.dy);
+        let mut dx = Batch::zeros();
+        net.backward(&x, &mut ws.cache, &mut ws.dy, Some(&mut dx), &mut ws.grads);
+        Optimizer::<f32, Net>::step(&mut opt, &mut net, &ws.grads);
+        for _ in 0..10 {
+            train_step(&mut net, &mut opt, &CrossEntropy, &x, &labels, &mut ws).unwrap();
+        }
+        let mut bad = x;
+        bad[(0, 0)] = f32::NAN;
+        assert!(train_step(&mut net, &mut opt, &CrossEntropy, &bad, &labels, &mut ws).is_err());
+    });
+    assert_eq!(n, 0, "{n} allocations");
+
+    // The counter does count: a Vec allocates.
+    assert!(allocations(|| drop(std::hint::black_box(vec![1u8; 16]))) >= 1);
+}
