@@ -12,7 +12,12 @@ pub fn pseudo_random<const R: usize, const C: usize>(seed: u64) -> SMatrix<f64, 
 /// Relative error of two gradient vectors: ‖a − n‖ / max(‖a‖ + ‖n‖, 1e-12).
 pub fn relative_error(analytic: &[f64], numeric: &[f64]) -> f64 {
     assert_eq!(analytic.len(), numeric.len());
-    let diff: f64 = analytic.iter().zip(numeric).map(|(a, n)| (a - n).powi(2)).sum::<f64>().sqrt();
+    let diff: f64 = analytic
+        .iter()
+        .zip(numeric)
+        .map(|(a, n)| (a - n).powi(2))
+        .sum::<f64>()
+        .sqrt();
     let na: f64 = analytic.iter().map(|a| a * a).sum::<f64>().sqrt();
     let nn: f64 = numeric.iter().map(|n| n * n).sum::<f64>().sqrt();
     diff / (na + nn).max(1e-12)
@@ -74,7 +79,11 @@ where
         set_nth_param(&mut mm, k, value - h);
         numeric.push((objective(&mp, x) - objective(&mm, x)) / (2.0 * h));
     }
-    let param_err = if analytic.is_empty() { 0.0 } else { relative_error(&analytic, &numeric) };
+    let param_err = if analytic.is_empty() {
+        0.0
+    } else {
+        relative_error(&analytic, &numeric)
+    };
     (input_err, param_err)
 }
 
@@ -105,7 +114,8 @@ where
         yp.as_mut_slice()[k] += h;
         let mut ym = *y;
         ym.as_mut_slice()[k] -= h;
-        numeric.push((loss.loss(&yp, target).unwrap() - loss.loss(&ym, target).unwrap()) / (2.0 * h));
+        numeric
+            .push((loss.loss(&yp, target).unwrap() - loss.loss(&ym, target).unwrap()) / (2.0 * h));
     }
     relative_error(dy.as_slice(), &numeric)
 }
