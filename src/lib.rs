@@ -52,12 +52,14 @@
 extern crate std;
 
 mod chain;
+pub mod data;
 mod error;
 pub mod init;
 mod layer;
 pub mod layers;
 pub mod loss;
 pub mod memory;
+pub mod metrics;
 pub mod optim;
 pub mod rng;
 mod scalar;

@@ -1,0 +1,1 @@
+//! Metrics: loss, accuracy and the confusion matrix, always evaluated in inference mode.
