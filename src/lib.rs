@@ -18,7 +18,7 @@
 //! // 2 inputs, 8 hidden units with tanh, 1 output: XOR.
 //! type Net = (Dense<f32, 2, 8>, Tanh, Dense<f32, 8, 1>);
 //! let mut rng = SplitMix64::new(7);
-//! let mut net: Net = Model::zeroed();
+//! let mut net = Net::default();
 //! net.init(Init::XavierUniform, &mut rng);
 //!
 //! let x = SMatrix::<f32, 2, 4>::from_column_slice(&[0., 0., 0., 1., 1., 0., 1., 1.]);
@@ -68,7 +68,10 @@ pub mod train;
 pub use error::Error;
 pub use init::Init;
 pub use layer::{Layer, Model, Parameters};
-pub use layers::{Dense, DenseNoBias, Identity, LeakyRelu, Relu, Sigmoid, Softmax, Tanh};
+pub use layers::{
+    BatchNorm, Dense, DenseNoBias, Dropout, Identity, LayerNorm, LeakyRelu, Relu, Residual,
+    ResidualProjection, Sigmoid, Softmax, Tanh,
+};
 pub use loss::{BceWithLogits, CrossEntropy, Loss, Mse};
 pub use nalgebra::{SMatrix, SVector};
 pub use optim::{Optimizer, Sgd};
@@ -79,8 +82,9 @@ pub use train::{train_step, Workspace};
 /// Everything a typical program needs, in one `use`.
 pub mod prelude {
     pub use crate::{
-        train_step, BceWithLogits, CrossEntropy, Dense, DenseNoBias, Error, Identity, Init, Layer,
-        LeakyRelu, Loss, Model, Mse, Optimizer, Parameters, Relu, SMatrix, SVector, Scalar, Sgd,
-        Sigmoid, Softmax, SplitMix64, Tanh, Workspace, Zeroed,
+        train_step, BatchNorm, BceWithLogits, CrossEntropy, Dense, DenseNoBias, Dropout, Error,
+        Identity, Init, Layer, LayerNorm, LeakyRelu, Loss, Model, Mse, Optimizer, Parameters, Relu,
+        Residual, ResidualProjection, SMatrix, SVector, Scalar, Sgd, Sigmoid, Softmax, SplitMix64,
+        Tanh, Workspace, Zeroed,
     };
 }

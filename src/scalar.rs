@@ -48,7 +48,7 @@ impl Scalar for f64 {
 /// let mut m: SMatrix<f32, 2, 3> = Zeroed::zeroed();
 /// m[(1, 2)] = 4.0;
 /// m.set_zero();
-/// assert_eq!(m, SMatrix::zeros());
+/// assert_eq!(m, SMatrix::<f32, 2, 3>::zeros());
 /// ```
 pub trait Zeroed: Sized {
     /// A value with every element zero.

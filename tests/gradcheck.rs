@@ -160,3 +160,65 @@ fn bad_label_is_an_error() {
         })
     );
 }
+
+/// A BatchNorm/LayerNorm with non-trivial affine parameters.
+fn scaled<M: Parameters<f64>>(mut m: M) -> M {
+    for (k, v) in m.tensors_mut().flat_map(|t| t.iter_mut()).enumerate() {
+        *v = [1.5, -0.5, 2.0, 0.1, 0.2, -0.3][k % 6];
+    }
+    m
+}
+
+#[test]
+fn normalisation_layers() {
+    // Batch statistics included: the full backward through mean and variance.
+    assert_layer("batch_norm", &scaled(BatchNorm::<f64, 3>::default()));
+    assert_layer("layer_norm", &scaled(LayerNorm::<f64, 3>::default()));
+}
+
+#[test]
+fn dropout_with_a_fixed_mask() {
+    // The objective re-runs the layer from a clone, so every evaluation draws the same mask.
+    assert_layer("dropout", &Dropout::<f64>::new(0.3, SplitMix64::new(8)).unwrap());
+}
+
+#[test]
+fn residual_blocks() {
+    let mut rng = SplitMix64::new(13);
+    let mut block: Residual<(Dense<f64, 3, 5>, Relu, Dense<f64, 5, 3>, Tanh)> = Default::default();
+    block.init(Init::HeNormal, &mut rng);
+    assert_layer("residual", &block);
+
+    let mut proj: ResidualProjection<(Dense<f64, 3, 6>, Sigmoid), DenseNoBias<f64, 3, 6>> =
+        Default::default();
+    proj.init(Init::XavierNormal, &mut rng);
+    let (dx, dp) = check_layer(&proj, &inputs());
+    assert!(dx <= TOL && dp <= TOL, "projection: {dx:e} {dp:e}");
+}
+
+type DeepChain = (
+    Dense<f64, 3, 6>,
+    BatchNorm<f64, 6>,
+    Relu,
+    Residual<(Dense<f64, 6, 6>, LayerNorm<f64, 6>, Tanh)>,
+    Dropout<f64>,
+    Dense<f64, 6, 2>,
+);
+
+#[test]
+fn normalisation_and_residual_inside_a_chain() {
+    let mut net: DeepChain = (
+        Default::default(),
+        scaled(BatchNorm::default()),
+        Relu,
+        Default::default(),
+        Dropout::new(0.2, SplitMix64::new(4)).unwrap(),
+        Default::default(),
+    );
+    net.0.init(Init::HeUniform, &mut SplitMix64::new(14));
+    net.3 .0 .0.init(Init::XavierUniform, &mut SplitMix64::new(15));
+    net.3 .0 .1 = scaled(LayerNorm::default());
+    net.5.init(Init::XavierUniform, &mut SplitMix64::new(16));
+    let (dx, dp) = check_layer(&net, &inputs());
+    assert!(dx <= TOL && dp <= TOL, "chain: {dx:e} {dp:e}");
+}

@@ -5,7 +5,13 @@
 
 mod activation;
 mod dense;
+mod dropout;
+mod norm;
+mod residual;
 
 pub(crate) use activation::sigmoid;
 pub use activation::{Identity, LeakyRelu, Relu, Sigmoid, Softmax, Tanh};
 pub use dense::{Bias, Dense, DenseNoBias, NoBias};
+pub use dropout::Dropout;
+pub use norm::{Affine, BatchNorm, LayerNorm, NormCache};
+pub use residual::{Residual, ResidualProjection};

@@ -1,0 +1,195 @@
+use nalgebra::SMatrix;
+use rand_core::RngCore;
+
+use crate::{Init, Layer, Model, Parameters, Scalar, Zeroed};
+
+/// A residual block: `y = F(x) + x` (He et al., 2016).
+///
+/// It only compiles when `F` maps its input to an output of the same shape; for blocks that
+/// change the width, use [`ResidualProjection`]. The skip connection passes the output gradient
+/// straight to the input, which is what keeps gradients from vanishing in deep networks.
+///
+/// ```
+/// use tinyprop::prelude::*;
+/// type Block = Residual<(Dense<f32, 4, 4>, Relu, Dense<f32, 4, 4>, Relu)>;
+/// let block = Block::default(); // all weights zero: F(x) = 0, so y = x
+/// let x = SMatrix::<f32, 4, 2>::from_fn(|i, j| (i + j) as f32);
+/// let mut y = SMatrix::zeros();
+/// block.forward(&x, &mut y);
+/// assert_eq!(y, x);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Residual<F>(pub F);
+
+/// A residual block with a projection on the skip path: `y = F(x) + P(x)`, for blocks whose
+/// output width differs from their input width (P is usually a [`crate::DenseNoBias`]).
+///
+/// ```
+/// use tinyprop::prelude::*;
+/// type Block = ResidualProjection<(Dense<f32, 4, 8>, Relu), DenseNoBias<f32, 4, 8>>;
+/// let block = Block::default();
+/// let x = SMatrix::<f32, 4, 1>::zeros();
+/// let mut y = SMatrix::<f32, 8, 1>::zeros();
+/// block.forward(&x, &mut y);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResidualProjection<F, P> {
+    /// The residual function.
+    pub f: F,
+    /// The projection on the skip path.
+    pub projection: P,
+}
+
+impl<T: Scalar, F: Parameters<T>> Parameters<T> for Residual<F> {
+    const COUNT: usize = F::COUNT;
+    fn tensors(&self) -> impl Iterator<Item = &[T]> {
+        self.0.tensors()
+    }
+    fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [T]> {
+        self.0.tensors_mut()
+    }
+}
+
+impl<T: Scalar, F: Model<T>> Model<T> for Residual<F> {
+    type Grads = F::Grads;
+    fn init<R: RngCore + ?Sized>(&mut self, init: Init, rng: &mut R) {
+        self.0.init(init, rng);
+    }
+}
+
+impl<T, F, const N: usize, const B: usize> Layer<T, SMatrix<T, N, B>> for Residual<F>
+where
+    T: Scalar,
+    F: Layer<T, SMatrix<T, N, B>, Output = SMatrix<T, N, B>>,
+{
+    type Output = SMatrix<T, N, B>;
+    /// F's cache, the block's output, and a copy of the output gradient for the skip path.
+    type Cache = (F::Cache, SMatrix<T, N, B>, SMatrix<T, N, B>);
+    const FORWARD_STACK_BYTES: usize = F::FORWARD_STACK_BYTES;
+
+    fn forward(&self, x: &SMatrix<T, N, B>, y: &mut SMatrix<T, N, B>) {
+        self.0.forward(x, y);
+        *y += x;
+    }
+
+    fn forward_train<'c>(
+        &mut self,
+        x: &SMatrix<T, N, B>,
+        cache: &'c mut Self::Cache,
+    ) -> &'c SMatrix<T, N, B> {
+        let (fc, y, _) = cache;
+        y.copy_from(self.0.forward_train(x, fc));
+        *y += x;
+        y
+    }
+
+    fn output(cache: &Self::Cache) -> &SMatrix<T, N, B> {
+        &cache.1
+    }
+
+    fn backward(
+        &self,
+        x: &SMatrix<T, N, B>,
+        cache: &mut Self::Cache,
+        dy: &mut SMatrix<T, N, B>,
+        dx: Option<&mut SMatrix<T, N, B>>,
+        grads: &mut F::Grads,
+    ) {
+        let (fc, _, skip) = cache;
+        match dx {
+            Some(dx) => {
+                // F may use dy as scratch: keep the skip path's gradient first.
+                skip.copy_from(dy);
+                self.0.backward(x, fc, dy, Some(&mut *dx), grads);
+                *dx += &*skip;
+            }
+            None => self.0.backward(x, fc, dy, None, grads),
+        }
+    }
+}
+
+impl<T: Scalar, F: Parameters<T>, P: Parameters<T>> Parameters<T> for ResidualProjection<F, P> {
+    const COUNT: usize = F::COUNT + P::COUNT;
+    fn tensors(&self) -> impl Iterator<Item = &[T]> {
+        self.f.tensors().chain(self.projection.tensors())
+    }
+    fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [T]> {
+        self.f.tensors_mut().chain(self.projection.tensors_mut())
+    }
+}
+
+impl<T: Scalar, F: Model<T>, P: Model<T>> Model<T> for ResidualProjection<F, P> {
+    type Grads = (F::Grads, P::Grads);
+    fn init<R: RngCore + ?Sized>(&mut self, init: Init, rng: &mut R) {
+        self.f.init(init, rng);
+        self.projection.init(init, rng);
+    }
+}
+
+impl<T, F, P, const N: usize, const M: usize, const B: usize> Layer<T, SMatrix<T, N, B>>
+    for ResidualProjection<F, P>
+where
+    T: Scalar,
+    F: Layer<T, SMatrix<T, N, B>, Output = SMatrix<T, M, B>>,
+    P: Layer<T, SMatrix<T, N, B>, Output = SMatrix<T, M, B>>,
+{
+    type Output = SMatrix<T, M, B>;
+    /// The caches of F and P, the output, a copy of the output gradient, and the input
+    /// gradient of the projection.
+    type Cache = (
+        F::Cache,
+        P::Cache,
+        SMatrix<T, M, B>,
+        SMatrix<T, M, B>,
+        SMatrix<T, N, B>,
+    );
+    const FORWARD_STACK_BYTES: usize =
+        core::mem::size_of::<SMatrix<T, M, B>>() + F::FORWARD_STACK_BYTES + P::FORWARD_STACK_BYTES;
+
+    fn forward(&self, x: &SMatrix<T, N, B>, y: &mut SMatrix<T, M, B>) {
+        let mut skip = SMatrix::<T, M, B>::zeroed();
+        self.projection.forward(x, &mut skip);
+        self.f.forward(x, y);
+        *y += &skip;
+    }
+
+    fn forward_train<'c>(
+        &mut self,
+        x: &SMatrix<T, N, B>,
+        cache: &'c mut Self::Cache,
+    ) -> &'c SMatrix<T, M, B> {
+        let (fc, pc, y, _, _) = cache;
+        y.copy_from(self.f.forward_train(x, fc));
+        *y += self.projection.forward_train(x, pc);
+        y
+    }
+
+    fn output(cache: &Self::Cache) -> &SMatrix<T, M, B> {
+        &cache.2
+    }
+
+    fn backward(
+        &self,
+        x: &SMatrix<T, N, B>,
+        cache: &mut Self::Cache,
+        dy: &mut SMatrix<T, M, B>,
+        dx: Option<&mut SMatrix<T, N, B>>,
+        grads: &mut Self::Grads,
+    ) {
+        let (fc, pc, _, dy_copy, dx_projection) = cache;
+        let (fg, pg) = grads;
+        dy_copy.copy_from(dy);
+        match dx {
+            Some(dx) => {
+                self.f.backward(x, fc, dy, Some(&mut *dx), fg);
+                self.projection
+                    .backward(x, pc, dy_copy, Some(&mut *dx_projection), pg);
+                *dx += &*dx_projection;
+            }
+            None => {
+                self.f.backward(x, fc, dy, None, fg);
+                self.projection.backward(x, pc, dy_copy, None, pg);
+            }
+        }
+    }
+}
