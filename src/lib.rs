@@ -74,13 +74,20 @@ pub use layers::{
 };
 pub use loss::{BceWithLogits, CrossEntropy, Loss, Mse};
 pub use nalgebra::{SMatrix, SVector};
-pub use optim::{Optimizer, Sgd};
+pub use optim::{
+    clip_grad_norm, clip_grad_value, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, AdamWConfig,
+    LearningRate, Norm, Optimizer, RmsProp, RmsPropConfig, Schedule, Sgd, SgdConfig,
+};
 pub use rng::SplitMix64;
 pub use scalar::{Scalar, Zeroed};
 pub use train::{train_step, Workspace};
 
 /// Everything a typical program needs, in one `use`.
 pub mod prelude {
+    pub use crate::{
+        clip_grad_norm, clip_grad_value, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW,
+        AdamWConfig, LearningRate, Norm, RmsProp, RmsPropConfig, Schedule, SgdConfig,
+    };
     pub use crate::{
         train_step, BatchNorm, BceWithLogits, CrossEntropy, Dense, DenseNoBias, Dropout, Error,
         Identity, Init, Layer, LayerNorm, LeakyRelu, Loss, Model, Mse, Optimizer, Parameters, Relu,
