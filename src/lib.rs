@@ -65,6 +65,7 @@ pub mod rng;
 mod scalar;
 pub mod train;
 
+pub use data::DataSet;
 pub use error::Error;
 pub use init::Init;
 pub use layer::{Layer, Model, Parameters};
@@ -73,6 +74,7 @@ pub use layers::{
     ResidualProjection, Sigmoid, Softmax, Tanh,
 };
 pub use loss::{BceWithLogits, CrossEntropy, Loss, Mse};
+pub use metrics::{evaluate, ConfusionMatrix};
 pub use nalgebra::{SMatrix, SVector};
 pub use optim::{
     clip_grad_norm, clip_grad_value, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, AdamWConfig,
@@ -80,7 +82,7 @@ pub use optim::{
 };
 pub use rng::SplitMix64;
 pub use scalar::{Scalar, Zeroed};
-pub use train::{train_step, Workspace};
+pub use train::{train_step, Descent, Fit, Trainer, Workspace};
 
 /// Everything a typical program needs, in one `use`.
 pub mod prelude {
@@ -88,6 +90,7 @@ pub mod prelude {
         clip_grad_norm, clip_grad_value, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW,
         AdamWConfig, LearningRate, Norm, RmsProp, RmsPropConfig, Schedule, SgdConfig,
     };
+    pub use crate::{evaluate, ConfusionMatrix, DataSet, Descent, Fit, Trainer};
     pub use crate::{
         train_step, BatchNorm, BceWithLogits, CrossEntropy, Dense, DenseNoBias, Dropout, Error,
         Identity, Init, Layer, LayerNorm, LeakyRelu, Loss, Model, Mse, Optimizer, Parameters, Relu,
