@@ -82,7 +82,7 @@ pub use optim::{
 };
 pub use rng::SplitMix64;
 pub use scalar::{Scalar, Zeroed};
-pub use train::{train_step, Descent, Fit, Trainer, Workspace};
+pub use train::{train_step, train_step_with, Descent, Fit, Trainer, Workspace};
 
 /// Everything a typical program needs, in one `use`.
 pub mod prelude {
@@ -92,9 +92,9 @@ pub mod prelude {
     };
     pub use crate::{evaluate, ConfusionMatrix, DataSet, Descent, Fit, Trainer};
     pub use crate::{
-        train_step, BatchNorm, BceWithLogits, CrossEntropy, Dense, DenseNoBias, Dropout, Error,
-        Identity, Init, Layer, LayerNorm, LeakyRelu, Loss, Model, Mse, Optimizer, Parameters, Relu,
-        Residual, ResidualProjection, SMatrix, SVector, Scalar, Sgd, Sigmoid, Softmax, SplitMix64,
-        Tanh, Workspace, Zeroed,
+        train_step, train_step_with, BatchNorm, BceWithLogits, CrossEntropy, Dense, DenseNoBias,
+        Dropout, Error, Identity, Init, Layer, LayerNorm, LeakyRelu, Loss, Model, Mse, Optimizer,
+        Parameters, Relu, Residual, ResidualProjection, SMatrix, SVector, Scalar, Sgd, Sigmoid,
+        Softmax, SplitMix64, Tanh, Workspace, Zeroed,
     };
 }

@@ -159,6 +159,47 @@ where
     Target: ?Sized,
     O: Optimizer<T, M>,
 {
+    train_step_with(model, optimizer, loss, x, target, ws, |_| Ok(()))
+}
+
+/// [`train_step`] with a hook that sees (and may change) the gradients after they were
+/// checked and before the optimizer uses them: the place for gradient clipping. If the hook
+/// returns an error, the step stops there and the weights are unchanged.
+///
+/// ```
+/// use tinyprop::prelude::*;
+/// type Net = (Dense<f32, 2, 4>, Tanh, Dense<f32, 4, 1>);
+/// let mut net = Net::default();
+/// net.init(Init::XavierUniform, &mut SplitMix64::new(1));
+/// let mut opt = Sgd::new(0.1).unwrap();
+/// let mut ws = Workspace::<f32, _, Net>::new();
+/// let x = SMatrix::<f32, 2, 1>::new(100.0, -100.0);
+/// let t = SMatrix::<f32, 1, 1>::new(50.0);
+/// let mut norm = 0.0;
+/// train_step_with(&mut net, &mut opt, &Mse, &x, &t, &mut ws, |grads| {
+///     norm = clip_grad_norm(grads, 1.0, Norm::L2)?; // like torch.nn.utils.clip_grad_norm_
+///     Ok(())
+/// })
+/// .unwrap();
+/// assert!(norm > 1.0); // the gradient was clipped to norm 1 before the step
+/// ```
+pub fn train_step_with<T, X, M, L, Target, O, H>(
+    model: &mut M,
+    optimizer: &mut O,
+    loss: &L,
+    x: &X,
+    target: &Target,
+    ws: &mut Workspace<T, X, M>,
+    before_update: H,
+) -> Result<T, Error>
+where
+    T: Scalar,
+    M: Layer<T, X>,
+    L: Loss<T, M::Output, Target>,
+    Target: ?Sized,
+    O: Optimizer<T, M>,
+    H: FnOnce(&mut M::Grads) -> Result<(), Error>,
+{
     ws.grads.set_zero();
     let y = model.forward_train(x, &mut ws.cache);
     let value = loss.loss_and_grad(y, target, &mut ws.dy)?;
@@ -169,6 +210,7 @@ where
     if !ws.grads.all_finite() {
         return Err(Error::NonFiniteGradient);
     }
+    before_update(&mut ws.grads)?;
     optimizer.step(model, &ws.grads);
     Ok(value)
 }
