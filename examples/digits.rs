@@ -17,6 +17,9 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::Instant;
 
+#[path = "shared/csv.rs"]
+mod csv;
+
 use tinyprop::data::Subset;
 use tinyprop::data::{sequence, shuffle, stratified_split, stratified_split_rows, DataSet};
 use tinyprop::metrics::{evaluate, ConfusionMatrix};
@@ -24,8 +27,6 @@ use tinyprop::optim::{Adam, AdamConfig};
 use tinyprop::prelude::*;
 use tinyprop::train::{Fit, Trainer};
 
-/// `p0..p63` (pixel intensities 0..16, row by row), then the digit.
-const CSV: &str = include_str!("../data/digits.csv");
 const SEED: u64 = 7;
 /// Epochs of the gradient descent comparison, and its learning rate (plain SGD).
 const COMPARE_EPOCHS: usize = 40;
@@ -33,29 +34,6 @@ const COMPARE_LR: f32 = 0.05;
 
 type Net = (Dense<f32, 64, 32>, Relu, Dense<f32, 32, 10>);
 type Train<'a> = Subset<'a, f32, 64, u8, u16>;
-/// Feature rows and labels.
-type Samples = (Vec<[f32; 64]>, Vec<u8>);
-
-/// Feature rows (scaled to 0..1) and labels of the CSV file.
-fn parse(csv: &str) -> Result<Samples, Box<dyn Error>> {
-    let mut features = Vec::new();
-    let mut labels = Vec::new();
-    for line in csv.lines().skip(1).filter(|l| !l.trim().is_empty()) {
-        let mut row = [0.0; 64];
-        let mut fields = line.split(',');
-        for x in row.iter_mut() {
-            *x = fields
-                .next()
-                .ok_or("missing field")?
-                .trim()
-                .parse::<f32>()?
-                / 16.0;
-        }
-        labels.push(fields.next().ok_or("missing label")?.trim().parse()?);
-        features.push(row);
-    }
-    Ok((features, labels))
-}
 
 /// The training loss (in inference mode, over all of `train`) after each of `epochs` epochs
 /// of `descent` with batches (or chunks) of `B`, starting from `net`; index 0 is the start.
@@ -88,7 +66,7 @@ fn out_dir() -> PathBuf {
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let (features, labels) = parse(CSV)?;
+    let (features, labels) = csv::digits();
     let data = DataSet::new(&features, &labels)?;
 
     // Stratified splits: 30 % held out, then 20 % of the rest for validation.

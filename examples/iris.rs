@@ -12,14 +12,15 @@ use std::error::Error;
 use std::ops::ControlFlow;
 use std::time::Instant;
 
+#[path = "shared/csv.rs"]
+mod csv;
+
 use tinyprop::data::{stratified_split, DataSet};
 use tinyprop::metrics::{evaluate, ConfusionMatrix};
 use tinyprop::optim::{Adam, AdamConfig};
 use tinyprop::prelude::*;
 use tinyprop::train::{Fit, History, Trainer};
 
-/// sepal length, sepal width, petal length, petal width (cm), class 0..3.
-const CSV: &str = include_str!("../data/iris.csv");
 const SPECIES: [&str; 3] = ["setosa", "versicolor", "virginica"];
 const SEED: u64 = 4;
 const EPOCHS: usize = 300;
@@ -27,27 +28,9 @@ const BATCH: usize = 8;
 
 type Net = (Dense<f32, 4, 16>, Relu, Dense<f32, 16, 3>);
 
-/// Feature rows and labels.
-type Samples<const N: usize> = (Vec<[f32; N]>, Vec<u8>);
-
-/// Feature rows and labels of a CSV file with a header line and the label in the last column.
-fn parse<const N: usize>(csv: &str) -> Result<Samples<N>, Box<dyn Error>> {
-    let mut features = Vec::new();
-    let mut labels = Vec::new();
-    for line in csv.lines().skip(1).filter(|l| !l.trim().is_empty()) {
-        let mut row = [0.0; N];
-        let mut fields = line.split(',');
-        for x in row.iter_mut() {
-            *x = fields.next().ok_or("missing field")?.trim().parse()?;
-        }
-        labels.push(fields.next().ok_or("missing label")?.trim().parse()?);
-        features.push(row);
-    }
-    Ok((features, labels))
-}
-
 fn main() -> Result<(), Box<dyn Error>> {
-    let (features, labels) = parse::<4>(CSV)?;
+    // sepal length, sepal width, petal length, petal width (cm), class 0..3.
+    let (features, labels) = csv::iris();
     let data = DataSet::new(&features, &labels)?;
 
     // A stratified split: 30 % of each species held out.

@@ -14,22 +14,11 @@ use tinyprop::optim::{Adam, AdamConfig};
 use tinyprop::prelude::*;
 use tinyprop::train::{Fit, Stop, Trainer};
 
+#[path = "../examples/shared/csv.rs"]
+mod csv;
+
 mod iris_consts {
     include!("../data/iris.rs");
-}
-
-/// Feature rows (each value divided by `scale`) and labels of a CSV file with a header line.
-fn parse<const N: usize>(csv: &str, scale: f32) -> (Vec<[f32; N]>, Vec<u8>) {
-    let mut features = Vec::new();
-    let mut labels = Vec::new();
-    for line in csv.lines().skip(1).filter(|l| !l.trim().is_empty()) {
-        let mut fields = line.split(',');
-        let row: [f32; N] =
-            std::array::from_fn(|_| fields.next().unwrap().trim().parse::<f32>().unwrap() / scale);
-        features.push(row);
-        labels.push(fields.next().unwrap().trim().parse().unwrap());
-    }
-    (features, labels)
 }
 
 type Iris = (Dense<f32, 4, 16>, Relu, Dense<f32, 16, 3>);
@@ -78,7 +67,7 @@ fn train_iris(seed: u64, features: &[[f32; 4]], labels: &[u8]) -> (Iris, f32, Co
 #[test]
 fn iris_held_out_accuracy_at_least_0_95() {
     let start = Instant::now();
-    let (features, labels) = parse::<4>(include_str!("../data/iris.csv"), 1.0);
+    let (features, labels) = csv::iris();
     let (net, accuracy, confusion) = train_iris(4, &features, &labels);
     println!(
         "iris: held-out accuracy {accuracy:.4} in {:?}\n{confusion}",
@@ -100,7 +89,7 @@ fn iris_over_ten_seeds() {
     // 45 held-out flowers: one mistake costs 0.022. A few flowers of versicolor and virginica
     // overlap, so single splits vary; over ten seeds (splits and initialisations) the mean
     // stays above 0.95.
-    let (features, labels) = parse::<4>(include_str!("../data/iris.csv"), 1.0);
+    let (features, labels) = csv::iris();
     let accuracies: Vec<f32> = (1..=10)
         .map(|seed| train_iris(seed, &features, &labels).1)
         .collect();
@@ -152,7 +141,7 @@ fn train_digits(seed: u64, features: &[[f32; 64]], labels: &[u8]) -> (f32, usize
 
 #[test]
 fn digits_held_out_accuracy_at_least_0_95() {
-    let (features, labels) = parse::<64>(include_str!("../data/digits.csv"), 16.0);
+    let (features, labels) = csv::digits();
     assert_eq!((features.len(), labels.len()), (1797, 1797));
     // The example's seed, and two more: the result is not one lucky seed.
     for seed in [7, 1, 2] {
