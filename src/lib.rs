@@ -84,6 +84,11 @@ pub use rng::SplitMix64;
 pub use scalar::{Scalar, Zeroed};
 pub use train::{train_step, train_step_with, Descent, Fit, Trainer, Workspace};
 
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// Everything a typical program needs, in one `use`.
 pub mod prelude {
     pub use crate::{
