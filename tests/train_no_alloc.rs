@@ -1,8 +1,11 @@
 //! A counting global allocator proves that the training loops, evaluation, shuffling and
 //! splitting allocate nothing.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
+
+use counting_alloc::allocations;
+
 use std::ops::ControlFlow;
 
 use tinyprop::data::{sequence, shuffle, stratified_split, stratified_split_rows, DataSet};
@@ -10,35 +13,6 @@ use tinyprop::metrics::{evaluate, predict, ConfusionMatrix};
 use tinyprop::optim::{Adam, AdamConfig};
 use tinyprop::prelude::*;
 use tinyprop::train::{Fit, History, Trainer};
-
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations(f: impl FnOnce()) -> usize {
-    let before = ALLOCATIONS.with(Cell::get);
-    f();
-    ALLOCATIONS.with(Cell::get) - before
-}
 
 type Net = (Dense<f32, 4, 8>, Relu, Dense<f32, 8, 3>);
 
