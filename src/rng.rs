@@ -1,8 +1,18 @@
-//! A small seeded random number generator for tests, examples and firmware without a hardware RNG.
+//! A small seeded random number generator for tests, examples and firmware without a hardware RNG,
+//! and the uniform and normal samples the library draws from any generator.
 //!
 //! Every random choice in tinyprop takes any [`rand_core::RngCore`]; [`SplitMix64`] is one that
 //! needs 8 bytes of state and no dependencies. It is fast and well distributed, not
 //! cryptographically secure.
+//!
+//! Samples come in two precisions, and weight initialisation ([`crate::init`]) draws in the
+//! precision of the weights: `f64` weights from [`unit_f64`] and [`standard_normal`], `f32`
+//! weights from [`unit_f32`] and [`standard_normal_f32`], which use `f32` arithmetic only. So
+//! `f32` firmware needs no double-precision routines to initialise a network (a Cortex-M4F's FPU
+//! is single precision; double precision there is emulated in software, and takes flash). Both
+//! use only IEEE 754 basic operations, correctly rounded on every target with or without an
+//! FPU, and `libm`'s software functions built from them, so the same seed gives bit-identical
+//! samples on every target.
 
 use rand_core::RngCore;
 
@@ -55,10 +65,75 @@ pub fn unit_f64<R: RngCore + ?Sized>(rng: &mut R) -> f64 {
     (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
-/// A standard normal sample (Box–Muller).
+/// A standard normal sample (Box–Muller), from two [`unit_f64`] samples.
 pub fn standard_normal<R: RngCore + ?Sized>(rng: &mut R) -> f64 {
     // 1 - u lies in (0, 1], so the logarithm is finite.
     let u1 = 1.0 - unit_f64(rng);
     let u2 = unit_f64(rng);
     libm::sqrt(-2.0 * libm::log(u1)) * libm::cos(core::f64::consts::TAU * u2)
 }
+
+/// A uniform sample from `[0, 1)` with 24 random bits (the top 24 bits of one `next_u32`),
+/// in `f32` arithmetic: every value is a multiple of 2⁻²⁴, exact in `f32`.
+///
+/// ```
+/// use tinyprop::{rng::unit_f32, SplitMix64};
+/// let mut rng = SplitMix64::new(1);
+/// let u = unit_f32(&mut rng);
+/// assert!((0.0..1.0).contains(&u));
+/// assert_eq!(u * 16_777_216.0, (u * 16_777_216.0).trunc());
+/// ```
+pub fn unit_f32<R: RngCore + ?Sized>(rng: &mut R) -> f32 {
+    (rng.next_u32() >> 8) as f32 * (1.0 / (1u32 << 24) as f32)
+}
+
+/// A standard normal sample in `f32` arithmetic only: Marsaglia's polar method, which takes
+/// pairs of [`unit_f32`] samples until one falls inside the unit circle and needs a logarithm
+/// and a square root but no cosine (`libm`'s `cosf` computes in `f64`).
+pub fn standard_normal_f32<R: RngCore + ?Sized>(rng: &mut R) -> f32 {
+    loop {
+        let u = 2.0 * unit_f32(rng) - 1.0;
+        let v = 2.0 * unit_f32(rng) - 1.0;
+        let s = u * u + v * v;
+        // s > 0 keeps the logarithm finite; the accepted points are uniform in the unit disc.
+        if s > 0.0 && s < 1.0 {
+            return u * libm::sqrtf(-2.0 * libm::logf(s) / s);
+        }
+    }
+}
+
+mod sealed {
+    use rand_core::RngCore;
+
+    /// Samples in a scalar type's own precision (a supertrait of [`Scalar`](crate::Scalar)).
+    pub trait Draw: Sized {
+        /// A uniform sample from `[0, 1)`.
+        fn draw_unit<R: RngCore + ?Sized>(rng: &mut R) -> Self;
+        /// A standard normal sample.
+        fn draw_normal<R: RngCore + ?Sized>(rng: &mut R) -> Self;
+    }
+
+    impl Draw for f32 {
+        #[inline]
+        fn draw_unit<R: RngCore + ?Sized>(rng: &mut R) -> Self {
+            super::unit_f32(rng)
+        }
+        #[inline]
+        fn draw_normal<R: RngCore + ?Sized>(rng: &mut R) -> Self {
+            super::standard_normal_f32(rng)
+        }
+    }
+
+    impl Draw for f64 {
+        #[inline]
+        fn draw_unit<R: RngCore + ?Sized>(rng: &mut R) -> Self {
+            super::unit_f64(rng)
+        }
+        #[inline]
+        fn draw_normal<R: RngCore + ?Sized>(rng: &mut R) -> Self {
+            super::standard_normal(rng)
+        }
+    }
+}
+
+pub(crate) use sealed::Draw;

@@ -8,8 +8,9 @@ mod sealed {
 
 /// The element type of every tensor: `f32` (firmware, speed) or `f64` (gradient checks).
 ///
-/// Sealed: the library's numerics are written and tested for these two types only.
-pub trait Scalar: RealField + Copy + Default + sealed::Sealed {
+/// Sealed: the library's numerics are written and tested for these two types only. (Its
+/// supertrait `Draw` draws random samples in the type's own precision: see [`crate::rng`].)
+pub trait Scalar: RealField + Copy + Default + sealed::Sealed + crate::rng::Draw {
     /// Converts an `f64` constant (rounding to `f32` where `Self` is `f32`).
     fn of_f64(x: f64) -> Self;
     /// Widens to `f64`.

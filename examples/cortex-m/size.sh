@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Builds the firmware for both targets in release and prints, per binary and target, the flash
-# it takes (.vector_table + .text + .rodata + the initial values of .data) and its static RAM
-# (.data + .bss + .uninit). The stack is not included: the binaries print its high-water mark.
-# "xor - baseline" is what tinyprop and the training code add.
+# Builds the firmware for both targets in release and prints, per binary and target:
+#   flash      = .vector_table + .text + .rodata + .data (the initial values of .data)
+#   static RAM = .data + .bss + .uninit
+# and, per training binary, its difference from `baseline` (the same runtime, handlers and
+# prints without tinyprop): the share of tinyprop and the training code. The stack is not
+# included: the binaries print its high-water mark when they run.
 #
 # Needs llvm-size (Debian: `apt-get install llvm`); set SIZE to use another binary that
 # understands `-A -d` (e.g. SIZE=arm-none-eabi-size from binutils-arm-none-eabi).
@@ -11,7 +13,8 @@ cd "$(dirname "$0")"
 
 SIZE="${SIZE:-llvm-size}"
 TARGETS=(thumbv7em-none-eabihf thumbv6m-none-eabi)
-BINS=(xor baseline)
+BINS=(xor iris)
+BASELINE=baseline
 
 if ! command -v "$SIZE" >/dev/null; then
     echo "size.sh: $SIZE not found (apt-get install llvm)" >&2
@@ -21,6 +24,10 @@ fi
 target_args=()
 for t in "${TARGETS[@]}"; do target_args+=(--target "$t"); done
 cargo build --release --bins "${target_args[@]}"
+# Where cargo put them (`target`, unless CARGO_TARGET_DIR or a config says otherwise).
+target_dir="$(cargo metadata --format-version 1 --no-deps |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+target_dir="${target_dir:-target}"
 
 # Prints "flash ram" for one ELF file.
 sizes() {
@@ -31,14 +38,18 @@ sizes() {
         END { print flash + 0, ram + 0 }'
 }
 
-printf '%-22s %-16s %10s %16s\n' target binary "flash (B)" "static RAM (B)"
+echo "flash = .vector_table + .text + .rodata + .data; static RAM = .data + .bss + .uninit"
+echo "binary - $BASELINE = what tinyprop and the training code add (iris: with 2550 B of data)"
+printf '%-22s %-20s %10s %16s\n' target binary "flash (B)" "static RAM (B)"
 for t in "${TARGETS[@]}"; do
     declare -A flash=() ram=()
-    for b in "${BINS[@]}"; do
-        read -r flash[$b] ram[$b] < <(sizes "target/$t/release/$b")
-        printf '%-22s %-16s %10d %16d\n' "$t" "$b" "${flash[$b]}" "${ram[$b]}"
+    for b in "$BASELINE" "${BINS[@]}"; do
+        read -r flash[$b] ram[$b] < <(sizes "$target_dir/$t/release/$b")
+        printf '%-22s %-20s %10d %16d\n' "$t" "$b" "${flash[$b]}" "${ram[$b]}"
     done
-    printf '%-22s %-16s %10d %16d\n' "$t" "xor - baseline" \
-        $((flash[xor] - flash[baseline])) $((ram[xor] - ram[baseline]))
+    for b in "${BINS[@]}"; do
+        printf '%-22s %-20s %10d %16d\n' "$t" "$b - $BASELINE" \
+            $((flash[$b] - flash[$BASELINE])) $((ram[$b] - ram[$BASELINE]))
+    done
     unset flash ram
 done

@@ -1,4 +1,4 @@
-//! What both firmware binaries share: the exit status through semihosting, a panic handler that
+//! What the firmware binaries share: the exit status through semihosting, a panic handler that
 //! exits with failure, and the stack high-water mark.
 //!
 //! Each binary also defines a `HardFault` handler that calls [`exit`] with failure (an exception

@@ -66,7 +66,7 @@ fn main() -> ! {
 }
 
 fn fail(e: tinyprop::Error) -> ! {
-    hprintln!("FAIL: {:?}", e);
+    hprintln!("FAIL: {}", e);
     exit(false)
 }
 
