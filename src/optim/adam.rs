@@ -1,7 +1,7 @@
 use core::mem::size_of;
 
 use super::{
-    check_lr, check_non_negative, check_positive, check_unit, count, for_each_element, lerp,
+    check_lr, check_non_negative, check_positive, check_unit, count, for_each_tensor, lerp,
     optimizer_impls,
 };
 use crate::{Error, Parameters, Scalar, Zeroed};
@@ -184,7 +184,30 @@ impl<T: Scalar, G: Parameters<T> + Zeroed, A: Parameters<T> + Zeroed> Adam<T, G,
             max_exp_avg_sq,
             ..
         } = &mut self.state;
-        for_each_element(
+        // One element, in PyTorch's order of operations; `v_max` only with AMSGrad.
+        let element = |w: &mut T, g: T, m: &mut T, v: &mut T, v_max: Option<&mut T>| {
+            let mut g = g;
+            if c.weight_decay != T::zero() {
+                if c.decoupled_weight_decay {
+                    *w *= decay;
+                } else {
+                    g += c.weight_decay * *w;
+                }
+            }
+            *m = lerp(*m, g, one_minus_beta1);
+            *v = *v * beta2 + one_minus_beta2 * g * g;
+            let second = match v_max {
+                Some(v_max) => {
+                    *v_max = v_max.max(*v);
+                    *v_max
+                }
+                None => *v,
+            };
+            let denom = second.sqrt() / bias_correction2_sqrt + c.eps;
+            *w += -step_size * *m / denom;
+        };
+        // Per tensor, so that each loop is branch-free and vectorizes.
+        for_each_tensor(
             model,
             grads,
             exp_avg,
@@ -192,25 +215,19 @@ impl<T: Scalar, G: Parameters<T> + Zeroed, A: Parameters<T> + Zeroed> Adam<T, G,
             max_exp_avg_sq,
             |w, g, m, v, v_max| {
                 let (Some(m), Some(v)) = (m, v) else { return };
-                let mut g = g;
-                if c.weight_decay != T::zero() {
-                    if c.decoupled_weight_decay {
-                        *w *= decay;
-                    } else {
-                        g += c.weight_decay * *w;
+                let wgmv = w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut());
+                match v_max {
+                    Some(v_max) => {
+                        for ((((w, &g), m), v), vm) in wgmv.zip(v_max.iter_mut()) {
+                            element(w, g, m, v, Some(vm));
+                        }
+                    }
+                    None => {
+                        for (((w, &g), m), v) in wgmv {
+                            element(w, g, m, v, None);
+                        }
                     }
                 }
-                *m = lerp(*m, g, one_minus_beta1);
-                *v = *v * beta2 + one_minus_beta2 * g * g;
-                let second = match v_max {
-                    Some(v_max) => {
-                        *v_max = v_max.max(*v);
-                        *v_max
-                    }
-                    None => *v,
-                };
-                let denom = second.sqrt() / bias_correction2_sqrt + c.eps;
-                *w += -step_size * *m / denom;
             },
         );
     }

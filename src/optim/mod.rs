@@ -156,9 +156,36 @@ fn optional_elements<T>(tensor: Option<&mut [T]>) -> impl Iterator<Item = Option
         .chain(core::iter::repeat_with(|| None))
 }
 
+/// Calls `update(parameters, gradients, a, b, c)` for every tensor of `model`, with the
+/// tensors at the same place in the state buffers `a`, `b` and `c`. A buffer of the
+/// gradients' type gives `Some` tensor; an absent buffer, `()`, gives `None`. Optimizers whose
+/// speed matters loop over the slices themselves, so the loop has no per-element branches.
+pub(crate) fn for_each_tensor<T, M, G, A, B, C, F>(
+    model: &mut M,
+    grads: &G,
+    a: &mut A,
+    b: &mut B,
+    c: &mut C,
+    mut update: F,
+) where
+    T: Scalar,
+    M: Parameters<T>,
+    G: Parameters<T>,
+    A: Parameters<T>,
+    B: Parameters<T>,
+    C: Parameters<T>,
+    F: FnMut(&mut [T], &[T], Option<&mut [T]>, Option<&mut [T]>, Option<&mut [T]>),
+{
+    let buffers = optional_tensors(a)
+        .zip(optional_tensors(b))
+        .zip(optional_tensors(c));
+    for ((p, g), ((ta, tb), tc)) in model.tensors_mut().zip(grads.tensors()).zip(buffers) {
+        update(p, g, ta, tb, tc);
+    }
+}
+
 /// Calls `update(parameter, gradient, a, b, c)` for every element of `model`, with the
-/// elements at the same place in the state buffers `a`, `b` and `c`. A buffer of the
-/// gradients' type gives `Some` element; an absent buffer, `()`, gives `None`.
+/// elements at the same place in the state buffers `a`, `b` and `c` (see [`for_each_tensor`]).
 pub(crate) fn for_each_element<T, M, G, A, B, C, F>(
     model: &mut M,
     grads: &G,
@@ -175,17 +202,14 @@ pub(crate) fn for_each_element<T, M, G, A, B, C, F>(
     C: Parameters<T>,
     F: FnMut(&mut T, T, Option<&mut T>, Option<&mut T>, Option<&mut T>),
 {
-    let buffers = optional_tensors(a)
-        .zip(optional_tensors(b))
-        .zip(optional_tensors(c));
-    for ((p, g), ((ta, tb), tc)) in model.tensors_mut().zip(grads.tensors()).zip(buffers) {
+    for_each_tensor(model, grads, a, b, c, |p, g, ta, tb, tc| {
         let elements = optional_elements(ta)
             .zip(optional_elements(tb))
             .zip(optional_elements(tc));
         for ((pi, &gi), ((ea, eb), ec)) in p.iter_mut().zip(g).zip(elements) {
             update(pi, gi, ea, eb, ec);
         }
-    }
+    });
 }
 
 /// Implements [`LearningRate`] and [`Optimizer`] for an optimizer type whose inherent
