@@ -30,7 +30,7 @@ pub trait Parameters<T: Scalar> {
     }
     /// `true` when no element is NaN or infinite.
     fn all_finite(&self) -> bool {
-        self.tensors().all(|t| t.iter().all(|v| v.is_finite()))
+        self.tensors().all(slice_finite)
     }
     /// Copies every element from `other`, a value of the same type.
     fn copy_from(&mut self, other: &Self) {
@@ -38,6 +38,26 @@ pub trait Parameters<T: Scalar> {
             dst.copy_from_slice(src);
         }
     }
+}
+
+/// `true` when no element of `t` is NaN or infinite.
+///
+/// `v · 0` is `±0` for every finite `v` and NaN for an infinite or NaN one, so the sum of these
+/// is `0` exactly when all are finite. Summed in 16 independent lanes without an early exit,
+/// this runs at vector speed (a check per element with an early exit does not vectorize).
+#[inline]
+fn slice_finite<T: Scalar>(t: &[T]) -> bool {
+    const LANES: usize = 16;
+    let mut chunks = t.chunks_exact(LANES);
+    let zero = T::zero();
+    let mut acc = [zero; LANES];
+    for chunk in &mut chunks {
+        for (a, &v) in acc.iter_mut().zip(chunk) {
+            *a += v * zero;
+        }
+    }
+    let rest = chunks.remainder().iter().fold(zero, |a, &v| a + v * zero);
+    acc.iter().fold(rest, |a, &v| a + v) == zero
 }
 
 /// A model: parameters, a gradient type that mirrors them, and initialisation.
