@@ -62,6 +62,82 @@ fn block_mut<T, const N: usize>(s: &mut [T], start: usize) -> Option<&mut [T; N]
     s.get_mut(start..)?.first_chunk_mut::<N>()
 }
 
+/// Writes `src` into `dst`, all of it or (for a tile that overlaps the one before it) only the
+/// elements from `skip`.
+#[inline(always)]
+fn store<T: Copy, const N: usize>(dst: &mut [T; N], src: &[T; N], skip: usize) {
+    if skip == 0 {
+        *dst = *src;
+    } else {
+        for (d, &v) in dst.iter_mut().zip(src).skip(skip) {
+            *d = v;
+        }
+    }
+}
+
+/// One kind of tile, run at a given start (row or column) for each tile size.
+trait Tiles {
+    /// Runs the tile of `R` rows (or columns) from `start`, storing only from `skip` on.
+    fn run<const R: usize>(&mut self, start: usize, skip: usize);
+}
+
+/// Covers `0 .. len` with tiles of `R1 ≥ R2 ≥ R3` and 1: tiles of `R1` while they fit; the
+/// rest, if a tile of `R3`, `R2` or `R1` (the smallest that is enough) fits in `0 .. len`, by
+/// one last tile that ends at `len` and overlaps the ones before (it computes the overlap
+/// again but stores only past it); otherwise tiles of `R2` while they fit, and so on down to
+/// single rows.
+#[inline(always)]
+fn cover<Op: Tiles, const R1: usize, const R2: usize, const R3: usize>(len: usize, op: &mut Op) {
+    let mut done = 0;
+    full_tiles::<Op, R1>(len, &mut done, op);
+    if last_tile::<Op, R1, R2, R3>(len, done, op) {
+        return;
+    }
+    full_tiles::<Op, R2>(len, &mut done, op);
+    if last_tile::<Op, R1, R2, R3>(len, done, op) {
+        return;
+    }
+    full_tiles::<Op, R3>(len, &mut done, op);
+    if last_tile::<Op, R1, R2, R3>(len, done, op) {
+        return;
+    }
+    full_tiles::<Op, 1>(len, &mut done, op);
+}
+
+/// Tiles of `R` from `done` while they fit in `len`.
+#[inline(always)]
+fn full_tiles<Op: Tiles, const R: usize>(len: usize, done: &mut usize, op: &mut Op) {
+    while *done + R <= len {
+        op.run::<R>(*done, 0);
+        *done += R;
+    }
+}
+
+/// Finishes `done .. len` with one tile that ends at `len`, the smallest of `R3`, `R2`, `R1`
+/// that covers it and fits in `0 .. len`; `false` if there is none.
+#[inline(always)]
+fn last_tile<Op: Tiles, const R1: usize, const R2: usize, const R3: usize>(
+    len: usize,
+    done: usize,
+    op: &mut Op,
+) -> bool {
+    let rest = len - done;
+    if rest == 0 {
+        true
+    } else if rest <= R3 && R3 <= len {
+        op.run::<R3>(len - R3, R3 - rest);
+        true
+    } else if rest <= R2 && R2 <= len {
+        op.run::<R2>(len - R2, R2 - rest);
+        true
+    } else if rest <= R1 && R1 <= len {
+        op.run::<R1>(len - R1, R1 - rest);
+        true
+    } else {
+        false
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // C = A · B
 
@@ -98,7 +174,7 @@ pub(crate) fn matmul<T: Scalar, const K: usize, const M: usize, const N: usize>(
 /// `c = a · b` for the columns of `b` and `c` given, taken `NR` at a time (their number is a
 /// multiple of `NR`). `a` is split into panels of whole columns that fit [`PANEL_BYTES`]; each
 /// panel serves every block of columns while it is in cache, and within a block rows are
-/// covered by tiles of `R1` rows while they fit, then `R2`, `R3` and 1.
+/// covered by tiles of `R1`, `R2`, `R3` rows (see [`cover`]).
 #[inline(always)]
 fn matmul_pass<
     T: Scalar,
@@ -121,33 +197,43 @@ fn matmul_pass<
     for panel in a.chunks(kc) {
         let first = k0 == 0;
         for (bb, cb) in b.chunks_exact(NR).zip(c.chunks_exact_mut(NR)) {
-            if let (Some(bb), Some(cb)) = (bb.first_chunk::<NR>(), cb.first_chunk_mut::<NR>()) {
-                let mut r = 0;
-                while r + R1 <= M {
-                    matmul_tile::<T, K, M, NR, R1>(panel, k0, bb, cb, r, first);
-                    r += R1;
-                }
-                while r + R2 <= M {
-                    matmul_tile::<T, K, M, NR, R2>(panel, k0, bb, cb, r, first);
-                    r += R2;
-                }
-                while r + R3 <= M {
-                    matmul_tile::<T, K, M, NR, R3>(panel, k0, bb, cb, r, first);
-                    r += R3;
-                }
-                while r < M {
-                    matmul_tile::<T, K, M, NR, 1>(panel, k0, bb, cb, r, first);
-                    r += 1;
-                }
+            if let (Some(b), Some(c)) = (bb.first_chunk::<NR>(), cb.first_chunk_mut::<NR>()) {
+                let mut op = MatmulTiles {
+                    panel,
+                    k0,
+                    b,
+                    c,
+                    first,
+                };
+                cover::<_, R1, R2, R3>(M, &mut op);
             }
         }
         k0 += kc;
     }
 }
 
-/// Rows `r .. r + MR` of the `NR` columns of `c = a · b`, for the columns `k0 ..` of `a` in
-/// `panel`: for each `k`, one block of column `k` of `a` times each column's `b[k]`, added in
-/// order of `k` to zero (`first`) or to what `c` holds from the panels before.
+/// The tiles of [`matmul_pass`] for one block of `NR` columns and one panel.
+struct MatmulTiles<'a, T, const K: usize, const M: usize, const NR: usize> {
+    panel: &'a [[T; M]],
+    k0: usize,
+    b: &'a [[T; K]; NR],
+    c: &'a mut [[T; M]; NR],
+    first: bool,
+}
+
+impl<T: Scalar, const K: usize, const M: usize, const NR: usize> Tiles
+    for MatmulTiles<'_, T, K, M, NR>
+{
+    #[inline(always)]
+    fn run<const R: usize>(&mut self, start: usize, skip: usize) {
+        matmul_tile::<T, K, M, NR, R>(self.panel, self.k0, self.b, self.c, start, skip, self.first);
+    }
+}
+
+/// Rows `r .. r + MR` of the `NR` columns of `c = a · b` (stored from row `r + skip`), for the
+/// columns `k0 ..` of `a` in `panel`: for each `k`, one block of column `k` of `a` times each
+/// column's `b[k]`, added in order of `k` to zero (`first`) or to what `c` holds from the
+/// panels before.
 #[inline(always)]
 fn matmul_tile<T: Scalar, const K: usize, const M: usize, const NR: usize, const MR: usize>(
     panel: &[[T; M]],
@@ -155,6 +241,7 @@ fn matmul_tile<T: Scalar, const K: usize, const M: usize, const NR: usize, const
     b: &[[T; K]; NR],
     c: &mut [[T; M]; NR],
     r: usize,
+    skip: usize,
     first: bool,
 ) {
     let mut acc = [[T::zero(); MR]; NR];
@@ -180,7 +267,7 @@ fn matmul_tile<T: Scalar, const K: usize, const M: usize, const NR: usize, const
     }
     for (sums, cj) in acc.iter().zip(c.iter_mut()) {
         if let Some(dst) = block_mut::<T, MR>(cj, r) {
-            *dst = *sums;
+            store(dst, sums, skip);
         }
     }
 }
@@ -234,7 +321,8 @@ fn add_matmul_bt_cols<
     }
 }
 
-/// All rows of the `KR` columns `k0 ..` of `c`.
+/// All rows of the `KR` columns `k0 ..` of `c`, in tiles of `R1` and `R2` rows (see
+/// [`cover`]).
 #[inline(always)]
 fn add_matmul_bt_rows<
     T: Scalar,
@@ -250,23 +338,29 @@ fn add_matmul_bt_rows<
     b: &[[T; K]; N],
     k0: usize,
 ) {
-    let mut r = 0;
-    while r + R1 <= M {
-        add_matmul_bt_tile::<T, M, K, N, KR, R1>(c, a, b, k0, r);
-        r += R1;
-    }
-    while r + R2 <= M {
-        add_matmul_bt_tile::<T, M, K, N, KR, R2>(c, a, b, k0, r);
-        r += R2;
-    }
-    while r < M {
-        add_matmul_bt_tile::<T, M, K, N, KR, 1>(c, a, b, k0, r);
-        r += 1;
+    cover::<_, R1, R2, R2>(M, &mut BtTiles { c, a, b, k0 });
+}
+
+/// The tiles of [`add_matmul_bt_rows`].
+struct BtTiles<'a, T, const M: usize, const K: usize, const N: usize, const KR: usize> {
+    c: &'a mut [[T; M]; KR],
+    a: &'a [[T; M]; N],
+    b: &'a [[T; K]; N],
+    k0: usize,
+}
+
+impl<T: Scalar, const M: usize, const K: usize, const N: usize, const KR: usize> Tiles
+    for BtTiles<'_, T, M, K, N, KR>
+{
+    #[inline(always)]
+    fn run<const R: usize>(&mut self, start: usize, skip: usize) {
+        add_matmul_bt_tile::<T, M, K, N, KR, R>(self.c, self.a, self.b, self.k0, start, skip);
     }
 }
 
-/// Rows `r .. r + MR` of the `KR` columns `k0 ..` of `c += a · bᵀ`: for each column `j` of `a`
-/// and `b`, one block of `a`'s column times `b[k0 ..][j]`, in order of `j`.
+/// Rows `r .. r + MR` of the `KR` columns `k0 ..` of `c += a · bᵀ` (stored from row
+/// `r + skip`): for each column `j` of `a` and `b`, one block of `a`'s column times
+/// `b[k0 ..][j]`, in order of `j`.
 #[inline(always)]
 fn add_matmul_bt_tile<
     T: Scalar,
@@ -281,6 +375,7 @@ fn add_matmul_bt_tile<
     b: &[[T; K]; N],
     k0: usize,
     r: usize,
+    skip: usize,
 ) {
     let mut acc = [[T::zero(); MR]; KR];
     for (sums, ck) in acc.iter_mut().zip(c.iter()) {
@@ -300,7 +395,7 @@ fn add_matmul_bt_tile<
     }
     for (sums, ck) in acc.iter().zip(c.iter_mut()) {
         if let Some(dst) = block_mut::<T, MR>(ck, r) {
-            *dst = *sums;
+            store(dst, sums, skip);
         }
     }
 }
@@ -411,7 +506,8 @@ fn horizontal_sum<T: Scalar, const L: usize>(mut v: [T; L]) -> T {
     v.first().copied().unwrap_or_else(T::zero)
 }
 
-/// Blocks of `K1` columns of `a` (rows of `c`), then `K2`, then single columns.
+/// Blocks of `K1` columns of `a` (rows of `c`), then `K2`, then single columns (see
+/// [`cover`]).
 #[inline(always)]
 fn matmul_at_cols<
     T: Scalar,
@@ -428,36 +524,38 @@ fn matmul_at_cols<
     if b.is_empty() {
         return;
     }
-    let mut k0 = 0;
-    let mut blocks = a.chunks_exact(K1);
-    for ab in &mut blocks {
-        if let Some(ab) = ab.first_chunk::<K1>() {
-            matmul_at_block::<T, M, K, K1, NJ>(ab, b, c, k0);
-        }
-        k0 += K1;
-    }
-    let mut blocks = blocks.remainder().chunks_exact(K2);
-    for ab in &mut blocks {
-        if let Some(ab) = ab.first_chunk::<K2>() {
-            matmul_at_block::<T, M, K, K2, NJ>(ab, b, c, k0);
-        }
-        k0 += K2;
-    }
-    for ac in blocks.remainder() {
-        matmul_at_block::<T, M, K, 1, NJ>(core::array::from_ref(ac), b, c, k0);
-        k0 += 1;
+    cover::<_, K1, K2, K2>(K, &mut AtTiles::<T, M, K, NJ> { a, b, c });
+}
+
+/// The blocks of [`matmul_at_cols`].
+struct AtTiles<'a, T, const M: usize, const K: usize, const NJ: usize> {
+    a: &'a [[T; M]; K],
+    b: &'a [[T; M]],
+    c: &'a mut [[T; K]],
+}
+
+impl<T: Scalar, const M: usize, const K: usize, const NJ: usize> Tiles
+    for AtTiles<'_, T, M, K, NJ>
+{
+    #[inline(always)]
+    fn run<const R: usize>(&mut self, start: usize, skip: usize) {
+        let Some(a) = block::<[T; M], R>(self.a, start) else {
+            return;
+        };
+        matmul_at_block::<T, M, K, R, NJ>(a, self.b, self.c, start, skip);
     }
 }
 
-/// Rows `k0 .. k0 + KL` of `c = aᵀ · b`, given the `KL` columns of `a` from `k0`: for each
-/// chunk of [`AT_ROWS`] rows, transpose it, then run every block of `NJ` columns of `b` and `c`
-/// over it.
+/// Rows `k0 .. k0 + KL` of `c = aᵀ · b` (stored from row `k0 + skip`), given the `KL` columns
+/// of `a` from `k0`: for each chunk of [`AT_ROWS`] rows, transpose it, then run every block of
+/// `NJ` columns of `b` and `c` over it.
 #[inline(always)]
 fn matmul_at_block<T: Scalar, const M: usize, const K: usize, const KL: usize, const NJ: usize>(
     a: &[[T; M]; KL],
     b: &[[T; M]],
     c: &mut [[T; K]],
     k0: usize,
+    skip: usize,
 ) {
     let mut buf = [[T::zero(); KL]; AT_ROWS];
     let mut o0 = 0;
@@ -479,16 +577,16 @@ fn matmul_at_block<T: Scalar, const M: usize, const K: usize, const KL: usize, c
         let first = o0 == 0;
         for (bb, cb) in b.chunks_exact(NJ).zip(c.chunks_exact_mut(NJ)) {
             if let (Some(bb), Some(cb)) = (bb.first_chunk::<NJ>(), cb.first_chunk_mut::<NJ>()) {
-                matmul_at_tile::<T, M, K, KL, NJ>(rows, o0, bb, cb, k0, first);
+                matmul_at_tile::<T, M, K, KL, NJ>(rows, o0, bb, cb, k0, skip, first);
             }
         }
         o0 += len;
     }
 }
 
-/// Rows `k0 .. k0 + KL` of the `NJ` columns of `c = aᵀ · b`, over the rows `o0 ..` of `a`
-/// transposed in `rows`: added in order to zero (`first`) or to what `c` holds from the rows
-/// before.
+/// Rows `k0 .. k0 + KL` of the `NJ` columns of `c = aᵀ · b` (stored from row `k0 + skip`),
+/// over the rows `o0 ..` of `a` transposed in `rows`: added in order to zero (`first`) or to
+/// what `c` holds from the rows before.
 #[inline(always)]
 fn matmul_at_tile<T: Scalar, const M: usize, const K: usize, const KL: usize, const NJ: usize>(
     rows: &[[T; KL]],
@@ -496,6 +594,7 @@ fn matmul_at_tile<T: Scalar, const M: usize, const K: usize, const KL: usize, co
     b: &[[T; M]; NJ],
     c: &mut [[T; K]; NJ],
     k0: usize,
+    skip: usize,
     first: bool,
 ) {
     let mut acc = [[T::zero(); KL]; NJ];
@@ -518,7 +617,7 @@ fn matmul_at_tile<T: Scalar, const M: usize, const K: usize, const KL: usize, co
     }
     for (sums, cj) in acc.iter().zip(c.iter_mut()) {
         if let Some(dst) = block_mut::<T, KL>(cj, k0) {
-            *dst = *sums;
+            store(dst, sums, skip);
         }
     }
 }
