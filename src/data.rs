@@ -1,1 +1,631 @@
 //! Data sets held in slices (in flash or RAM): batching, shuffling and splitting.
+//!
+//! A data set is a slice of feature rows `&[[T; IN]]` and a slice of the same length of
+//! targets: class labels (`&[u8]`, `&[u16]`, `&[u32]` or `&[usize]`, for
+//! [`CrossEntropy`](crate::CrossEntropy)) or target rows `&[[T; OUT]]` (for
+//! [`Mse`](crate::Mse), [`BceWithLogits`](crate::BceWithLogits) or cross-entropy with
+//! probability targets). Nothing is copied: a `const` array in flash serves as it is.
+//!
+//! Orders and subsets are index buffers the caller provides (`&mut [u16]` is enough for
+//! 65 536 samples): [`sequence`] fills one with `0, 1, 2, …`, [`shuffle`] permutes one with
+//! Fisher–Yates, [`stratified_split`] writes a train/validation split into one
+//! ([`stratified_split_rows`] splits a part again), and
+//! [`DataSet::subset`] views a data set through one.
+//!
+//! ```
+//! use tinyprop::data::{shuffle, stratified_split, DataSet, Samples};
+//! use tinyprop::SplitMix64;
+//!
+//! const FEATURES: [[f32; 2]; 6] = [[0., 0.], [0., 1.], [1., 0.], [1., 1.], [2., 2.], [3., 3.]];
+//! const LABELS: [u8; 6] = [0, 0, 0, 1, 1, 1];
+//! let data = DataSet::new(&FEATURES, &LABELS).unwrap();
+//!
+//! let mut rng = SplitMix64::new(1);
+//! let mut rows = [0u16; 6];
+//! let (train_rows, val_rows) = stratified_split(&LABELS, 1.0 / 3.0, &mut rng, &mut rows).unwrap();
+//! assert_eq!((train_rows.len(), val_rows.len()), (4, 2)); // one of each class held out
+//! let train = data.subset(train_rows).unwrap();
+//! let validation = data.subset(val_rows).unwrap();
+//!
+//! let mut order = [0u16; 4];
+//! tinyprop::data::sequence(&mut order).unwrap();
+//! shuffle(&mut order, &mut rng);
+//! let mut sorted = order;
+//! sorted.sort();
+//! assert_eq!(sorted, [0, 1, 2, 3]); // a permutation of the positions in `train`
+//! assert!(train.get(usize::from(order[0])).is_some());
+//! ```
+
+use nalgebra::SMatrix;
+use rand_core::RngCore;
+
+use crate::{Error, Scalar};
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for u8 {}
+    impl Sealed for u16 {}
+    impl Sealed for u32 {}
+    impl Sealed for usize {}
+}
+
+/// An unsigned integer type for class labels and index buffers: `u8`, `u16`, `u32` or `usize`.
+///
+/// Sealed: implemented for these four types only.
+pub trait Unsigned: Copy + Ord + sealed::Sealed {
+    /// The value as a `usize` (`u32` values above `usize::MAX`, on 16-bit targets, saturate).
+    fn to_usize(self) -> usize;
+    /// `n` as this type, or `None` when it does not fit.
+    fn from_usize(n: usize) -> Option<Self>;
+}
+
+macro_rules! unsigned {
+    ($($t:ty),*) => {$(
+        impl Unsigned for $t {
+            #[inline]
+            fn to_usize(self) -> usize {
+                usize::try_from(self).unwrap_or(usize::MAX)
+            }
+            #[inline]
+            fn from_usize(n: usize) -> Option<Self> {
+                <$t>::try_from(n).ok()
+            }
+        }
+    )*};
+}
+unsigned!(u8, u16, u32, usize);
+
+/// A target batch buffer: `[usize; B]` (class labels) or a matrix with one column per sample.
+pub trait TargetBatch: Sized {
+    /// A buffer filled with zeros (class 0 for labels).
+    fn empty() -> Self;
+    /// Sets the targets of the samples from `column` on to zero (class 0 for labels).
+    fn clear_from(&mut self, column: usize);
+}
+
+impl<const B: usize> TargetBatch for [usize; B] {
+    fn empty() -> Self {
+        [0; B]
+    }
+    fn clear_from(&mut self, column: usize) {
+        if let Some(tail) = self.get_mut(column..) {
+            tail.fill(0);
+        }
+    }
+}
+
+impl<T: Scalar, const R: usize, const C: usize> TargetBatch for SMatrix<T, R, C> {
+    fn empty() -> Self {
+        SMatrix::zeros()
+    }
+    fn clear_from(&mut self, column: usize) {
+        for mut col in self.column_iter_mut().skip(column) {
+            col.fill(T::zero());
+        }
+    }
+}
+
+/// The target of one sample, for a model with `OUT` outputs: a class label (any [`Unsigned`])
+/// or a row of `OUT` values `[T; OUT]`.
+///
+/// It knows the batch form a [`Loss`](crate::Loss) takes for `B` samples
+/// ([`Target::Batch`]: `[usize; B]` for labels, `SMatrix<T, OUT, B>` for rows) and writes
+/// itself into one column of it.
+pub trait Target<T: Scalar, const OUT: usize>: Copy {
+    /// The targets of `B` samples in the form the loss takes.
+    type Batch<const B: usize>: TargetBatch;
+
+    /// Checks the target: a label must be below `OUT` ([`Error::LabelOutOfRange`]); a row
+    /// must be finite (`Err(Error::NonFiniteSample { index: 0 })`; callers substitute the
+    /// sample's position).
+    fn check(&self) -> Result<(), Error>;
+
+    /// Writes the target into column `column` of `batch` (nothing when `column >= B`).
+    fn write<const B: usize>(&self, batch: &mut Self::Batch<B>, column: usize);
+
+    /// The class, for accuracy and the confusion matrix: the label, or `None` for a row.
+    fn class(&self) -> Option<usize>;
+}
+
+impl<T: Scalar, const OUT: usize, U: Unsigned> Target<T, OUT> for U {
+    type Batch<const B: usize> = [usize; B];
+
+    fn check(&self) -> Result<(), Error> {
+        let label = self.to_usize();
+        if label < OUT {
+            Ok(())
+        } else {
+            Err(Error::LabelOutOfRange {
+                label,
+                classes: OUT,
+            })
+        }
+    }
+
+    fn write<const B: usize>(&self, batch: &mut [usize; B], column: usize) {
+        if let Some(slot) = batch.get_mut(column) {
+            *slot = self.to_usize();
+        }
+    }
+
+    fn class(&self) -> Option<usize> {
+        Some(self.to_usize())
+    }
+}
+
+impl<T: Scalar, const OUT: usize> Target<T, OUT> for [T; OUT] {
+    type Batch<const B: usize> = SMatrix<T, OUT, B>;
+
+    fn check(&self) -> Result<(), Error> {
+        if self.iter().all(|v| v.is_finite()) {
+            Ok(())
+        } else {
+            Err(Error::NonFiniteSample { index: 0 })
+        }
+    }
+
+    fn write<const B: usize>(&self, batch: &mut SMatrix<T, OUT, B>, column: usize) {
+        if let Some(mut col) = batch.column_iter_mut().nth(column) {
+            for (dst, &src) in col.iter_mut().zip(self.iter()) {
+                *dst = src;
+            }
+        }
+    }
+
+    fn class(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// Samples that can be read by position: a [`DataSet`], a [`Subset`] of one, or a type of
+/// your own.
+pub trait Samples<T, const IN: usize> {
+    /// The target of one sample: a label or a row `[T; OUT]` (see [`Target`]).
+    type Target;
+
+    /// The number of samples.
+    fn len(&self) -> usize;
+
+    /// `true` when there are no samples.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Sample `i`: its features and its target, or `None` when `i >= len()`.
+    fn get(&self, i: usize) -> Option<(&[T; IN], &Self::Target)>;
+}
+
+/// Features and targets in two slices of the same length, in flash or RAM.
+///
+/// ```
+/// use tinyprop::data::{DataSet, Samples};
+/// use tinyprop::Error;
+/// let x = [[1.0f32, 2.0], [3.0, 4.0]];
+/// let data = DataSet::new(&x, &[0u8, 1]).unwrap();
+/// assert_eq!(data.len(), 2);
+/// assert_eq!(data.get(1), Some((&[3.0, 4.0], &1)));
+/// assert_eq!(
+///     DataSet::new(&x, &[0u8]).unwrap_err(),
+///     Error::LengthMismatch { features: 2, targets: 1 }
+/// );
+/// assert_eq!(DataSet::<f32, 2, u8>::new(&[], &[]).unwrap_err(), Error::EmptyDataSet);
+/// ```
+#[derive(Debug, PartialEq)]
+pub struct DataSet<'a, T, const IN: usize, Y> {
+    features: &'a [[T; IN]],
+    targets: &'a [Y],
+}
+
+impl<T, const IN: usize, Y> Clone for DataSet<'_, T, IN, Y> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T, const IN: usize, Y> Copy for DataSet<'_, T, IN, Y> {}
+
+impl<'a, T, const IN: usize, Y> DataSet<'a, T, IN, Y> {
+    /// A data set of `features[i]` with target `targets[i]`. Refuses slices of different
+    /// lengths ([`Error::LengthMismatch`]) and empty ones ([`Error::EmptyDataSet`]).
+    ///
+    /// Labels are checked against the number of classes, and values for NaN, when training
+    /// or evaluating starts (the number of classes is the model's output width).
+    pub fn new(features: &'a [[T; IN]], targets: &'a [Y]) -> Result<Self, Error> {
+        if features.len() != targets.len() {
+            return Err(Error::LengthMismatch {
+                features: features.len(),
+                targets: targets.len(),
+            });
+        }
+        if features.is_empty() {
+            return Err(Error::EmptyDataSet);
+        }
+        Ok(Self { features, targets })
+    }
+
+    /// The number of samples.
+    pub fn len(&self) -> usize {
+        self.features.len()
+    }
+
+    /// `false`: a data set has at least one sample.
+    pub fn is_empty(&self) -> bool {
+        self.features.is_empty()
+    }
+
+    /// The feature rows.
+    pub fn features(&self) -> &'a [[T; IN]] {
+        self.features
+    }
+
+    /// The targets.
+    pub fn targets(&self) -> &'a [Y] {
+        self.targets
+    }
+
+    /// The samples at positions `rows` (in that order; repetitions allowed), without copying.
+    /// Refuses an empty `rows` ([`Error::EmptyDataSet`]) and a position out of range
+    /// ([`Error::IndexOutOfRange`]).
+    ///
+    /// ```
+    /// use tinyprop::data::{DataSet, Samples};
+    /// let x = [[0.0f32], [1.0], [2.0]];
+    /// let data = DataSet::new(&x, &[0u8, 1, 2]).unwrap();
+    /// let odd = data.subset(&[2u16, 0]).unwrap();
+    /// assert_eq!(odd.get(0), Some((&[2.0], &2)));
+    /// assert!(data.subset(&[3u16]).is_err());
+    /// ```
+    pub fn subset<I: Unsigned>(&self, rows: &'a [I]) -> Result<Subset<'a, T, IN, Y, I>, Error> {
+        if rows.is_empty() {
+            return Err(Error::EmptyDataSet);
+        }
+        check_indices(rows, self.features.len())?;
+        Ok(Subset { data: *self, rows })
+    }
+}
+
+impl<T, const IN: usize, Y> Samples<T, IN> for DataSet<'_, T, IN, Y> {
+    type Target = Y;
+
+    fn len(&self) -> usize {
+        self.features.len()
+    }
+
+    fn get(&self, i: usize) -> Option<(&[T; IN], &Y)> {
+        self.features.get(i).zip(self.targets.get(i))
+    }
+}
+
+/// Some samples of a [`DataSet`], selected by an index buffer: see [`DataSet::subset`].
+#[derive(Debug, PartialEq)]
+pub struct Subset<'a, T, const IN: usize, Y, I> {
+    data: DataSet<'a, T, IN, Y>,
+    rows: &'a [I],
+}
+
+impl<T, const IN: usize, Y, I> Clone for Subset<'_, T, IN, Y, I> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T, const IN: usize, Y, I> Copy for Subset<'_, T, IN, Y, I> {}
+
+impl<'a, T, const IN: usize, Y, I> Subset<'a, T, IN, Y, I> {
+    /// The number of samples.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// `false`: a subset has at least one sample.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The positions in the underlying data set.
+    pub fn rows(&self) -> &'a [I] {
+        self.rows
+    }
+
+    /// The underlying data set.
+    pub fn data(&self) -> DataSet<'a, T, IN, Y> {
+        self.data
+    }
+}
+
+impl<T, const IN: usize, Y, I: Unsigned> Samples<T, IN> for Subset<'_, T, IN, Y, I> {
+    type Target = Y;
+
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn get(&self, i: usize) -> Option<(&[T; IN], &Y)> {
+        self.rows
+            .get(i)
+            .and_then(|row| self.data.get(row.to_usize()))
+    }
+}
+
+/// Checks that every index is below `len`.
+pub(crate) fn check_indices<I: Unsigned>(indices: &[I], len: usize) -> Result<(), Error> {
+    match indices.iter().find(|i| i.to_usize() >= len) {
+        Some(i) => Err(Error::IndexOutOfRange {
+            index: i.to_usize(),
+            len,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Fills `indices` with `0, 1, 2, …`. Refuses a buffer longer than the index type can count
+/// (a `[u8; 300]`, say) with [`Error::IndexOutOfRange`], changing nothing.
+///
+/// ```
+/// let mut order = [9u8; 4];
+/// tinyprop::data::sequence(&mut order).unwrap();
+/// assert_eq!(order, [0, 1, 2, 3]);
+/// assert!(tinyprop::data::sequence(&mut [0u8; 257]).is_err());
+/// ```
+pub fn sequence<I: Unsigned>(indices: &mut [I]) -> Result<(), Error> {
+    let n = indices.len();
+    if n > 0 && I::from_usize(n - 1).is_none() {
+        return Err(Error::IndexOutOfRange {
+            index: n - 1,
+            len: max_count::<I>(),
+        });
+    }
+    for (i, slot) in indices.iter_mut().enumerate() {
+        if let Some(v) = I::from_usize(i) {
+            *slot = v;
+        }
+    }
+    Ok(())
+}
+
+/// How many distinct values `I` holds (saturating at `usize::MAX`).
+fn max_count<I: Unsigned>() -> usize {
+    // The largest n with from_usize(n - 1) = Some: try the four widths.
+    for bits in [8u32, 16, 32] {
+        let n = 1usize.checked_shl(bits).unwrap_or(usize::MAX);
+        if I::from_usize(n).is_none() {
+            return n;
+        }
+    }
+    usize::MAX
+}
+
+/// A uniform integer in `0..n` (`n >= 1`), without bias (Lemire's multiply-and-reject).
+fn below<R: RngCore + ?Sized>(rng: &mut R, n: u64) -> u64 {
+    let mut m = u128::from(rng.next_u64()) * u128::from(n);
+    if (m as u64) < n {
+        let threshold = n.wrapping_neg() % n.max(1);
+        while (m as u64) < threshold {
+            m = u128::from(rng.next_u64()) * u128::from(n);
+        }
+    }
+    (m >> 64) as u64
+}
+
+/// Shuffles `items` in place with the Fisher–Yates algorithm, drawing from `rng`: every
+/// permutation is equally likely, and the same seed gives the same permutation on every
+/// target.
+///
+/// ```
+/// use tinyprop::{data::shuffle, SplitMix64};
+/// let mut a = [0u16, 1, 2, 3, 4, 5, 6, 7];
+/// let mut b = a;
+/// shuffle(&mut a, &mut SplitMix64::new(5));
+/// shuffle(&mut b, &mut SplitMix64::new(5));
+/// assert_eq!(a, b);
+/// let mut sorted = a;
+/// sorted.sort();
+/// assert_eq!(sorted, [0, 1, 2, 3, 4, 5, 6, 7]);
+/// ```
+pub fn shuffle<X, R: RngCore + ?Sized>(items: &mut [X], rng: &mut R) {
+    for i in (1..items.len()).rev() {
+        let j = below(rng, i as u64 + 1);
+        let j = usize::try_from(j).unwrap_or(i);
+        if j < i {
+            if let Some((last, head)) = items.get_mut(..=i).and_then(<[X]>::split_last_mut) {
+                if let Some(other) = head.get_mut(j) {
+                    core::mem::swap(last, other);
+                }
+            }
+        }
+    }
+}
+
+/// A deterministic stratified train/validation split of a whole data set: of each class `c`
+/// with `n_c` samples, `round(n_c · validation_fraction)` go to validation, chosen uniformly
+/// at random from `rng`; the same seed gives the same split on every target.
+///
+/// `rows` (one slot per label) receives the training positions then the validation
+/// positions, each sorted by class then position; the two parts are returned, ready for
+/// [`DataSet::subset`] — or for [`stratified_split_rows`] to split the training part again
+/// into training and validation sets, holding the first validation part out as a test set.
+///
+/// Refuses an empty `labels` ([`Error::EmptyDataSet`]), a `rows` of another length
+/// ([`Error::IndexBufferLength`]), a fraction outside `[0, 1]`
+/// ([`Error::InvalidHyperparameter`]) and an index type too small for the positions
+/// ([`Error::IndexOutOfRange`]), changing nothing.
+///
+/// ```
+/// use tinyprop::{data::stratified_split, SplitMix64};
+/// let labels = [0u8, 1, 0, 1, 0, 1, 0, 1, 2, 2];
+/// let mut rows = [0usize; 10];
+/// let (train, val) =
+///     stratified_split(&labels, 0.5, &mut SplitMix64::new(3), &mut rows).unwrap();
+/// assert_eq!((train.len(), val.len()), (5, 5)); // 2 + 2 + 1 of each part
+/// assert_eq!(val.iter().filter(|&&i| labels[i] == 2).count(), 1);
+/// ```
+pub fn stratified_split<'r, L, I, R>(
+    labels: &[L],
+    validation_fraction: f32,
+    rng: &mut R,
+    rows: &'r mut [I],
+) -> Result<(&'r mut [I], &'r mut [I]), Error>
+where
+    L: Unsigned,
+    I: Unsigned,
+    R: RngCore + ?Sized,
+{
+    if labels.is_empty() {
+        return Err(Error::EmptyDataSet);
+    }
+    if rows.len() != labels.len() {
+        return Err(Error::IndexBufferLength {
+            expected: labels.len(),
+            found: rows.len(),
+        });
+    }
+    check_fraction(validation_fraction)?;
+    sequence(rows)?;
+    stratified_split_rows(labels, rows, validation_fraction, rng)
+}
+
+/// [`stratified_split`] of the samples at the positions `rows` (into `labels`) rather than of
+/// all: `rows` is rearranged in place into its training part then its validation part, each
+/// sorted by class then position, and the two parts are returned.
+///
+/// Takes `O(n log n)` time for `n = rows.len()` and no memory beyond `rows`. Refuses an empty
+/// `rows` ([`Error::EmptyDataSet`]), a position `>= labels.len()`
+/// ([`Error::IndexOutOfRange`]) and a fraction outside `[0, 1]`
+/// ([`Error::InvalidHyperparameter`]), changing nothing.
+///
+/// ```
+/// use tinyprop::data::{stratified_split, stratified_split_rows};
+/// use tinyprop::SplitMix64;
+/// let labels = [0u8, 0, 0, 0, 0, 1, 1, 1, 1, 1];
+/// let mut rng = SplitMix64::new(9);
+/// let mut rows = [0u8; 10];
+/// // 20 % held out for testing, then 25 % of the rest for validation.
+/// let (rest, test) = stratified_split(&labels, 0.2, &mut rng, &mut rows).unwrap();
+/// assert_eq!(test.len(), 2);
+/// let (train, val) = stratified_split_rows(&labels, rest, 0.25, &mut rng).unwrap();
+/// assert_eq!((train.len(), val.len()), (6, 2));
+/// ```
+pub fn stratified_split_rows<'r, L, I, R>(
+    labels: &[L],
+    rows: &'r mut [I],
+    validation_fraction: f32,
+    rng: &mut R,
+) -> Result<(&'r mut [I], &'r mut [I]), Error>
+where
+    L: Unsigned,
+    I: Unsigned,
+    R: RngCore + ?Sized,
+{
+    if rows.is_empty() {
+        return Err(Error::EmptyDataSet);
+    }
+    check_indices(rows, labels.len())?;
+    check_fraction(validation_fraction)?;
+    let label = |i: I| labels.get(i.to_usize()).map_or(0, |l| l.to_usize());
+    // Group by class, each class in ascending positions: the order the choice is made in.
+    rows.sort_unstable_by_key(|&i| (label(i), i));
+    // One pass over the classes' runs: selection sampling (Knuth's algorithm S) takes each
+    // sample with probability need / left, which picks exactly `need` of a run uniformly;
+    // the training samples are swapped to the front (a Lomuto partition, which only moves
+    // samples already decided on, so each is read once in the sorted order).
+    let n = rows.len();
+    let mut front = 0;
+    let mut p = 0;
+    while p < n {
+        let class = rows.get(p).map_or(0, |&i| label(i));
+        let run = rows
+            .get(p..)
+            .map_or(0, |r| r.iter().take_while(|&&i| label(i) == class).count())
+            .max(1);
+        let mut need = ((run as f32 * validation_fraction + 0.5) as u64).min(run as u64);
+        let mut left = run as u64;
+        for q in p..p + run {
+            let take = need > 0 && below(rng, left) < need;
+            left -= 1;
+            if take {
+                need -= 1;
+            } else {
+                if q != front {
+                    rows.swap(front, q);
+                }
+                front += 1;
+            }
+        }
+        p += run;
+    }
+    let (train, val) = rows.split_at_mut(front.min(n));
+    train.sort_unstable_by_key(|&i| (label(i), i));
+    val.sort_unstable_by_key(|&i| (label(i), i));
+    Ok((train, val))
+}
+
+fn check_fraction(fraction: f32) -> Result<(), Error> {
+    if (0.0..=1.0).contains(&fraction) {
+        Ok(())
+    } else {
+        Err(Error::InvalidHyperparameter(
+            "validation_fraction must be in [0, 1]",
+        ))
+    }
+}
+
+/// What training and evaluation do with a sample whose features or target row hold a NaN or
+/// an infinity.
+///
+/// ```
+/// use tinyprop::data::NonFinite;
+/// assert_eq!(NonFinite::default(), NonFinite::Reject);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NonFinite {
+    /// Refuse the data set: return [`Error::NonFiniteSample`] with the first such sample's
+    /// position before anything changes (the default).
+    #[default]
+    Reject,
+    /// Leave such samples out, as if they were not in the data set; they are counted as
+    /// skipped. A data set with no other sample gives [`Error::EmptyDataSet`].
+    Skip,
+}
+
+/// `true` when the features and the target of a sample are finite (labels always are).
+pub(crate) fn is_finite<T: Scalar, const IN: usize, const OUT: usize, Y: Target<T, OUT>>(
+    x: &[T; IN],
+    y: &Y,
+) -> bool {
+    x.iter().all(|v| v.is_finite()) && y.check().is_ok()
+}
+
+/// Checks every sample of `data` before anything changes: labels in range (always an error),
+/// non-finite samples (an error or counted, by `policy`). Returns the number of usable
+/// samples, which is at least 1.
+pub(crate) fn scan<T, const IN: usize, const OUT: usize, D>(
+    data: &D,
+    policy: NonFinite,
+) -> Result<usize, Error>
+where
+    T: Scalar,
+    D: Samples<T, IN> + ?Sized,
+    D::Target: Target<T, OUT>,
+{
+    let mut usable = 0;
+    for i in 0..data.len() {
+        let (x, y) = data.get(i).ok_or(Error::IndexOutOfRange {
+            index: i,
+            len: data.len(),
+        })?;
+        match y.check() {
+            Err(Error::NonFiniteSample { .. }) => {}
+            Err(e) => return Err(e),
+            Ok(()) => {}
+        }
+        if is_finite::<T, IN, OUT, _>(x, y) {
+            usable += 1;
+        } else if policy == NonFinite::Reject {
+            return Err(Error::NonFiniteSample { index: i });
+        }
+    }
+    if usable == 0 {
+        return Err(Error::EmptyDataSet);
+    }
+    Ok(usable)
+}

@@ -19,6 +19,35 @@ pub enum Error {
     },
     /// A hyperparameter was out of its valid range; the name says which.
     InvalidHyperparameter(&'static str),
+    /// A data set (or the part of it left after skipping non-finite samples) has no samples.
+    EmptyDataSet,
+    /// Features and targets (or labels) of different lengths.
+    LengthMismatch {
+        /// The number of feature rows.
+        features: usize,
+        /// The number of targets or labels.
+        targets: usize,
+    },
+    /// An index buffer whose length is not the number of samples it must hold.
+    IndexBufferLength {
+        /// The length it must have.
+        expected: usize,
+        /// The length it has.
+        found: usize,
+    },
+    /// An index not below the length of what it indexes (a data set, or the largest value the
+    /// index type can hold).
+    IndexOutOfRange {
+        /// The offending index.
+        index: usize,
+        /// The bound it must be below.
+        len: usize,
+    },
+    /// A sample whose features or target are NaN or infinite.
+    NonFiniteSample {
+        /// The position of the sample in its data set.
+        index: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -33,6 +62,21 @@ impl fmt::Display for Error {
                 )
             }
             Error::InvalidHyperparameter(name) => write!(f, "invalid hyperparameter: {name}"),
+            Error::EmptyDataSet => f.write_str("the data set has no (usable) samples"),
+            Error::LengthMismatch { features, targets } => write!(
+                f,
+                "{features} feature rows but {targets} targets: the lengths must match"
+            ),
+            Error::IndexBufferLength { expected, found } => write!(
+                f,
+                "the index buffer holds {found} indices but must hold {expected}"
+            ),
+            Error::IndexOutOfRange { index, len } => {
+                write!(f, "index {index} is out of range: it must be below {len}")
+            }
+            Error::NonFiniteSample { index } => {
+                write!(f, "sample {index} has a NaN or infinite value")
+            }
         }
     }
 }

@@ -66,6 +66,7 @@ pub mod rng;
 mod scalar;
 pub mod train;
 
+pub use data::DataSet;
 pub use error::Error;
 pub use init::Init;
 pub use layer::{Layer, Model, Parameters};
@@ -74,18 +75,32 @@ pub use layers::{
     ResidualProjection, Sigmoid, Softmax, Tanh,
 };
 pub use loss::{BceWithLogits, CrossEntropy, Loss, Mse};
+pub use metrics::{evaluate, ConfusionMatrix};
 pub use nalgebra::{SMatrix, SVector};
-pub use optim::{Optimizer, Sgd};
+pub use optim::{
+    clip_grad_norm, clip_grad_value, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, AdamWConfig,
+    LearningRate, Norm, Optimizer, RmsProp, RmsPropConfig, Schedule, Sgd, SgdConfig,
+};
 pub use rng::SplitMix64;
 pub use scalar::{Scalar, Zeroed};
-pub use train::{train_step, Workspace};
+pub use train::{train_step, train_step_with, Descent, Fit, Trainer, Workspace};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 /// Everything a typical program needs, in one `use`.
 pub mod prelude {
     pub use crate::{
-        train_step, BatchNorm, BceWithLogits, CrossEntropy, Dense, DenseNoBias, Dropout, Error,
-        Identity, Init, Layer, LayerNorm, LeakyRelu, Loss, Model, Mse, Optimizer, Parameters, Relu,
-        Residual, ResidualProjection, SMatrix, SVector, Scalar, Sgd, Sigmoid, Softmax, SplitMix64,
-        Tanh, Workspace, Zeroed,
+        clip_grad_norm, clip_grad_value, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW,
+        AdamWConfig, LearningRate, Norm, RmsProp, RmsPropConfig, Schedule, SgdConfig,
+    };
+    pub use crate::{evaluate, ConfusionMatrix, DataSet, Descent, Fit, Trainer};
+    pub use crate::{
+        train_step, train_step_with, BatchNorm, BceWithLogits, CrossEntropy, Dense, DenseNoBias,
+        Dropout, Error, Identity, Init, Layer, LayerNorm, LeakyRelu, Loss, Model, Mse, Optimizer,
+        Parameters, Relu, Residual, ResidualProjection, SMatrix, SVector, Scalar, Sgd, Sigmoid,
+        Softmax, SplitMix64, Tanh, Workspace, Zeroed,
     };
 }

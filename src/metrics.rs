@@ -1,1 +1,311 @@
 //! Metrics: loss, accuracy and the confusion matrix, always evaluated in inference mode.
+//!
+//! [`evaluate`] runs [`Layer::forward`] (inference mode: a layer with a training mode, such as
+//! dropout, behaves as at deployment) one sample at a time, so it needs no buffer beyond one
+//! output column and works on data sets of any size.
+//!
+//! ```
+//! use tinyprop::data::{DataSet, NonFinite};
+//! use tinyprop::metrics::{evaluate, ConfusionMatrix};
+//! use tinyprop::prelude::*;
+//!
+//! // A fixed 2-class "model": class 1 when x > 0.
+//! let mut net = Dense::<f64, 1, 2>::default();
+//! net.weight = SMatrix::from_column_slice(&[-1.0, 1.0]);
+//! let x = [[-2.0], [-1.0], [1.0], [0.5]];
+//! let labels = [0u8, 0, 1, 0];
+//! let data = DataSet::new(&x, &labels).unwrap();
+//! let mut confusion = ConfusionMatrix::<2>::new();
+//! let m = evaluate(&net, &CrossEntropy, &data, NonFinite::Reject, Some(&mut confusion)).unwrap();
+//! assert_eq!(m.accuracy(), Some(0.75));
+//! assert_eq!(confusion.count(0, 1), 1); // one 0 taken for a 1
+//! assert_eq!(confusion.correct(), 3);
+//! ```
+
+use core::fmt;
+
+use nalgebra::SMatrix;
+
+use crate::data::{is_finite, scan, NonFinite, Samples, Target, TargetBatch};
+use crate::{Error, Layer, Loss, Scalar};
+
+/// The loss and, for class labels, the accuracy of a model on a data set.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Metrics<T> {
+    /// The mean loss over the evaluated samples.
+    pub loss: T,
+    /// The number of evaluated samples.
+    pub samples: usize,
+    /// The number of samples whose largest output is their label's class; `None` for target
+    /// rows, which have no class.
+    pub correct: Option<usize>,
+    /// The number of non-finite samples left out ([`NonFinite::Skip`]).
+    pub skipped: usize,
+}
+
+impl<T: Scalar> Metrics<T> {
+    /// The fraction of correctly classified samples, `None` for target rows.
+    pub fn accuracy(&self) -> Option<T> {
+        self.correct
+            .map(|c| T::of_f64(c as f64) / T::of_f64(self.samples.max(1) as f64))
+    }
+}
+
+/// The index of the largest element (the first one on ties); 0 for an empty or all-NaN column.
+///
+/// ```
+/// use tinyprop::{metrics::argmax, SMatrix};
+/// assert_eq!(argmax(&SMatrix::<f32, 3, 1>::new(0.1, 2.0, -1.0)), 1);
+/// ```
+pub fn argmax<T: Scalar, const N: usize>(y: &SMatrix<T, N, 1>) -> usize {
+    let mut best = 0;
+    let mut max: Option<T> = None;
+    for (i, &v) in y.iter().enumerate() {
+        let is_number = v.partial_cmp(&v).is_some();
+        if is_number && max.is_none_or(|m| v > m) {
+            best = i;
+            max = Some(v);
+        }
+    }
+    best
+}
+
+/// The class a classifier gives one sample: the index of its largest output, computed in
+/// inference mode. For firmware that classifies one reading at a time.
+///
+/// ```
+/// use tinyprop::prelude::*;
+/// let mut net = Dense::<f32, 2, 3>::default();
+/// net.bias = SVector::from([0.0, 5.0, 1.0]);
+/// assert_eq!(tinyprop::metrics::predict(&net, &[0.3, 0.7]), 1);
+/// ```
+pub fn predict<T, const IN: usize, const OUT: usize, M>(model: &M, features: &[T; IN]) -> usize
+where
+    T: Scalar,
+    M: Layer<T, SMatrix<T, IN, 1>, Output = SMatrix<T, OUT, 1>>,
+{
+    let x = SMatrix::<T, IN, 1>::from_iterator(features.iter().copied());
+    let mut y = SMatrix::<T, OUT, 1>::zeros();
+    model.forward(&x, &mut y);
+    argmax(&y)
+}
+
+/// Evaluates `model` on every sample of `data` in inference mode: the mean `loss`, and for
+/// class labels the accuracy, also counted into `confusion` when given (rows: true class,
+/// columns: predicted class).
+///
+/// Every sample is checked first, so on an error nothing (not `confusion` either) has
+/// changed: an empty data set gives [`Error::EmptyDataSet`], a label `>= OUT`
+/// [`Error::LabelOutOfRange`], a NaN or infinite sample [`Error::NonFiniteSample`] under
+/// [`NonFinite::Reject`] (under [`NonFinite::Skip`] it is left out and counted in
+/// [`Metrics::skipped`]).
+pub fn evaluate<T, const IN: usize, const OUT: usize, M, L, D>(
+    model: &M,
+    loss: &L,
+    data: &D,
+    non_finite: NonFinite,
+    mut confusion: Option<&mut ConfusionMatrix<OUT>>,
+) -> Result<Metrics<T>, Error>
+where
+    T: Scalar,
+    M: Layer<T, SMatrix<T, IN, 1>, Output = SMatrix<T, OUT, 1>>,
+    D: Samples<T, IN> + ?Sized,
+    D::Target: Target<T, OUT>,
+    L: Loss<T, SMatrix<T, OUT, 1>, <D::Target as Target<T, OUT>>::Batch<1>>,
+{
+    if data.is_empty() {
+        return Err(Error::EmptyDataSet);
+    }
+    let usable = scan::<T, IN, OUT, D>(data, non_finite)?;
+    let mut x = SMatrix::<T, IN, 1>::zeros();
+    let mut y = SMatrix::<T, OUT, 1>::zeros();
+    let mut target = <<D::Target as Target<T, OUT>>::Batch<1> as TargetBatch>::empty();
+    let mut sum = T::zero();
+    let mut correct = 0usize;
+    let mut classified = true;
+    for i in 0..data.len() {
+        let Some((features, t)) = data.get(i) else {
+            continue;
+        };
+        if !is_finite::<T, IN, OUT, _>(features, t) {
+            continue;
+        }
+        for (dst, &src) in x.iter_mut().zip(features.iter()) {
+            *dst = src;
+        }
+        model.forward(&x, &mut y);
+        t.write::<1>(&mut target, 0);
+        sum += loss.loss(&y, &target)?;
+        match t.class() {
+            Some(class) => {
+                let predicted = argmax(&y);
+                if predicted == class {
+                    correct += 1;
+                }
+                if let Some(c) = confusion.as_deref_mut() {
+                    c.record(class, predicted);
+                }
+            }
+            None => classified = false,
+        }
+    }
+    Ok(Metrics {
+        loss: sum / T::of_f64(usable as f64),
+        samples: usable,
+        correct: classified.then_some(correct),
+        skipped: data.len() - usable,
+    })
+}
+
+/// Counts of (true class, predicted class) pairs for `C` classes.
+///
+/// ```
+/// use tinyprop::metrics::ConfusionMatrix;
+/// let mut m = ConfusionMatrix::<3>::new();
+/// for (truth, predicted) in [(0, 0), (1, 1), (1, 2), (2, 2)] {
+///     m.record(truth, predicted);
+/// }
+/// assert_eq!(m.total(), 4);
+/// assert_eq!(m.accuracy(), 0.75);
+/// assert_eq!(m.recall(1), Some(0.5));
+/// assert_eq!(m.precision(2), Some(0.5));
+/// print!("{m}");
+/// // true\pred   0   1   2
+/// //         0   1   0   0
+/// //         1   0   1   1
+/// //         2   0   0   1
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfusionMatrix<const C: usize> {
+    counts: [[u32; C]; C],
+}
+
+impl<const C: usize> Default for ConfusionMatrix<C> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const C: usize> ConfusionMatrix<C> {
+    /// All counts zero.
+    pub const fn new() -> Self {
+        Self {
+            counts: [[0; C]; C],
+        }
+    }
+
+    /// Counts one sample of class `truth` predicted as `predicted`; returns `false` (and
+    /// counts nothing) when either is `>= C`. Counts saturate at `u32::MAX`.
+    pub fn record(&mut self, truth: usize, predicted: usize) -> bool {
+        match self
+            .counts
+            .get_mut(truth)
+            .and_then(|row| row.get_mut(predicted))
+        {
+            Some(n) => {
+                *n = n.saturating_add(1);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The number of samples of class `truth` predicted as `predicted` (0 out of range).
+    pub fn count(&self, truth: usize, predicted: usize) -> u32 {
+        self.counts
+            .get(truth)
+            .and_then(|row| row.get(predicted))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The counts, one row per true class.
+    pub fn counts(&self) -> &[[u32; C]; C] {
+        &self.counts
+    }
+
+    /// Sets every count to zero.
+    pub fn clear(&mut self) {
+        *self = Self::new();
+    }
+
+    /// The number of samples counted.
+    pub fn total(&self) -> u64 {
+        self.counts.iter().flatten().map(|&n| u64::from(n)).sum()
+    }
+
+    /// The number of samples predicted as their true class (the diagonal).
+    pub fn correct(&self) -> u64 {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter_map(|(i, row)| row.get(i))
+            .map(|&n| u64::from(n))
+            .sum()
+    }
+
+    /// The fraction of samples predicted as their true class (0 when nothing was counted).
+    pub fn accuracy(&self) -> f64 {
+        ratio(self.correct(), self.total()).unwrap_or(0.0)
+    }
+
+    /// Of the samples of class `class`, the fraction predicted as `class`; `None` when there
+    /// are none.
+    pub fn recall(&self, class: usize) -> Option<f64> {
+        let row = self.counts.get(class)?;
+        let all = row.iter().map(|&n| u64::from(n)).sum();
+        ratio(u64::from(self.count(class, class)), all)
+    }
+
+    /// Of the samples predicted as `class`, the fraction that are of `class`; `None` when
+    /// there are none.
+    pub fn precision(&self, class: usize) -> Option<f64> {
+        if class >= C {
+            return None;
+        }
+        let all = self
+            .counts
+            .iter()
+            .filter_map(|row| row.get(class))
+            .map(|&n| u64::from(n))
+            .sum();
+        ratio(u64::from(self.count(class, class)), all)
+    }
+}
+
+fn ratio(part: u64, all: u64) -> Option<f64> {
+    (all > 0).then(|| part as f64 / all as f64)
+}
+
+/// The number of decimal digits of `n`.
+fn digits(mut n: u64) -> usize {
+    let mut d = 1;
+    while n >= 10 {
+        n /= 10;
+        d += 1;
+    }
+    d
+}
+
+/// A table with one row per true class and one column per predicted class.
+impl<const C: usize> fmt::Display for ConfusionMatrix<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let largest = self.counts.iter().flatten().copied().max().unwrap_or(0);
+        let width = digits(u64::from(largest)).max(digits(C.saturating_sub(1) as u64)) + 2;
+        let width = width.max(4);
+        const HEAD: &str = "true\\pred";
+        f.write_str(HEAD)?;
+        for p in 0..C {
+            write!(f, "{p:>width$}")?;
+        }
+        writeln!(f)?;
+        for (t, row) in self.counts.iter().enumerate() {
+            write!(f, "{t:>w$}", w = HEAD.len())?;
+            for n in row {
+                write!(f, "{n:>width$}")?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+}

@@ -1,5 +1,95 @@
-//! One training step: forward, loss, backward, update.
+//! Training: one step ([`train_step`]), and the three forms of gradient descent over a data
+//! set held in slices ([`Trainer`]): batch, stochastic and mini-batch, with per-epoch
+//! shuffling, stopping rules, a per-epoch callback and a loss history.
+//!
+//! # The three forms of gradient descent
+//!
+//! A [`Trainer<T, IN, B, M>`](Trainer) owns the buffers for `B` samples at a time (the input
+//! batch, the targets, the training cache and the gradients); its size is a compile-time
+//! constant, whatever the size of the data set.
+//!
+//! * **Mini-batch** ([`Trainer::minibatch_epoch`], [`Descent::MiniBatch`]): one optimizer step
+//!   per `B` samples, in the order of an index buffer (shuffled each epoch by
+//!   [`Trainer::fit`]). The last batch of an epoch may hold `k < B` samples: it is *masked*,
+//!   not dropped. Its `k` samples fill the first `k` columns, the other columns are zero and
+//!   their output gradients are zeroed, and the gradient is rescaled by `B / k`, so the step
+//!   uses the mean gradient of exactly those `k` samples and every sample is seen once per
+//!   epoch. [`Trainer::with_drop_last`] drops it instead (for batch-statistics layers).
+//! * **Stochastic** gradient descent is mini-batch with `B = 1`: one step per sample.
+//! * **Batch** ([`Trainer::batch_epoch`], [`Descent::Batch`]): the gradient of the whole data
+//!   set, accumulated `B` samples at a time (the chunk size) and scaled by `1 / n`, then one
+//!   step. [`Trainer::gradient`] computes that mean gradient without stepping.
+//!
+//! The losses of the library are means over the samples of a batch of per-sample losses;
+//! masking relies on that (a custom [`Loss`] must have the same form to be used here).
+//!
+//! # Bad input
+//!
+//! Every function checks its whole input before changing anything: an empty data set
+//! ([`Error::EmptyDataSet`]), an index buffer of the wrong length
+//! ([`Error::IndexBufferLength`]) or with an index out of range ([`Error::IndexOutOfRange`]),
+//! a label `>=` the number of classes ([`Error::LabelOutOfRange`]), and a NaN or infinite
+//! sample ([`Error::NonFiniteSample`], or left out with [`NonFinite::Skip`]). On such an error
+//! the weights and the optimizer are untouched. A loss or gradient that turns NaN or infinite
+//! during training (divergence) stops with [`Error::NonFiniteLoss`] or
+//! [`Error::NonFiniteGradient`]; the step that failed is not applied, earlier steps are kept.
+//!
+//! # Example
+//!
+//! ```
+//! use core::ops::ControlFlow;
+//! use tinyprop::data::{shuffle, DataSet};
+//! use tinyprop::prelude::*;
+//! use tinyprop::train::{Fit, Trainer};
+//!
+//! // Two classes on a line: x < 0 and x > 0.
+//! const X: [[f32; 1]; 8] = [[-2.0], [-1.5], [-1.0], [-0.5], [0.5], [1.0], [1.5], [2.0]];
+//! const Y: [u8; 8] = [0, 0, 0, 0, 1, 1, 1, 1];
+//! type Net = (Dense<f32, 1, 4>, Tanh, Dense<f32, 4, 2>);
+//!
+//! let data = DataSet::new(&X, &Y)?;
+//! let mut rng = SplitMix64::new(1);
+//! let mut net = Net::default();
+//! net.init(Init::XavierUniform, &mut rng);
+//! let mut opt = Sgd::new(0.5)?;
+//! let mut trainer = Trainer::<f32, 1, 4, Net>::new(); // batches of 4 samples
+//! let mut order = [0u8; 8]; // index buffer: one slot per sample
+//!
+//! // A loop written out: shuffle, one epoch of mini-batch steps, report.
+//! tinyprop::data::sequence(&mut order)?;
+//! for _ in 0..5 {
+//!     shuffle(&mut order, &mut rng);
+//!     let epoch = trainer.minibatch_epoch(&mut net, &mut opt, &CrossEntropy, &data, &order)?;
+//!     assert_eq!(epoch.steps, 2);
+//! }
+//!
+//! // Or the whole run with stopping rules and a callback.
+//! let report = trainer.fit(
+//!     &mut net,
+//!     &mut opt,
+//!     &CrossEntropy,
+//!     Fit::new(&data, &mut order, &mut rng).max_epochs(200).target_loss(0.05),
+//!     |e| {
+//!         if e.epoch % 50 == 0 {
+//!             println!("epoch {} loss {:.3}", e.epoch, e.train.loss);
+//!         }
+//!         ControlFlow::Continue(())
+//!     },
+//! )?;
+//! assert!(report.last.train.loss <= 0.05);
+//! # Ok::<(), tinyprop::Error>(())
+//! ```
 
+use core::ops::ControlFlow;
+
+use nalgebra::SMatrix;
+use rand_core::RngCore;
+
+use crate::data::{
+    check_indices, is_finite, scan, sequence, shuffle, NonFinite, Samples, Target, TargetBatch,
+    Unsigned,
+};
+use crate::metrics::{evaluate, Metrics};
 use crate::{Error, Layer, Loss, Optimizer, Parameters, Scalar, Zeroed};
 
 /// The buffers of a training step for model `M` on inputs `X`: the training cache (every
@@ -69,6 +159,47 @@ where
     Target: ?Sized,
     O: Optimizer<T, M>,
 {
+    train_step_with(model, optimizer, loss, x, target, ws, |_| Ok(()))
+}
+
+/// [`train_step`] with a hook that sees (and may change) the gradients after they were
+/// checked and before the optimizer uses them: the place for gradient clipping. If the hook
+/// returns an error, the step stops there and the weights are unchanged.
+///
+/// ```
+/// use tinyprop::prelude::*;
+/// type Net = (Dense<f32, 2, 4>, Tanh, Dense<f32, 4, 1>);
+/// let mut net = Net::default();
+/// net.init(Init::XavierUniform, &mut SplitMix64::new(1));
+/// let mut opt = Sgd::new(0.1).unwrap();
+/// let mut ws = Workspace::<f32, _, Net>::new();
+/// let x = SMatrix::<f32, 2, 1>::new(100.0, -100.0);
+/// let t = SMatrix::<f32, 1, 1>::new(50.0);
+/// let mut norm = 0.0;
+/// train_step_with(&mut net, &mut opt, &Mse, &x, &t, &mut ws, |grads| {
+///     norm = clip_grad_norm(grads, 1.0, Norm::L2)?; // like torch.nn.utils.clip_grad_norm_
+///     Ok(())
+/// })
+/// .unwrap();
+/// assert!(norm > 1.0); // the gradient was clipped to norm 1 before the step
+/// ```
+pub fn train_step_with<T, X, M, L, Target, O, H>(
+    model: &mut M,
+    optimizer: &mut O,
+    loss: &L,
+    x: &X,
+    target: &Target,
+    ws: &mut Workspace<T, X, M>,
+    before_update: H,
+) -> Result<T, Error>
+where
+    T: Scalar,
+    M: Layer<T, X>,
+    L: Loss<T, M::Output, Target>,
+    Target: ?Sized,
+    O: Optimizer<T, M>,
+    H: FnOnce(&mut M::Grads) -> Result<(), Error>,
+{
     ws.grads.set_zero();
     let y = model.forward_train(x, &mut ws.cache);
     let value = loss.loss_and_grad(y, target, &mut ws.dy)?;
@@ -79,6 +210,782 @@ where
     if !ws.grads.all_finite() {
         return Err(Error::NonFiniteGradient);
     }
+    before_update(&mut ws.grads)?;
     optimizer.step(model, &ws.grads);
     Ok(value)
+}
+
+/// How the gradient of each optimizer step is formed (see the [module docs](self)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Descent {
+    /// Batch gradient descent: one step per epoch, on the mean gradient over the whole data
+    /// set, accumulated `B` samples at a time.
+    Batch,
+    /// Mini-batch gradient descent: one step per `B` samples, the last partial batch masked.
+    /// With `B = 1`, stochastic gradient descent.
+    #[default]
+    MiniBatch,
+}
+
+/// What one pass over a data set did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EpochLoss<T> {
+    /// The mean loss over the samples used, each taken before the step its batch made (for
+    /// [`Descent::Batch`], the exact loss of the weights the epoch started with).
+    pub loss: T,
+    /// The number of samples used (not counting those of a dropped last batch).
+    pub samples: usize,
+    /// The number of non-finite samples left out ([`NonFinite::Skip`]).
+    pub skipped: usize,
+    /// The number of optimizer steps taken.
+    pub steps: usize,
+}
+
+/// The buffers for training model `M` on batches of `B` samples of width `IN`, and the methods
+/// that run gradient descent over a data set.
+///
+/// `Y` is the target batch: `[usize; B]` for class labels (the default), `SMatrix<T, OUT, B>`
+/// for target rows. The size of a `Trainer` is a compile-time constant
+/// (`core::mem::size_of`): the input batch, the target batch, the [`Workspace`] and `B`
+/// positions. It can be a `static`, a local or a `Box`; for large batches keep it off small
+/// stacks. Its methods put nothing else of a size proportional to `B` on the stack
+/// (evaluation runs one sample at a time).
+///
+/// See the [module docs](self) for an example.
+pub struct Trainer<T, const IN: usize, const B: usize, M, Y = [usize; B]>
+where
+    T: Scalar,
+    M: Layer<T, SMatrix<T, IN, B>>,
+{
+    /// The training cache, the gradients and the output gradient.
+    pub ws: Workspace<T, SMatrix<T, IN, B>, M>,
+    /// The input batch: one sample per column, zero in the unused columns of a partial batch.
+    pub x: SMatrix<T, IN, B>,
+    /// The targets of the batch.
+    pub target: Y,
+    /// What to do with NaN or infinite samples (default [`NonFinite::Reject`]).
+    pub non_finite: NonFinite,
+    /// Mini-batch descent: drop the last batch of an epoch when it holds fewer than `B`
+    /// samples, instead of masking it (default `false`). See [`Trainer::with_drop_last`].
+    pub drop_last: bool,
+    /// Positions (in the data set) of the samples in the batch.
+    rows: [usize; B],
+    /// The number of samples in the batch.
+    filled: usize,
+}
+
+impl<T, const IN: usize, const B: usize, M, Y> Default for Trainer<T, IN, B, M, Y>
+where
+    T: Scalar,
+    M: Layer<T, SMatrix<T, IN, B>>,
+    Y: TargetBatch,
+{
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T, const IN: usize, const B: usize, M, Y> Trainer<T, IN, B, M, Y>
+where
+    T: Scalar,
+    M: Layer<T, SMatrix<T, IN, B>>,
+    Y: TargetBatch,
+{
+    /// Zeroed buffers; non-finite samples are rejected.
+    pub fn new() -> Self {
+        Self {
+            ws: Workspace::new(),
+            x: SMatrix::zeros(),
+            target: Y::empty(),
+            non_finite: NonFinite::Reject,
+            drop_last: false,
+            rows: [0; B],
+            filled: 0,
+        }
+    }
+
+    /// The same trainer with the policy `non_finite` for NaN or infinite samples.
+    pub fn with_non_finite(mut self, non_finite: NonFinite) -> Self {
+        self.non_finite = non_finite;
+        self
+    }
+
+    /// The same trainer, dropping (`true`) or masking (`false`, the default) the last batch of
+    /// a mini-batch epoch when it holds fewer than `B` samples, like PyTorch's
+    /// `DataLoader(drop_last=True)`. Dropped samples take no part in that epoch (a shuffled
+    /// order drops different ones each epoch); a data set with fewer than `B` usable samples
+    /// then gives [`Error::EmptyDataSet`].
+    ///
+    /// Masking is exact for layers that treat samples independently. A layer that computes
+    /// statistics over the batch ([`BatchNorm`](crate::BatchNorm) in training mode) would
+    /// count the zero padding of a masked batch: drop the last batch with such a model.
+    /// (Batch descent always masks: its chunks are not batches; with batch statistics, each
+    /// chunk is normalised on its own.)
+    pub fn with_drop_last(mut self, drop_last: bool) -> Self {
+        self.drop_last = drop_last;
+        self
+    }
+
+    /// Copies the next up to `B` usable samples, at the positions `positions` yields, into
+    /// the batch; zeroes the rest. Returns how many it copied.
+    fn load<D, const OUT: usize>(
+        &mut self,
+        data: &D,
+        positions: &mut impl Iterator<Item = usize>,
+    ) -> usize
+    where
+        D: Samples<T, IN> + ?Sized,
+        D::Target: Target<T, OUT, Batch<B> = Y>,
+    {
+        let mut k = 0;
+        let mut columns = self.x.column_iter_mut().zip(self.rows.iter_mut());
+        while k < B {
+            let Some(i) = positions.next() else { break };
+            let Some((x, y)) = data.get(i) else { continue };
+            if !is_finite::<T, IN, OUT, _>(x, y) {
+                continue;
+            }
+            let Some((mut col, row)) = columns.next() else {
+                break;
+            };
+            for (dst, &src) in col.iter_mut().zip(x.iter()) {
+                *dst = src;
+            }
+            y.write::<B>(&mut self.target, k);
+            *row = i;
+            k += 1;
+        }
+        for (mut col, _) in columns {
+            col.fill(T::zero());
+        }
+        self.target.clear_from(k);
+        self.filled = k;
+        k
+    }
+
+    /// Forward and backward pass over the loaded batch of `k` samples, adding to the gradients
+    /// `1 / denominator` times the sum of the per-sample gradients. Returns the sum of the
+    /// per-sample losses.
+    fn accumulate<D, L, const OUT: usize>(
+        &mut self,
+        model: &mut M,
+        loss: &L,
+        data: &D,
+        denominator: usize,
+    ) -> Result<T, Error>
+    where
+        M: Layer<T, SMatrix<T, IN, B>, Output = SMatrix<T, OUT, B>>,
+        D: Samples<T, IN> + ?Sized,
+        D::Target: Target<T, OUT, Batch<B> = Y>,
+        L: Loss<T, SMatrix<T, OUT, B>, Y>
+            + Loss<T, SMatrix<T, OUT, 1>, <D::Target as Target<T, OUT>>::Batch<1>>,
+    {
+        let k = self.filled;
+        let y = model.forward_train(&self.x, &mut self.ws.cache);
+        let mean = loss.loss_and_grad(y, &self.target, &mut self.ws.dy)?;
+        let sum = if k == B {
+            mean * count::<T>(B)
+        } else {
+            // The padded columns must not count: add the losses of the k real samples.
+            let mut sum = T::zero();
+            let mut single = <<D::Target as Target<T, OUT>>::Batch<1> as TargetBatch>::empty();
+            for (col, &row) in y.column_iter().zip(self.rows.iter()).take(k) {
+                if let Some((_, t)) = data.get(row) {
+                    t.write::<1>(&mut single, 0);
+                    let y1 = SMatrix::<T, OUT, 1>::from_iterator(col.iter().copied());
+                    sum += loss.loss(&y1, &single)?;
+                }
+            }
+            sum
+        };
+        if !sum.is_finite() {
+            return Err(Error::NonFiniteLoss);
+        }
+        // The loss gradient is the mean over B columns; make it 1 / denominator of the sum of
+        // the k real columns' gradients, and zero the padding.
+        if k != B || denominator != B {
+            let scale = count::<T>(B) / count::<T>(denominator.max(1));
+            for (j, mut col) in self.ws.dy.column_iter_mut().enumerate() {
+                if j < k {
+                    col *= scale;
+                } else {
+                    col.fill(T::zero());
+                }
+            }
+        }
+        model.backward(
+            &self.x,
+            &mut self.ws.cache,
+            &mut self.ws.dy,
+            None,
+            &mut self.ws.grads,
+        );
+        Ok(sum)
+    }
+
+    /// The mean gradient of `loss` over every usable sample of `data`, written into
+    /// `self.ws.grads`, accumulated `B` samples at a time in the data set's order (a last
+    /// partial chunk is masked). Takes no step. Returns the mean loss.
+    ///
+    /// Errors as described in the [module docs](self); `self.ws.grads` holds a partial sum
+    /// after an error.
+    pub fn gradient<D, L, const OUT: usize>(
+        &mut self,
+        model: &mut M,
+        loss: &L,
+        data: &D,
+    ) -> Result<EpochLoss<T>, Error>
+    where
+        M: Layer<T, SMatrix<T, IN, B>, Output = SMatrix<T, OUT, B>>,
+        D: Samples<T, IN> + ?Sized,
+        D::Target: Target<T, OUT, Batch<B> = Y>,
+        L: Loss<T, SMatrix<T, OUT, B>, Y>
+            + Loss<T, SMatrix<T, OUT, 1>, <D::Target as Target<T, OUT>>::Batch<1>>,
+    {
+        if data.is_empty() {
+            return Err(Error::EmptyDataSet);
+        }
+        let usable = scan::<T, IN, OUT, D>(data, self.non_finite)?;
+        self.ws.grads.set_zero();
+        let mut positions = 0..data.len();
+        let mut sum = T::zero();
+        while self.load::<D, OUT>(data, &mut positions) > 0 {
+            sum += self.accumulate::<D, L, OUT>(model, loss, data, usable)?;
+        }
+        if !self.ws.grads.all_finite() {
+            return Err(Error::NonFiniteGradient);
+        }
+        Ok(EpochLoss {
+            loss: sum / count::<T>(usable),
+            samples: usable,
+            skipped: data.len() - usable,
+            steps: 0,
+        })
+    }
+
+    /// One epoch of batch gradient descent: [`Trainer::gradient`], then one optimizer step.
+    ///
+    /// Errors as described in the [module docs](self); on any error nothing has changed.
+    pub fn batch_epoch<D, L, O, const OUT: usize>(
+        &mut self,
+        model: &mut M,
+        optimizer: &mut O,
+        loss: &L,
+        data: &D,
+    ) -> Result<EpochLoss<T>, Error>
+    where
+        M: Layer<T, SMatrix<T, IN, B>, Output = SMatrix<T, OUT, B>>,
+        D: Samples<T, IN> + ?Sized,
+        D::Target: Target<T, OUT, Batch<B> = Y>,
+        L: Loss<T, SMatrix<T, OUT, B>, Y>
+            + Loss<T, SMatrix<T, OUT, 1>, <D::Target as Target<T, OUT>>::Batch<1>>,
+        O: Optimizer<T, M>,
+    {
+        let mut epoch = self.gradient::<D, L, OUT>(model, loss, data)?;
+        optimizer.step(model, &self.ws.grads);
+        epoch.steps = 1;
+        Ok(epoch)
+    }
+
+    /// One epoch of mini-batch gradient descent (stochastic for `B = 1`): the samples at the
+    /// positions in `order`, `B` at a time, one optimizer step per batch; the last partial
+    /// batch is masked (see the [module docs](self)). `order` must hold one index per sample
+    /// of `data` (usually a permutation, shuffled each epoch with [`shuffle`]).
+    ///
+    /// Errors as described in the [module docs](self).
+    pub fn minibatch_epoch<D, L, O, I, const OUT: usize>(
+        &mut self,
+        model: &mut M,
+        optimizer: &mut O,
+        loss: &L,
+        data: &D,
+        order: &[I],
+    ) -> Result<EpochLoss<T>, Error>
+    where
+        M: Layer<T, SMatrix<T, IN, B>, Output = SMatrix<T, OUT, B>>,
+        D: Samples<T, IN> + ?Sized,
+        D::Target: Target<T, OUT, Batch<B> = Y>,
+        L: Loss<T, SMatrix<T, OUT, B>, Y>
+            + Loss<T, SMatrix<T, OUT, 1>, <D::Target as Target<T, OUT>>::Batch<1>>,
+        O: Optimizer<T, M>,
+        I: Unsigned,
+    {
+        if data.is_empty() {
+            return Err(Error::EmptyDataSet);
+        }
+        if order.len() != data.len() {
+            return Err(Error::IndexBufferLength {
+                expected: data.len(),
+                found: order.len(),
+            });
+        }
+        check_indices(order, data.len())?;
+        let usable = scan::<T, IN, OUT, D>(data, self.non_finite)?;
+        if self.drop_last && usable < B {
+            return Err(Error::EmptyDataSet);
+        }
+        let mut positions = order.iter().map(|i| i.to_usize());
+        let mut sum = T::zero();
+        let mut samples = 0;
+        let mut steps = 0;
+        loop {
+            let k = self.load::<D, OUT>(data, &mut positions);
+            if k == 0 || (k < B && self.drop_last) {
+                break;
+            }
+            self.ws.grads.set_zero();
+            sum += self.accumulate::<D, L, OUT>(model, loss, data, k)?;
+            if !self.ws.grads.all_finite() {
+                return Err(Error::NonFiniteGradient);
+            }
+            optimizer.step(model, &self.ws.grads);
+            samples += k;
+            steps += 1;
+        }
+        Ok(EpochLoss {
+            loss: sum / count::<T>(samples.max(1)),
+            samples,
+            skipped: data.len() - usable,
+            steps,
+        })
+    }
+
+    /// One epoch of `descent`: [`Trainer::batch_epoch`] (which ignores `order`) or
+    /// [`Trainer::minibatch_epoch`].
+    pub fn epoch<D, L, O, I, const OUT: usize>(
+        &mut self,
+        descent: Descent,
+        model: &mut M,
+        optimizer: &mut O,
+        loss: &L,
+        data: &D,
+        order: &[I],
+    ) -> Result<EpochLoss<T>, Error>
+    where
+        M: Layer<T, SMatrix<T, IN, B>, Output = SMatrix<T, OUT, B>>,
+        D: Samples<T, IN> + ?Sized,
+        D::Target: Target<T, OUT, Batch<B> = Y>,
+        L: Loss<T, SMatrix<T, OUT, B>, Y>
+            + Loss<T, SMatrix<T, OUT, 1>, <D::Target as Target<T, OUT>>::Batch<1>>,
+        O: Optimizer<T, M>,
+        I: Unsigned,
+    {
+        match descent {
+            Descent::Batch => self.batch_epoch::<D, L, O, OUT>(model, optimizer, loss, data),
+            Descent::MiniBatch => {
+                self.minibatch_epoch::<D, L, O, I, OUT>(model, optimizer, loss, data, order)
+            }
+        }
+    }
+
+    /// Trains `model` epoch after epoch as `plan` says, until a stopping rule fires, and
+    /// returns what happened.
+    ///
+    /// Each epoch: shuffle the index buffer (mini-batch, unless turned off), run one epoch of
+    /// the chosen [`Descent`], evaluate the validation set if there is one (in inference
+    /// mode, one sample at a time), then call `callback` with the [`Epoch`]. Training stops
+    /// when the callback returns [`ControlFlow::Break`], the training loss reaches the target
+    /// loss, the monitored loss (validation loss, or the training loss without a validation
+    /// set) has not improved for `patience` epochs, or after the maximum number of epochs,
+    /// whichever comes first (checked in that order).
+    ///
+    /// With [`Fit::keep_best`], the model ends with the weights of the epoch with the lowest
+    /// monitored loss. The index buffer is refilled with `0..n` at the start, so the run
+    /// depends only on the model, the data and the random generator's state.
+    ///
+    /// Errors: everything is checked before the first change (the module docs list the
+    /// errors; also a `max_epochs` or `patience` of 0, a negative or non-finite `min_delta`
+    /// or a non-finite target loss give [`Error::InvalidHyperparameter`]). An error during an
+    /// epoch (a diverging loss) ends training with that error, the epochs before it kept.
+    pub fn fit<D, L, O, I, R, F, const OUT: usize>(
+        &mut self,
+        model: &mut M,
+        optimizer: &mut O,
+        loss: &L,
+        plan: Fit<'_, T, D, I, R, M>,
+        mut callback: F,
+    ) -> Result<Report<T>, Error>
+    where
+        M: Layer<T, SMatrix<T, IN, B>, Output = SMatrix<T, OUT, B>>
+            + Layer<T, SMatrix<T, IN, 1>, Output = SMatrix<T, OUT, 1>>,
+        D: Samples<T, IN> + ?Sized,
+        D::Target: Target<T, OUT, Batch<B> = Y>,
+        L: Loss<T, SMatrix<T, OUT, B>, Y>
+            + Loss<T, SMatrix<T, OUT, 1>, <D::Target as Target<T, OUT>>::Batch<1>>,
+        O: Optimizer<T, M>,
+        I: Unsigned,
+        R: RngCore + ?Sized,
+        F: FnMut(&Epoch<T>) -> ControlFlow<()>,
+    {
+        let Fit {
+            train,
+            validation,
+            order,
+            rng,
+            mut best,
+            descent,
+            max_epochs,
+            target_loss,
+            patience,
+            min_delta,
+            shuffle: shuffling,
+        } = plan;
+        if max_epochs == 0 {
+            return Err(Error::InvalidHyperparameter("max_epochs must be >= 1"));
+        }
+        if patience == Some(0) {
+            return Err(Error::InvalidHyperparameter("patience must be >= 1"));
+        }
+        if !(min_delta.is_finite() && min_delta >= T::zero()) {
+            return Err(Error::InvalidHyperparameter(
+                "min_delta must be finite and >= 0",
+            ));
+        }
+        if target_loss.is_some_and(|t| !t.is_finite()) {
+            return Err(Error::InvalidHyperparameter("target_loss must be finite"));
+        }
+        if train.is_empty() {
+            return Err(Error::EmptyDataSet);
+        }
+        if order.len() != train.len() {
+            return Err(Error::IndexBufferLength {
+                expected: train.len(),
+                found: order.len(),
+            });
+        }
+        scan::<T, IN, OUT, D>(train, self.non_finite)?;
+        if let Some(v) = validation {
+            if v.is_empty() {
+                return Err(Error::EmptyDataSet);
+            }
+            scan::<T, IN, OUT, D>(v, self.non_finite)?;
+        }
+        sequence(order)?;
+
+        let mut best_epoch: Option<Epoch<T>> = None;
+        let mut since_best = 0usize;
+        let mut epoch = 0usize;
+        let (last, stop) = loop {
+            epoch += 1;
+            if shuffling && descent == Descent::MiniBatch {
+                shuffle(order, rng);
+            }
+            let train_loss =
+                self.epoch::<D, L, O, I, OUT>(descent, model, optimizer, loss, train, order)?;
+            let metrics = match validation {
+                Some(v) => Some(evaluate::<T, IN, OUT, M, L, D>(
+                    model,
+                    loss,
+                    v,
+                    self.non_finite,
+                    None,
+                )?),
+                None => None,
+            };
+            let mut current = Epoch {
+                epoch,
+                train: train_loss,
+                validation: metrics,
+                improved: false,
+            };
+            let monitored = current.monitored();
+            current.improved = match &best_epoch {
+                None => monitored.is_finite(),
+                Some(b) => monitored < b.monitored() - min_delta,
+            };
+            if current.improved {
+                best_epoch = Some(current);
+                since_best = 0;
+                if let Some(b) = best.as_deref_mut() {
+                    b.copy_from(model);
+                }
+            } else {
+                since_best += 1;
+            }
+            let stop = if callback(&current).is_break() {
+                Some(Stop::Callback)
+            } else if target_loss.is_some_and(|t| current.train.loss <= t) {
+                Some(Stop::TargetLoss)
+            } else if patience.is_some_and(|p| since_best >= p) {
+                Some(Stop::NoImprovement)
+            } else if epoch >= max_epochs {
+                Some(Stop::MaxEpochs)
+            } else {
+                None
+            };
+            if let Some(stop) = stop {
+                break (current, stop);
+            }
+        };
+        let best_epoch = best_epoch.unwrap_or(last);
+        let restored = match best.as_deref() {
+            Some(b) => {
+                if best_epoch.epoch != last.epoch {
+                    model.copy_from(b);
+                }
+                true
+            }
+            None => false,
+        };
+        Ok(Report {
+            epochs: epoch,
+            stop,
+            last,
+            best: best_epoch,
+            restored,
+        })
+    }
+}
+
+/// `n` as a scalar.
+fn count<T: Scalar>(n: usize) -> T {
+    T::of_f64(n as f64)
+}
+
+/// What [`Trainer::fit`] trains on and when it stops: the training set, its index buffer and
+/// random generator, and options set with the builder methods.
+///
+/// Defaults: mini-batch descent, shuffling every epoch, at most 100 epochs, no target loss,
+/// no patience, `min_delta` 0, no validation set, no copy of the best weights.
+///
+/// ```
+/// # use tinyprop::prelude::*;
+/// # use tinyprop::data::DataSet;
+/// # use tinyprop::train::{Descent, Fit};
+/// # type Net = Dense<f32, 2, 3>;
+/// # let x = [[0.0f32, 1.0]; 4];
+/// # let data = DataSet::new(&x, &[0u8, 1, 2, 0]).unwrap();
+/// # let val = data;
+/// let mut order = [0u16; 4];
+/// let mut rng = SplitMix64::new(0);
+/// let mut best = Net::default(); // a second copy of the weights, for keep_best
+/// let plan = Fit::new(&data, &mut order, &mut rng)
+///     .validation(&val)
+///     .descent(Descent::MiniBatch)
+///     .max_epochs(500)
+///     .patience(20)
+///     .keep_best(&mut best);
+/// ```
+pub struct Fit<'a, T, D: ?Sized, I, R: ?Sized, M> {
+    train: &'a D,
+    validation: Option<&'a D>,
+    order: &'a mut [I],
+    rng: &'a mut R,
+    best: Option<&'a mut M>,
+    descent: Descent,
+    max_epochs: usize,
+    target_loss: Option<T>,
+    patience: Option<usize>,
+    min_delta: T,
+    shuffle: bool,
+}
+
+impl<'a, T: Scalar, D: ?Sized, I, R: ?Sized, M> Fit<'a, T, D, I, R, M> {
+    /// Trains on `train`; `order` is the index buffer (one slot per training sample, of any
+    /// [`Unsigned`] type that can count them: `[u16; N]` for up to 65 536 samples) and `rng`
+    /// shuffles it every epoch. Its contents do not matter: it is filled with `0..n` first.
+    /// With [`Descent::Batch`] it is only checked and filled, not used.
+    pub fn new<const IN: usize>(train: &'a D, order: &'a mut [I], rng: &'a mut R) -> Self
+    where
+        D: Samples<T, IN>,
+    {
+        Self {
+            train,
+            validation: None,
+            order,
+            rng,
+            best: None,
+            descent: Descent::MiniBatch,
+            max_epochs: 100,
+            target_loss: None,
+            patience: None,
+            min_delta: T::zero(),
+            shuffle: true,
+        }
+    }
+
+    /// Evaluates `validation` after every epoch (in inference mode); its loss is what patience
+    /// and keep-best monitor. It has the training set's type: typically both are subsets of
+    /// one data set ([`DataSet::subset`](crate::data::DataSet::subset)).
+    pub fn validation(mut self, validation: &'a D) -> Self {
+        self.validation = Some(validation);
+        self
+    }
+
+    /// Batch or mini-batch gradient descent (stochastic is mini-batch with `B = 1`).
+    pub fn descent(mut self, descent: Descent) -> Self {
+        self.descent = descent;
+        self
+    }
+
+    /// Stops after `epochs` epochs at most (at least 1).
+    pub fn max_epochs(mut self, epochs: usize) -> Self {
+        self.max_epochs = epochs;
+        self
+    }
+
+    /// Stops as soon as an epoch's training loss is `<= loss`.
+    pub fn target_loss(mut self, loss: T) -> Self {
+        self.target_loss = Some(loss);
+        self
+    }
+
+    /// Stops when the monitored loss has not improved (fallen by more than `min_delta`) for
+    /// `epochs` epochs in a row (early stopping; at least 1).
+    pub fn patience(mut self, epochs: usize) -> Self {
+        self.patience = Some(epochs);
+        self
+    }
+
+    /// The smallest fall of the monitored loss that counts as an improvement (default 0).
+    pub fn min_delta(mut self, delta: T) -> Self {
+        self.min_delta = delta;
+        self
+    }
+
+    /// Keeps the weights of the best epoch (the lowest monitored loss) in `best`, and puts
+    /// them back into the model when training stops. This needs a second copy of the model:
+    /// `best` (any value of the model's type; it is overwritten), as much memory again as
+    /// the parameters, which a microcontroller may not have to spare.
+    pub fn keep_best(mut self, best: &'a mut M) -> Self {
+        self.best = Some(best);
+        self
+    }
+
+    /// Whether to shuffle the index buffer before each mini-batch epoch (default `true`);
+    /// without shuffling every epoch visits the samples in their order in the data set.
+    pub fn shuffle(mut self, shuffle: bool) -> Self {
+        self.shuffle = shuffle;
+        self
+    }
+}
+
+/// One epoch of [`Trainer::fit`], as the callback sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Epoch<T> {
+    /// The epoch's number, from 1.
+    pub epoch: usize,
+    /// The training loss and counts of the epoch.
+    pub train: EpochLoss<T>,
+    /// The validation metrics after the epoch, when there is a validation set.
+    pub validation: Option<Metrics<T>>,
+    /// Whether the monitored loss improved on every earlier epoch (by more than `min_delta`).
+    pub improved: bool,
+}
+
+impl<T: Scalar> Epoch<T> {
+    /// The loss that patience and keep-best watch: the validation loss, or without a
+    /// validation set the training loss.
+    pub fn monitored(&self) -> T {
+        self.validation.map_or(self.train.loss, |v| v.loss)
+    }
+}
+
+/// Why [`Trainer::fit`] stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// The callback returned [`ControlFlow::Break`].
+    Callback,
+    /// The training loss reached the target loss.
+    TargetLoss,
+    /// The monitored loss did not improve for `patience` epochs.
+    NoImprovement,
+    /// The maximum number of epochs ran.
+    MaxEpochs,
+}
+
+/// What [`Trainer::fit`] did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Report<T> {
+    /// The number of epochs run.
+    pub epochs: usize,
+    /// Why training stopped.
+    pub stop: Stop,
+    /// The last epoch.
+    pub last: Epoch<T>,
+    /// The epoch with the lowest monitored loss.
+    pub best: Epoch<T>,
+    /// Whether the model holds the weights of [`Report::best`] (with [`Fit::keep_best`])
+    /// rather than those of [`Report::last`].
+    pub restored: bool,
+}
+
+/// One entry of a [`History`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point<T> {
+    /// The epoch's number, from 1.
+    pub epoch: usize,
+    /// The training loss.
+    pub train_loss: T,
+    /// The validation loss, when there is a validation set.
+    pub validation_loss: Option<T>,
+    /// The validation accuracy, for class labels.
+    pub validation_accuracy: Option<T>,
+}
+
+/// The losses of the last `N` epochs, in a fixed-size [`heapless::HistoryBuf`] (no
+/// allocation; older entries are overwritten once `N` are stored).
+///
+/// ```
+/// use core::ops::ControlFlow;
+/// use tinyprop::train::{Epoch, EpochLoss, History};
+/// let mut history = History::<f32, 2>::new();
+/// let mut callback = |e: &Epoch<f32>| {
+///     history.record(e);
+///     ControlFlow::<()>::Continue(())
+/// };
+/// for (epoch, loss) in [(1, 0.9), (2, 0.5), (3, 0.4)] {
+///     let train = EpochLoss { loss, samples: 10, skipped: 0, steps: 1 };
+///     let _ = callback(&Epoch { epoch, train, validation: None, improved: true });
+/// }
+/// let losses: Vec<f32> = history.iter().map(|p| p.train_loss).collect();
+/// assert_eq!(losses, [0.5, 0.4]); // the last two, oldest first
+/// ```
+pub struct History<T, const N: usize> {
+    points: heapless::HistoryBuf<Point<T>, N>,
+}
+
+impl<T: Scalar, const N: usize> Default for History<T, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Scalar, const N: usize> History<T, N> {
+    /// An empty history (`N` must be at least 1).
+    pub const fn new() -> Self {
+        Self {
+            points: heapless::HistoryBuf::new(),
+        }
+    }
+
+    /// Appends the losses of `epoch`, dropping the oldest entry when full.
+    pub fn record(&mut self, epoch: &Epoch<T>) {
+        self.points.write(Point {
+            epoch: epoch.epoch,
+            train_loss: epoch.train.loss,
+            validation_loss: epoch.validation.map(|v| v.loss),
+            validation_accuracy: epoch.validation.and_then(|v| v.accuracy()),
+        });
+    }
+
+    /// The stored entries, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &Point<T>> {
+        self.points.oldest_ordered()
+    }
+
+    /// The most recent entry.
+    pub fn last(&self) -> Option<&Point<T>> {
+        self.points.recent()
+    }
+
+    /// The number of stored entries (at most `N`).
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    /// `true` before the first [`History::record`].
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
 }

@@ -179,7 +179,10 @@ fn normalisation_layers() {
 #[test]
 fn dropout_with_a_fixed_mask() {
     // The objective re-runs the layer from a clone, so every evaluation draws the same mask.
-    assert_layer("dropout", &Dropout::<f64>::new(0.3, SplitMix64::new(8)).unwrap());
+    assert_layer(
+        "dropout",
+        &Dropout::<f64>::new(0.3, SplitMix64::new(8)).unwrap(),
+    );
 }
 
 #[test]
@@ -216,7 +219,10 @@ fn normalisation_and_residual_inside_a_chain() {
         Default::default(),
     );
     net.0.init(Init::HeUniform, &mut SplitMix64::new(14));
-    net.3 .0 .0.init(Init::XavierUniform, &mut SplitMix64::new(15));
+    net.3
+         .0
+         .0
+        .init(Init::XavierUniform, &mut SplitMix64::new(15));
     net.3 .0 .1 = scaled(LayerNorm::default());
     net.5.init(Init::XavierUniform, &mut SplitMix64::new(16));
     let (dx, dp) = check_layer(&net, &inputs());

@@ -75,3 +75,31 @@ fn mnist_budget_figures() {
         407_080 + 784 * 4 + 10 * 4 + 2 * 128 * 4
     );
 }
+
+#[test]
+fn normalisation_buffers_are_counted() {
+    // BatchNorm: 2·N trainable scalars, plus running mean and variance (2·N more) and its
+    // momentum and eps — all part of the model's size, so of the memory figures.
+    assert_eq!(parameter_count::<f32, BatchNorm<f32, 10>>(), 20);
+    assert_eq!(size_of::<BatchNorm<f32, 10>>(), (4 * 10 + 2) * 4);
+    assert_eq!(
+        size_of::<<BatchNorm<f32, 10> as Model<f32>>::Grads>(),
+        20 * 4
+    );
+    // Its training cache: normalised input, per-feature 1/σ, output.
+    type Cache = <BatchNorm<f32, 10> as Layer<f32, SMatrix<f32, 10, 8>>>::Cache;
+    assert_eq!(size_of::<Cache>(), (10 * 8 + 10 + 10 * 8) * 4);
+    // The figures of a network with batch norm include the running statistics.
+    type Net = (
+        Dense<f32, 4, 10>,
+        BatchNorm<f32, 10>,
+        Relu,
+        Dense<f32, 10, 3>,
+    );
+    assert_eq!(
+        inference_bytes::<f32, SMatrix<f32, 4, 1>, Net>(),
+        (4 * 10 + 10) * 4 + (4 * 10 + 2) * 4 + (10 * 3 + 3) * 4 // model
+            + 4 * 4 + 3 * 4 // input and output
+            + 3 * 10 * 4 // intermediates
+    );
+}

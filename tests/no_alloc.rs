@@ -1,40 +1,12 @@
 //! A counting global allocator proves that inference, training forward and backward passes,
 //! losses and optimizer steps allocate nothing.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
+
+use counting_alloc::allocations;
 
 use tinyprop::prelude::*;
-
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Allocations made on this thread while running `f`.
-fn allocations(f: impl FnOnce()) -> usize {
-    let before = ALLOCATIONS.with(Cell::get);
-    f();
-    ALLOCATIONS.with(Cell::get) - before
-}
 
 type Net = (
     Dense<f32, 64, 32>,
@@ -78,4 +50,34 @@ fn training_and_inference_allocate_nothing() {
 
     // The counter does count: a Vec allocates.
     assert!(allocations(|| drop(std::hint::black_box(vec![1u8; 16]))) >= 1);
+}
+
+type Deep = (
+    Dense<f32, 16, 12>,
+    BatchNorm<f32, 12>,
+    Relu,
+    Residual<(Dense<f32, 12, 12>, LayerNorm<f32, 12>, Tanh)>,
+    Dropout<f32>,
+    ResidualProjection<(Dense<f32, 12, 6>, Sigmoid), DenseNoBias<f32, 12, 6>>,
+    Dense<f32, 6, 3>,
+);
+type DeepBatch = SMatrix<f32, 16, 4>;
+
+#[test]
+fn normalisation_dropout_and_residual_layers_allocate_nothing() {
+    let mut net: Deep = Default::default();
+    net.init(Init::HeUniform, &mut SplitMix64::new(5));
+    let x = DeepBatch::from_fn(|i, j| ((i * 5 + j * 11) % 13) as f32 / 13.0 - 0.5);
+    let labels = [0usize, 1, 2, 1];
+    let mut ws = Workspace::<f32, DeepBatch, Deep>::new();
+    let mut opt = Sgd::new(0.05).unwrap();
+    let mut y = SMatrix::<f32, 3, 4>::zeros();
+    let n = allocations(|| {
+        for _ in 0..5 {
+            train_step(&mut net, &mut opt, &CrossEntropy, &x, &labels, &mut ws).unwrap();
+        }
+        net.forward(&x, &mut y);
+    });
+    assert_eq!(n, 0, "{n} allocations");
+    assert!(y.iter().all(|v| v.is_finite()));
 }

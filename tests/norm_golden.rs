@@ -10,7 +10,11 @@ fn case(name: &str) -> HashMap<String, (usize, usize, Vec<f64>)> {
     let text = include_str!("data/norm_golden.txt");
     let mut found = None;
     let mut current: Option<HashMap<_, _>> = None;
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         let mut words = line.split_whitespace();
         match words.next().unwrap() {
             "case" => {
@@ -71,8 +75,16 @@ fn batch_norm_matches_pytorch() {
         assert_close(&format!("output_{k}"), y.as_slice(), want.as_slice());
         let rm: SVector<f64, 3> = vector(&c[&format!("running_mean_{k}")]);
         let rv: SVector<f64, 3> = vector(&c[&format!("running_var_{k}")]);
-        assert_close(&format!("running_mean_{k}"), bn.running_mean.as_slice(), rm.as_slice());
-        assert_close(&format!("running_var_{k}"), bn.running_var.as_slice(), rv.as_slice());
+        assert_close(
+            &format!("running_mean_{k}"),
+            bn.running_mean.as_slice(),
+            rm.as_slice(),
+        );
+        assert_close(
+            &format!("running_var_{k}"),
+            bn.running_var.as_slice(),
+            rv.as_slice(),
+        );
     }
 
     // Backward through the third training call.

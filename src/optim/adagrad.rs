@@ -1,0 +1,151 @@
+use core::mem::size_of;
+
+use super::optimizer_impls;
+use super::{check_lr, check_non_negative, check_positive, count, for_each_element};
+use crate::{Error, Parameters, Scalar, Zeroed};
+
+/// Adagrad (Duchi, Hazan and Singer, 2011), like `torch.optim.Adagrad`: every weight's step
+/// shrinks with the sum of its squared gradients.
+///
+/// At step `t` (from 1): `g ← g + wd · w`, `s ← s + g²`,
+/// `w ← w − lr / (1 + (t − 1) · lr_decay) · g / (√s + eps)`.
+///
+/// State: the sum `s` (one buffer of the gradient type `G`) and a step counter.
+///
+/// ```
+/// use tinyprop::optim::{Adagrad, AdagradConfig};
+/// use tinyprop::prelude::*;
+/// type Net = Dense<f64, 1, 1>;
+/// let mut opt = Adagrad::new(AdagradConfig { lr: 0.5, ..Default::default() }).unwrap();
+/// let (mut net, mut grads) = (Net::default(), Net::default());
+/// grads.weight[(0, 0)] = 4.0;
+/// Optimizer::<f64, Net>::step(&mut opt, &mut net, &grads);
+/// assert!((net.weight[(0, 0)] + 0.5).abs() < 1e-9); // -0.5 · 4 / √16
+/// assert_eq!(opt.state().sum.weight[(0, 0)], 16.0);
+/// assert_eq!(Adagrad::<f64, Net>::STATE_BYTES, core::mem::size_of::<Net>() + 8);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Adagrad<T, G> {
+    config: AdagradConfig<T>,
+    state: AdagradState<G>,
+}
+
+/// The hyperparameters of [`Adagrad`], with PyTorch's defaults.
+///
+/// ```
+/// use tinyprop::optim::AdagradConfig;
+/// let c = AdagradConfig::<f64>::default();
+/// assert_eq!((c.lr, c.lr_decay, c.weight_decay, c.initial_accumulator_value, c.eps),
+///            (1e-2, 0.0, 0.0, 0.0, 1e-10));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdagradConfig<T> {
+    /// Learning rate, finite and `>= 0` (default `1e-2`).
+    pub lr: T,
+    /// Learning-rate decay per step, finite and `>= 0` (default 0).
+    pub lr_decay: T,
+    /// L2 penalty added to the gradient, finite and `>= 0` (default 0).
+    pub weight_decay: T,
+    /// Initial value of the sum of squares, finite and `>= 0` (default 0).
+    pub initial_accumulator_value: T,
+    /// Added to the denominator, finite and `> 0` (default `1e-10`).
+    pub eps: T,
+}
+
+impl<T: Scalar> Default for AdagradConfig<T> {
+    fn default() -> Self {
+        Self {
+            lr: T::of_f64(1e-2),
+            lr_decay: T::zero(),
+            weight_decay: T::zero(),
+            initial_accumulator_value: T::zero(),
+            eps: T::of_f64(1e-10),
+        }
+    }
+}
+
+/// The state of an [`Adagrad`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdagradState<G> {
+    /// The sum of squared gradients (PyTorch's `sum`), from `initial_accumulator_value`.
+    pub sum: G,
+    /// Steps taken (PyTorch's `step`); saturates at `u32::MAX`.
+    pub step: u32,
+}
+
+impl<T: Scalar, G: Parameters<T> + Zeroed> Adagrad<T, G> {
+    /// Bytes of optimizer state: one buffer of type `G` and the step counter.
+    pub const STATE_BYTES: usize = size_of::<AdagradState<G>>();
+
+    /// Adagrad with `config`; refuses invalid hyperparameters.
+    pub fn new(config: AdagradConfig<T>) -> Result<Self, Error> {
+        check_lr(config.lr)?;
+        check_non_negative(config.lr_decay, "lr_decay must be finite and >= 0")?;
+        check_non_negative(config.weight_decay, "weight_decay must be finite and >= 0")?;
+        check_non_negative(
+            config.initial_accumulator_value,
+            "initial_accumulator_value must be finite and >= 0",
+        )?;
+        check_positive(config.eps, "eps must be finite and > 0")?;
+        let mut opt = Self {
+            config,
+            state: AdagradState {
+                sum: G::zeroed(),
+                step: 0,
+            },
+        };
+        opt.reset();
+        Ok(opt)
+    }
+
+    /// The current learning rate.
+    pub fn learning_rate(&self) -> T {
+        self.config.lr
+    }
+
+    /// Sets the learning rate; a negative or non-finite rate is refused and nothing changes.
+    pub fn set_learning_rate(&mut self, lr: T) -> Result<(), Error> {
+        self.config.lr = check_lr(lr)?;
+        Ok(())
+    }
+
+    /// Restores the initial state: the sum back to `initial_accumulator_value`, step 0.
+    pub fn reset(&mut self) {
+        self.state.sum.fill(self.config.initial_accumulator_value);
+        self.state.step = 0;
+    }
+
+    /// The hyperparameters.
+    pub fn config(&self) -> AdagradConfig<T> {
+        self.config
+    }
+
+    /// The state.
+    pub fn state(&self) -> &AdagradState<G> {
+        &self.state
+    }
+
+    /// The state, mutable (to restore a saved state).
+    pub fn state_mut(&mut self) -> &mut AdagradState<G> {
+        &mut self.state
+    }
+
+    fn update<P: Parameters<T>>(&mut self, model: &mut P, grads: &G) {
+        let c = self.config;
+        self.state.step = self.state.step.saturating_add(1);
+        let clr = c.lr / (T::one() + count::<T>(self.state.step - 1) * c.lr_decay);
+        let sum = &mut self.state.sum;
+        for_each_element(model, grads, sum, &mut (), &mut (), |w, g, s, _, _| {
+            let Some(s) = s else { return };
+            let mut g = g;
+            if c.weight_decay != T::zero() {
+                g += c.weight_decay * *w;
+            }
+            *s += g * g;
+            let std = s.sqrt() + c.eps;
+            *w += -clr * g / std;
+        });
+    }
+}
+
+optimizer_impls!([G: Parameters<T> + Zeroed] Adagrad<T, G>);

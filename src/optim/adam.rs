@@ -1,0 +1,351 @@
+use core::mem::size_of;
+
+use super::{
+    check_lr, check_non_negative, check_positive, check_unit, count, for_each_element, lerp,
+    optimizer_impls,
+};
+use crate::{Error, Parameters, Scalar, Zeroed};
+
+/// Adam (Kingma and Ba, 2015), like `torch.optim.Adam`: steps scaled by running estimates of
+/// the mean and the uncentered variance of the gradients, with bias correction.
+///
+/// At step `t` (from 1): `g ← g + wd · w` (L2 penalty; or `w ← (1 − lr · wd) · w` with
+/// `decoupled_weight_decay`, which is [`AdamW`]), `m ← β₁ · m + (1 − β₁) · g`,
+/// `v ← β₂ · v + (1 − β₂) · g²`, and
+/// `w ← w − lr / (1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + eps)`. With AMSGrad the denominator uses
+/// `v̂ ← max(v̂, v)` instead of `v`.
+///
+/// State: `m` and `v`, two buffers of the gradient type `G`, a step counter, and with AMSGrad
+/// ([`Adam::with_amsgrad`], `A = G`) a third buffer `v̂`.
+///
+/// ```
+/// use tinyprop::optim::{Adam, AdamConfig};
+/// use tinyprop::prelude::*;
+/// type Net = Dense<f64, 1, 1>;
+/// let mut opt = Adam::new(AdamConfig { lr: 0.1, ..Default::default() }).unwrap();
+/// let (mut net, mut grads) = (Net::default(), Net::default());
+/// grads.weight[(0, 0)] = 3.0;
+/// Optimizer::<f64, Net>::step(&mut opt, &mut net, &grads);
+/// // The first step of Adam moves each weight by about lr, whatever the gradient's size.
+/// assert!((net.weight[(0, 0)] + 0.1).abs() < 1e-8);
+/// assert_eq!(opt.state().step, 1);
+/// let size = core::mem::size_of::<Net>();
+/// assert_eq!(Adam::<f64, Net>::STATE_BYTES, 2 * size + 8); // m, v, step (padded)
+/// assert_eq!(Adam::<f64, Net, Net>::STATE_BYTES, 3 * size + 8); // and v̂
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Adam<T, G, A = ()> {
+    config: AdamConfig<T>,
+    state: AdamState<G, A>,
+}
+
+/// The hyperparameters of [`Adam`], with PyTorch's defaults. AMSGrad is chosen by the
+/// constructor.
+///
+/// ```
+/// use tinyprop::optim::AdamConfig;
+/// let c = AdamConfig::<f64>::default();
+/// assert_eq!((c.lr, c.betas, c.eps, c.weight_decay), (1e-3, (0.9, 0.999), 1e-8, 0.0));
+/// assert!(!c.decoupled_weight_decay);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamConfig<T> {
+    /// Learning rate, finite and `>= 0` (default `1e-3`).
+    pub lr: T,
+    /// `(β₁, β₂)`, the decay rates of the running averages, each in `[0, 1)` (default
+    /// `(0.9, 0.999)`).
+    pub betas: (T, T),
+    /// Added to the denominator, finite and `> 0` (default `1e-8`).
+    pub eps: T,
+    /// Weight decay, finite and `>= 0` (default 0).
+    pub weight_decay: T,
+    /// Decay the weights directly (AdamW) instead of adding an L2 penalty to the gradient
+    /// (default `false`).
+    pub decoupled_weight_decay: bool,
+}
+
+impl<T: Scalar> Default for AdamConfig<T> {
+    fn default() -> Self {
+        Self {
+            lr: T::of_f64(1e-3),
+            betas: (T::of_f64(0.9), T::of_f64(0.999)),
+            eps: T::of_f64(1e-8),
+            weight_decay: T::zero(),
+            decoupled_weight_decay: false,
+        }
+    }
+}
+
+/// The state of an [`Adam`] or [`AdamW`]: `A` is `()`, or the gradient type `G` with AMSGrad.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdamState<G, A> {
+    /// Running mean of the gradients, `m` (PyTorch's `exp_avg`).
+    pub exp_avg: G,
+    /// Running mean of the squared gradients, `v` (PyTorch's `exp_avg_sq`).
+    pub exp_avg_sq: G,
+    /// Running maximum of `v` with AMSGrad (PyTorch's `max_exp_avg_sq`), or `()`.
+    pub max_exp_avg_sq: A,
+    /// Steps taken (PyTorch's `step`), for the bias correction; saturates at `u32::MAX`.
+    pub step: u32,
+}
+
+fn check<T: Scalar>(config: &AdamConfig<T>) -> Result<(), Error> {
+    check_lr(config.lr)?;
+    check_unit(config.betas.0, "betas.0 must be in [0, 1)")?;
+    check_unit(config.betas.1, "betas.1 must be in [0, 1)")?;
+    check_positive(config.eps, "eps must be finite and > 0")?;
+    check_non_negative(config.weight_decay, "weight_decay must be finite and >= 0")?;
+    Ok(())
+}
+
+impl<T: Scalar, G: Zeroed> Adam<T, G> {
+    /// Adam with `config`; refuses invalid hyperparameters.
+    pub fn new(config: AdamConfig<T>) -> Result<Self, Error> {
+        check(&config)?;
+        Ok(Self::build(config))
+    }
+}
+
+impl<T: Scalar, G: Zeroed> Adam<T, G, G> {
+    /// Adam with AMSGrad (PyTorch's `amsgrad=True`), which keeps a third buffer; refuses
+    /// invalid hyperparameters.
+    pub fn with_amsgrad(config: AdamConfig<T>) -> Result<Self, Error> {
+        check(&config)?;
+        Ok(Self::build(config))
+    }
+}
+
+impl<T: Scalar, G: Zeroed, A: Zeroed> Adam<T, G, A> {
+    fn build(config: AdamConfig<T>) -> Self {
+        Self {
+            config,
+            state: AdamState {
+                exp_avg: G::zeroed(),
+                exp_avg_sq: G::zeroed(),
+                max_exp_avg_sq: A::zeroed(),
+                step: 0,
+            },
+        }
+    }
+}
+
+impl<T: Scalar, G: Parameters<T> + Zeroed, A: Parameters<T> + Zeroed> Adam<T, G, A> {
+    /// Bytes of optimizer state: 2 buffers of type `G` (3 with AMSGrad) and the step counter.
+    pub const STATE_BYTES: usize = size_of::<AdamState<G, A>>();
+
+    /// The current learning rate.
+    pub fn learning_rate(&self) -> T {
+        self.config.lr
+    }
+
+    /// Sets the learning rate; a negative or non-finite rate is refused and nothing changes.
+    pub fn set_learning_rate(&mut self, lr: T) -> Result<(), Error> {
+        self.config.lr = check_lr(lr)?;
+        Ok(())
+    }
+
+    /// Zeroes the state, as if no step had been taken.
+    pub fn reset(&mut self) {
+        self.state.exp_avg.set_zero();
+        self.state.exp_avg_sq.set_zero();
+        self.state.max_exp_avg_sq.set_zero();
+        self.state.step = 0;
+    }
+
+    /// The hyperparameters.
+    pub fn config(&self) -> AdamConfig<T> {
+        self.config
+    }
+
+    /// The state.
+    pub fn state(&self) -> &AdamState<G, A> {
+        &self.state
+    }
+
+    /// The state, mutable (to restore a saved state).
+    pub fn state_mut(&mut self) -> &mut AdamState<G, A> {
+        &mut self.state
+    }
+
+    fn update<P: Parameters<T>>(&mut self, model: &mut P, grads: &G) {
+        let c = self.config;
+        let (beta1, beta2) = c.betas;
+        self.state.step = self.state.step.saturating_add(1);
+        let t = count::<T>(self.state.step);
+        let bias_correction1 = T::one() - beta1.powf(t);
+        let bias_correction2 = T::one() - beta2.powf(t);
+        let step_size = c.lr / bias_correction1;
+        let bias_correction2_sqrt = bias_correction2.sqrt();
+        let decay = T::one() - c.lr * c.weight_decay;
+        let (one_minus_beta1, one_minus_beta2) = (T::one() - beta1, T::one() - beta2);
+        let AdamState {
+            exp_avg,
+            exp_avg_sq,
+            max_exp_avg_sq,
+            ..
+        } = &mut self.state;
+        for_each_element(
+            model,
+            grads,
+            exp_avg,
+            exp_avg_sq,
+            max_exp_avg_sq,
+            |w, g, m, v, v_max| {
+                let (Some(m), Some(v)) = (m, v) else { return };
+                let mut g = g;
+                if c.weight_decay != T::zero() {
+                    if c.decoupled_weight_decay {
+                        *w *= decay;
+                    } else {
+                        g += c.weight_decay * *w;
+                    }
+                }
+                *m = lerp(*m, g, one_minus_beta1);
+                *v = *v * beta2 + one_minus_beta2 * g * g;
+                let second = match v_max {
+                    Some(v_max) => {
+                        *v_max = v_max.max(*v);
+                        *v_max
+                    }
+                    None => *v,
+                };
+                let denom = second.sqrt() / bias_correction2_sqrt + c.eps;
+                *w += -step_size * *m / denom;
+            },
+        );
+    }
+}
+
+optimizer_impls!([G: Parameters<T> + Zeroed, A: Parameters<T> + Zeroed] Adam<T, G, A>);
+
+/// AdamW (Loshchilov and Hutter, 2019), like `torch.optim.AdamW`: [`Adam`] with decoupled
+/// weight decay, `w ← (1 − lr · wd) · w` before the Adam step, and a default weight decay of
+/// `1e-2`.
+///
+/// Same state as [`Adam`]: two buffers of the gradient type `G` and a step counter, a third
+/// with AMSGrad ([`AdamW::with_amsgrad`], `A = G`).
+///
+/// ```
+/// use tinyprop::optim::{AdamW, AdamWConfig};
+/// use tinyprop::prelude::*;
+/// type Net = Dense<f32, 1, 1>;
+/// let mut opt = AdamW::new(AdamWConfig { lr: 0.1, weight_decay: 0.5, ..Default::default() }).unwrap();
+/// let mut net = Net::default();
+/// net.weight[(0, 0)] = 1.0;
+/// let grads = Net::default(); // no gradient: only the decay acts
+/// Optimizer::<f32, Net>::step(&mut opt, &mut net, &grads);
+/// assert_eq!(net.weight[(0, 0)], 0.95);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdamW<T, G, A = ()> {
+    adam: Adam<T, G, A>,
+}
+
+/// The hyperparameters of [`AdamW`], with PyTorch's defaults. AMSGrad is chosen by the
+/// constructor.
+///
+/// ```
+/// use tinyprop::optim::AdamWConfig;
+/// let c = AdamWConfig::<f64>::default();
+/// assert_eq!((c.lr, c.betas, c.eps, c.weight_decay), (1e-3, (0.9, 0.999), 1e-8, 1e-2));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamWConfig<T> {
+    /// Learning rate, finite and `>= 0` (default `1e-3`).
+    pub lr: T,
+    /// `(β₁, β₂)`, each in `[0, 1)` (default `(0.9, 0.999)`).
+    pub betas: (T, T),
+    /// Added to the denominator, finite and `> 0` (default `1e-8`).
+    pub eps: T,
+    /// Decoupled weight decay, finite and `>= 0` (default `1e-2`).
+    pub weight_decay: T,
+}
+
+impl<T: Scalar> Default for AdamWConfig<T> {
+    fn default() -> Self {
+        Self {
+            lr: T::of_f64(1e-3),
+            betas: (T::of_f64(0.9), T::of_f64(0.999)),
+            eps: T::of_f64(1e-8),
+            weight_decay: T::of_f64(1e-2),
+        }
+    }
+}
+
+impl<T: Scalar> From<AdamWConfig<T>> for AdamConfig<T> {
+    /// The [`Adam`] configuration with `decoupled_weight_decay` that [`AdamW`] runs.
+    fn from(c: AdamWConfig<T>) -> Self {
+        Self {
+            lr: c.lr,
+            betas: c.betas,
+            eps: c.eps,
+            weight_decay: c.weight_decay,
+            decoupled_weight_decay: true,
+        }
+    }
+}
+
+impl<T: Scalar, G: Zeroed> AdamW<T, G> {
+    /// AdamW with `config`; refuses invalid hyperparameters.
+    pub fn new(config: AdamWConfig<T>) -> Result<Self, Error> {
+        Ok(Self {
+            adam: Adam::new(config.into())?,
+        })
+    }
+}
+
+impl<T: Scalar, G: Zeroed> AdamW<T, G, G> {
+    /// AdamW with AMSGrad, which keeps a third buffer; refuses invalid hyperparameters.
+    pub fn with_amsgrad(config: AdamWConfig<T>) -> Result<Self, Error> {
+        Ok(Self {
+            adam: Adam::with_amsgrad(config.into())?,
+        })
+    }
+}
+
+impl<T: Scalar, G: Parameters<T> + Zeroed, A: Parameters<T> + Zeroed> AdamW<T, G, A> {
+    /// Bytes of optimizer state: 2 buffers of type `G` (3 with AMSGrad) and the step counter.
+    pub const STATE_BYTES: usize = size_of::<AdamState<G, A>>();
+
+    /// The current learning rate.
+    pub fn learning_rate(&self) -> T {
+        self.adam.learning_rate()
+    }
+
+    /// Sets the learning rate; a negative or non-finite rate is refused and nothing changes.
+    pub fn set_learning_rate(&mut self, lr: T) -> Result<(), Error> {
+        self.adam.set_learning_rate(lr)
+    }
+
+    /// Zeroes the state, as if no step had been taken.
+    pub fn reset(&mut self) {
+        self.adam.reset();
+    }
+
+    /// The hyperparameters.
+    pub fn config(&self) -> AdamWConfig<T> {
+        let c = self.adam.config();
+        AdamWConfig {
+            lr: c.lr,
+            betas: c.betas,
+            eps: c.eps,
+            weight_decay: c.weight_decay,
+        }
+    }
+
+    /// The state.
+    pub fn state(&self) -> &AdamState<G, A> {
+        self.adam.state()
+    }
+
+    /// The state, mutable (to restore a saved state).
+    pub fn state_mut(&mut self) -> &mut AdamState<G, A> {
+        self.adam.state_mut()
+    }
+
+    fn update<P: Parameters<T>>(&mut self, model: &mut P, grads: &G) {
+        self.adam.update(model, grads);
+    }
+}
+
+optimizer_impls!([G: Parameters<T> + Zeroed, A: Parameters<T> + Zeroed] AdamW<T, G, A>);
