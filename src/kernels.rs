@@ -35,6 +35,9 @@ const VECTOR_BYTES: usize = if cfg!(target_feature = "avx512f") {
     8
 };
 
+/// Whether the target has vector registers (of at least 16 bytes).
+const SIMD: bool = VECTOR_BYTES >= 16;
+
 /// Elements of `f32` in one vector register.
 const L32: usize = VECTOR_BYTES / 4;
 /// Elements of `f64` in one vector register.
@@ -412,8 +415,9 @@ const AT_ROWS: usize = 64;
 /// blocks of columns of `a` are transposed, [`AT_ROWS`] rows at a time, into a small buffer on
 /// the stack (at most 4 KiB), which then serves as the left operand of register tiles like
 /// those of [`matmul`]; every element is summed over `M` in order. The columns left over (all
-/// of them for a batch of 1) are dot products of columns, each summed in vector-wide partial
-/// sums.
+/// of them for a batch of 1, and on targets without vector registers, where there is no such
+/// buffer) are dot products of columns, each summed in vector-wide partial sums (in order
+/// without vector registers).
 #[inline]
 pub(crate) fn matmul_at<T: Scalar, const M: usize, const K: usize, const N: usize>(
     a: &[[T; M]; K],
@@ -421,18 +425,43 @@ pub(crate) fn matmul_at<T: Scalar, const M: usize, const K: usize, const N: usiz
     c: &mut [[T; K]; N],
 ) {
     const NJ: usize = 4;
-    let blocked = N - N % NJ;
+    // Without vector registers, transposing buys nothing: dot products in order, no buffer.
+    let blocked = if SIMD { N - N % NJ } else { 0 };
     let (b4, b1) = b.split_at(blocked);
     let (c4, c1) = c.split_at_mut(blocked);
     if is_f32::<T>() {
         matmul_at_cols::<T, M, K, { 2 * L32 }, L32, NJ>(a, b4, c4);
         for (bj, cj) in b1.iter().zip(c1) {
-            dots::<T, M, K, 8, L32>(a, bj, cj);
+            dots::<
+                T,
+                M,
+                K,
+                8,
+                {
+                    if SIMD {
+                        L32
+                    } else {
+                        1
+                    }
+                },
+            >(a, bj, cj);
         }
     } else {
         matmul_at_cols::<T, M, K, { 2 * L64 }, L64, NJ>(a, b4, c4);
         for (bj, cj) in b1.iter().zip(c1) {
-            dots::<T, M, K, 8, L64>(a, bj, cj);
+            dots::<
+                T,
+                M,
+                K,
+                8,
+                {
+                    if SIMD {
+                        L64
+                    } else {
+                        1
+                    }
+                },
+            >(a, bj, cj);
         }
     }
 }
