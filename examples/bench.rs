@@ -181,10 +181,19 @@ fn peak() -> f64 {
     runs.iter().map(|&(_, _, g)| g).fold(0.0, f64::max)
 }
 
+/// Adam with PyTorch's defaults and learning rate 0.01.
+fn adam<G: Zeroed>() -> Adam<f32, G> {
+    Adam::new(AdamConfig {
+        lr: 0.01,
+        ..AdamConfig::default()
+    })
+    .unwrap()
+}
+
 fn main() {
     train_bench::<4, 16, 3, 1, _>("mlp-4-16-3-b1-sgd", Sgd::new(0.01).unwrap());
-    train_bench::<4, 16, 3, 16, _>("mlp-4-16-3-b16-sgd", Sgd::new(0.01).unwrap());
-    train_bench::<64, 32, 10, 32, _>("mlp-64-32-10-b32-sgd", Sgd::new(0.01).unwrap());
+    train_bench::<4, 16, 3, 16, _>("mlp-4-16-3-b16-adam", adam());
+    train_bench::<64, 32, 10, 32, _>("mlp-64-32-10-b32-adam", adam());
     train_bench::<784, 128, 10, 32, _>("mlp-784-128-10-b32-sgd", Sgd::new(0.01).unwrap());
     infer_bench::<784, 128, 10>("infer-784-128-10-b1");
     println!("bench peak: {:.2} GFLOP/s", peak());
