@@ -30,7 +30,26 @@ pub trait Parameters<T: Scalar> {
     }
     /// `true` when no element is NaN or infinite.
     fn all_finite(&self) -> bool {
-        self.tensors().all(|t| t.iter().all(|v| v.is_finite()))
+        // `v · 0` is `±0` for every finite `v` and NaN for an infinite or NaN one, so the sum of
+        // these is `0` exactly when all are finite. Summed in independent lanes without an
+        // early exit, this runs at vector speed (a test per element with an early exit does
+        // not vectorize).
+        const LANES: usize = 16;
+        let zero = T::zero();
+        let mut lanes = [zero; LANES];
+        let mut rest = zero;
+        for t in self.tensors() {
+            let mut chunks = t.chunks_exact(LANES);
+            for chunk in &mut chunks {
+                for (a, &v) in lanes.iter_mut().zip(chunk) {
+                    *a += v * zero;
+                }
+            }
+            for &v in chunks.remainder() {
+                rest += v * zero;
+            }
+        }
+        lanes.iter().fold(rest, |a, &v| a + v) == zero
     }
     /// Copies every element from `other`, a value of the same type.
     fn copy_from(&mut self, other: &Self) {

@@ -55,6 +55,7 @@ mod chain;
 pub mod data;
 mod error;
 pub mod init;
+mod kernels;
 mod layer;
 pub mod layers;
 pub mod loss;

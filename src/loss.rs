@@ -103,16 +103,30 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, SMatrix<T, N, B>, [usize
         labels: &[usize; B],
         dy: &mut SMatrix<T, N, B>,
     ) -> Result<T, Error> {
-        let loss = self.loss(y, labels)?;
+        // Every label is checked before anything is written.
+        if let Some(&label) = labels.iter().find(|&&label| label >= N) {
+            return Err(Error::LabelOutOfRange { label, classes: N });
+        }
+        // One exponential per logit: the same log-sum-exp as `loss` (so the same value), with
+        // the shifted exponentials kept in `dy` for the softmax.
         let inv_b = T::one() / count::<T>(B);
-        for ((mut d, col), &label) in dy.column_iter_mut().zip(y.column_iter()).zip(labels) {
-            let lse = log_sum_exp(&col);
-            for (i, (di, &v)) in d.iter_mut().zip(col.iter()).enumerate() {
+        let mut sum = T::zero();
+        let columns = y.data.0.iter().zip(y.column_iter());
+        for ((d, (logits, col)), &label) in dy.data.0.iter_mut().zip(columns).zip(labels) {
+            let max = col.max();
+            let mut total = T::zero();
+            for (di, &v) in d.iter_mut().zip(logits) {
+                *di = (v - max).exp();
+                total += *di;
+            }
+            let target = logits.get(label).copied().unwrap_or_else(T::zero);
+            sum += max + total.ln() - target;
+            for (i, di) in d.iter_mut().enumerate() {
                 let onehot = if i == label { T::one() } else { T::zero() };
-                *di = ((v - lse).exp() - onehot) * inv_b;
+                *di = (*di / total - onehot) * inv_b;
             }
         }
-        Ok(loss)
+        Ok(sum / count::<T>(B))
     }
 }
 

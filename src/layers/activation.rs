@@ -36,7 +36,8 @@ macro_rules! elementwise {
 
             fn forward(&self, x: &SMatrix<T, N, B>, y: &mut SMatrix<T, N, B>) {
                 let $me = self;
-                for (out, &$x) in y.iter_mut().zip(x.iter()) {
+                // Slices rather than nalgebra's element iterators, which do not vectorize.
+                for (out, &$x) in y.as_mut_slice().iter_mut().zip(x.as_slice()) {
                     *out = $f;
                 }
             }
@@ -64,7 +65,8 @@ macro_rules! elementwise {
             ) {
                 let $me2 = self;
                 if let Some(dx) = dx {
-                    for ((g, &d), &$y) in dx.iter_mut().zip(dy.iter()).zip(cache.iter()) {
+                    let pairs = dy.as_slice().iter().zip(cache.as_slice());
+                    for (g, (&d, &$y)) in dx.as_mut_slice().iter_mut().zip(pairs) {
                         *g = d * $df;
                     }
                 }

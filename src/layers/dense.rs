@@ -3,7 +3,7 @@ use core::fmt::Debug;
 use nalgebra::{SMatrix, SVector};
 use rand_core::RngCore;
 
-use crate::{Init, Layer, Model, Parameters, Scalar, Zeroed};
+use crate::{kernels, Init, Layer, Model, Parameters, Scalar, Zeroed};
 
 /// A fully connected layer: `y = W x + b` for each sample (column) `x`, like `torch.nn.Linear`.
 ///
@@ -82,13 +82,20 @@ impl<T: Scalar, const R: usize, const C: usize> Parameters<T> for SMatrix<T, R, 
 
 impl<T: Scalar, const OUT: usize> Bias<T, OUT> for SVector<T, OUT> {
     fn add_to<const B: usize>(&self, y: &mut SMatrix<T, OUT, B>) {
-        for mut col in y.column_iter_mut() {
-            col += self;
+        // Plain array loops: nalgebra's column views add element by element.
+        let [b] = &self.data.0;
+        for col in y.data.0.iter_mut() {
+            for (v, &bi) in col.iter_mut().zip(b) {
+                *v += bi;
+            }
         }
     }
     fn accumulate<const B: usize>(&mut self, dy: &SMatrix<T, OUT, B>) {
-        for col in dy.column_iter() {
-            *self += col;
+        let [acc] = &mut self.data.0;
+        for col in dy.data.0.iter() {
+            for (a, &d) in acc.iter_mut().zip(col) {
+                *a += d;
+            }
         }
     }
     fn init<R: RngCore + ?Sized>(&mut self, init: Init, fan_in: usize, rng: &mut R) {
@@ -164,7 +171,7 @@ where
     type Cache = SMatrix<T, OUT, BATCH>;
 
     fn forward(&self, x: &SMatrix<T, IN, BATCH>, y: &mut Self::Output) {
-        y.gemm(T::one(), &self.weight, x, T::zero());
+        kernels::matmul(&self.weight.data.0, &x.data.0, &mut y.data.0);
         self.bias.add_to(y);
     }
 
@@ -189,13 +196,12 @@ where
         dx: Option<&mut SMatrix<T, IN, BATCH>>,
         grads: &mut Self,
     ) {
-        // dW += dy · xᵀ as rank-1 updates, one per sample: no transposed copy of the input.
-        for (dy_col, x_col) in dy.column_iter().zip(x.column_iter()) {
-            grads.weight.ger(T::one(), &dy_col, &x_col, T::one());
-        }
+        // dW += dy · xᵀ, summed over the samples in order; no transposed copy of anything.
+        kernels::add_matmul_bt(&mut grads.weight.data.0, &dy.data.0, &x.data.0);
         grads.bias.accumulate(dy);
         if let Some(dx) = dx {
-            dx.gemm_tr(T::one(), &self.weight, dy, T::zero());
+            // dx = Wᵀ dy: dot products of the columns of W with those of dy.
+            kernels::matmul_at(&self.weight.data.0, &dy.data.0, &mut dx.data.0);
         }
     }
 }

@@ -1,0 +1,734 @@
+//! The matrix products of the dense layer, register-blocked for the build target.
+//!
+//! Matrices are nalgebra's column-major storage, an array of columns: `[[T; ROWS]; COLS]`.
+//! Each kernel computes a small tile of its result in an array of accumulators that the
+//! compiler keeps in vector registers, so that every value loaded from memory feeds several
+//! multiply-adds; tiles at the edges use smaller blocks. Tile sizes follow the width of the
+//! target's vector registers ([`VECTOR_BYTES`]) and the element size, never the matrix sizes.
+//!
+//! [`matmul`], [`add_matmul_bt`] and [`matmul_at`] (for blocks of 4 columns) add the products
+//! of each result element in the same order as the straightforward loop (`k = 0, 1, …`), so
+//! they give bit-identical results to it. The columns of [`matmul_at`] left over are dot
+//! products summed in several partial sums: they differ from the straightforward loop by
+//! rounding only.
+//!
+//! No `unsafe`, no panics: every slice access goes through `get` / `first_chunk`, whose checks
+//! the compiler hoists out of the loops.
+
+use core::mem::size_of;
+
+use crate::Scalar;
+
+/// Bytes in one vector register of the build target (a scalar register's worth where there is
+/// no vector unit).
+const VECTOR_BYTES: usize = if cfg!(target_feature = "avx512f") {
+    64
+} else if cfg!(target_feature = "avx") {
+    32
+} else if cfg!(any(
+    target_feature = "sse2",
+    target_feature = "neon",
+    target_feature = "simd128"
+)) {
+    16
+} else {
+    8
+};
+
+/// Whether the target has vector registers (of at least 16 bytes).
+const SIMD: bool = VECTOR_BYTES >= 16;
+
+/// Elements of `f32` in one vector register.
+const L32: usize = VECTOR_BYTES / 4;
+/// Elements of `f64` in one vector register.
+const L64: usize = if VECTOR_BYTES >= 16 {
+    VECTOR_BYTES / 8
+} else {
+    1
+};
+
+/// `true` when `T` is `f32` (the other [`Scalar`] is `f64`).
+#[inline(always)]
+fn is_f32<T: Scalar>() -> bool {
+    size_of::<T>() == 4
+}
+
+/// The `N` elements of `s` from `start`, if there are that many.
+#[inline(always)]
+fn block<T, const N: usize>(s: &[T], start: usize) -> Option<&[T; N]> {
+    s.get(start..)?.first_chunk::<N>()
+}
+
+/// The `N` elements of `s` from `start`, mutable, if there are that many.
+#[inline(always)]
+fn block_mut<T, const N: usize>(s: &mut [T], start: usize) -> Option<&mut [T; N]> {
+    s.get_mut(start..)?.first_chunk_mut::<N>()
+}
+
+/// Writes `src` into `dst`, all of it or (for a tile that overlaps the one before it) only the
+/// elements from `skip`.
+#[inline(always)]
+fn store<T: Copy, const N: usize>(dst: &mut [T; N], src: &[T; N], skip: usize) {
+    if skip == 0 {
+        *dst = *src;
+    } else {
+        for (d, &v) in dst.iter_mut().zip(src).skip(skip) {
+            *d = v;
+        }
+    }
+}
+
+/// One kind of tile, run at a given start (row or column) for each tile size.
+trait Tiles {
+    /// Runs the tile of `R` rows (or columns) from `start`, storing only from `skip` on.
+    fn run<const R: usize>(&mut self, start: usize, skip: usize);
+}
+
+/// Covers `0 .. len` with tiles of `R1 ≥ R2 ≥ R3` and 1: tiles of `R1` while they fit; the
+/// rest, if a tile of `R3`, `R2` or `R1` (the smallest that is enough) fits in `0 .. len`, by
+/// one last tile that ends at `len` and overlaps the ones before (it computes the overlap
+/// again but stores only past it); otherwise tiles of `R2` while they fit, and so on down to
+/// single rows.
+#[inline(always)]
+fn cover<Op: Tiles, const R1: usize, const R2: usize, const R3: usize>(len: usize, op: &mut Op) {
+    let mut done = 0;
+    full_tiles::<Op, R1>(len, &mut done, op);
+    if last_tile::<Op, R1, R2, R3>(len, done, op) {
+        return;
+    }
+    full_tiles::<Op, R2>(len, &mut done, op);
+    if last_tile::<Op, R1, R2, R3>(len, done, op) {
+        return;
+    }
+    full_tiles::<Op, R3>(len, &mut done, op);
+    if last_tile::<Op, R1, R2, R3>(len, done, op) {
+        return;
+    }
+    full_tiles::<Op, 1>(len, &mut done, op);
+}
+
+/// Tiles of `R` from `done` while they fit in `len`.
+#[inline(always)]
+fn full_tiles<Op: Tiles, const R: usize>(len: usize, done: &mut usize, op: &mut Op) {
+    while *done + R <= len {
+        op.run::<R>(*done, 0);
+        *done += R;
+    }
+}
+
+/// Finishes `done .. len` with one tile that ends at `len`, the smallest of `R3`, `R2`, `R1`
+/// that covers it and fits in `0 .. len`; `false` if there is none.
+#[inline(always)]
+fn last_tile<Op: Tiles, const R1: usize, const R2: usize, const R3: usize>(
+    len: usize,
+    done: usize,
+    op: &mut Op,
+) -> bool {
+    let rest = len - done;
+    if rest == 0 {
+        true
+    } else if rest <= R3 && R3 <= len {
+        op.run::<R3>(len - R3, R3 - rest);
+        true
+    } else if rest <= R2 && R2 <= len {
+        op.run::<R2>(len - R2, R2 - rest);
+        true
+    } else if rest <= R1 && R1 <= len {
+        op.run::<R1>(len - R1, R1 - rest);
+        true
+    } else {
+        false
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// C = A · B
+
+/// Bytes of a panel of whole columns of `a` (contiguous, so that it maps onto the sets of the
+/// level-1 cache evenly) that [`matmul`] keeps in that cache while it uses it for every column
+/// of `b`.
+const PANEL_BYTES: usize = 8 * 1024;
+
+/// `c = a · b`: `a` is `M × K`, `b` is `K × N`, `c` is `M × N`.
+///
+/// The forward pass of a dense layer: `y = W x` with `W` `OUT × IN` and `x` one column per
+/// sample.
+#[inline]
+pub(crate) fn matmul<T: Scalar, const K: usize, const M: usize, const N: usize>(
+    a: &[[T; M]; K],
+    b: &[[T; K]; N],
+    c: &mut [[T; M]; N],
+) {
+    // Blocks of 4 columns of `b` use tiles of 2 vectors × 4 columns (8 accumulators); the
+    // columns left over use tiles of up to 8 vectors × 1 column, so that there are still 8
+    // independent sums.
+    let blocked = N - N % 4;
+    let (b4, b1) = b.split_at(blocked);
+    let (c4, c1) = c.split_at_mut(blocked);
+    if is_f32::<T>() {
+        matmul_pass::<T, K, M, 4, { 2 * L32 }, L32, L32>(a, b4, c4);
+        matmul_pass::<T, K, M, 1, { 8 * L32 }, { 2 * L32 }, L32>(a, b1, c1);
+    } else {
+        matmul_pass::<T, K, M, 4, { 2 * L64 }, L64, L64>(a, b4, c4);
+        matmul_pass::<T, K, M, 1, { 8 * L64 }, { 2 * L64 }, L64>(a, b1, c1);
+    }
+}
+
+/// `c = a · b` for the columns of `b` and `c` given, taken `NR` at a time (their number is a
+/// multiple of `NR`). `a` is split into panels of whole columns that fit [`PANEL_BYTES`]; each
+/// panel serves every block of columns while it is in cache, and within a block rows are
+/// covered by tiles of `R1`, `R2`, `R3` rows (see [`cover`]).
+#[inline(always)]
+fn matmul_pass<
+    T: Scalar,
+    const K: usize,
+    const M: usize,
+    const NR: usize,
+    const R1: usize,
+    const R2: usize,
+    const R3: usize,
+>(
+    a: &[[T; M]; K],
+    b: &[[T; K]],
+    c: &mut [[T; M]],
+) {
+    if b.is_empty() {
+        return;
+    }
+    let kc = (PANEL_BYTES / (M * size_of::<T>()).max(1)).max(8);
+    let mut k0 = 0;
+    for panel in a.chunks(kc) {
+        let first = k0 == 0;
+        for (bb, cb) in b.chunks_exact(NR).zip(c.chunks_exact_mut(NR)) {
+            if let (Some(b), Some(c)) = (bb.first_chunk::<NR>(), cb.first_chunk_mut::<NR>()) {
+                let mut op = MatmulTiles {
+                    panel,
+                    k0,
+                    b,
+                    c,
+                    first,
+                };
+                cover::<_, R1, R2, R3>(M, &mut op);
+            }
+        }
+        k0 += kc;
+    }
+}
+
+/// The tiles of [`matmul_pass`] for one block of `NR` columns and one panel.
+struct MatmulTiles<'a, T, const K: usize, const M: usize, const NR: usize> {
+    panel: &'a [[T; M]],
+    k0: usize,
+    b: &'a [[T; K]; NR],
+    c: &'a mut [[T; M]; NR],
+    first: bool,
+}
+
+impl<T: Scalar, const K: usize, const M: usize, const NR: usize> Tiles
+    for MatmulTiles<'_, T, K, M, NR>
+{
+    #[inline(always)]
+    fn run<const R: usize>(&mut self, start: usize, skip: usize) {
+        matmul_tile::<T, K, M, NR, R>(self.panel, self.k0, self.b, self.c, start, skip, self.first);
+    }
+}
+
+/// Rows `r .. r + MR` of the `NR` columns of `c = a · b` (stored from row `r + skip`), for the
+/// columns `k0 ..` of `a` in `panel`: for each `k`, one block of column `k` of `a` times each
+/// column's `b[k]`, added in order of `k` to zero (`first`) or to what `c` holds from the
+/// panels before.
+#[inline(always)]
+fn matmul_tile<T: Scalar, const K: usize, const M: usize, const NR: usize, const MR: usize>(
+    panel: &[[T; M]],
+    k0: usize,
+    b: &[[T; K]; NR],
+    c: &mut [[T; M]; NR],
+    r: usize,
+    skip: usize,
+    first: bool,
+) {
+    let mut acc = [[T::zero(); MR]; NR];
+    if !first {
+        for (sums, cj) in acc.iter_mut().zip(c.iter()) {
+            if let Some(src) = block::<T, MR>(cj, r) {
+                *sums = *src;
+            }
+        }
+    }
+    for (ak, k) in panel.iter().zip(k0..) {
+        let Some(av) = block::<T, MR>(ak, r) else {
+            return;
+        };
+        for (sums, bj) in acc.iter_mut().zip(b) {
+            let Some(&bkj) = bj.get(k) else {
+                return;
+            };
+            for (s, &v) in sums.iter_mut().zip(av) {
+                *s += v * bkj;
+            }
+        }
+    }
+    for (sums, cj) in acc.iter().zip(c.iter_mut()) {
+        if let Some(dst) = block_mut::<T, MR>(cj, r) {
+            store(dst, sums, skip);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// C += A · Bᵀ
+
+/// `c += a · bᵀ`: `a` is `M × N`, `b` is `K × N`, `c` is `M × K`.
+///
+/// The weight gradient of a dense layer: `dW += dy · xᵀ`, summed over the samples in order.
+#[inline]
+pub(crate) fn add_matmul_bt<T: Scalar, const M: usize, const K: usize, const N: usize>(
+    c: &mut [[T; M]; K],
+    a: &[[T; M]; N],
+    b: &[[T; K]; N],
+) {
+    if is_f32::<T>() {
+        add_matmul_bt_cols::<T, M, K, N, 4, { 2 * L32 }, L32>(c, a, b);
+    } else {
+        add_matmul_bt_cols::<T, M, K, N, 4, { 2 * L64 }, L64>(c, a, b);
+    }
+}
+
+/// Blocks of `KR` columns of `c`, then single columns; for each, rows in tiles of `R1`, `R2`,
+/// then 1, so that `c` is read and written once, in order.
+#[inline(always)]
+fn add_matmul_bt_cols<
+    T: Scalar,
+    const M: usize,
+    const K: usize,
+    const N: usize,
+    const KR: usize,
+    const R1: usize,
+    const R2: usize,
+>(
+    c: &mut [[T; M]; K],
+    a: &[[T; M]; N],
+    b: &[[T; K]; N],
+) {
+    let mut cs = c.chunks_exact_mut(KR);
+    let mut k0 = 0;
+    for cb in &mut cs {
+        if let Some(cb) = cb.first_chunk_mut::<KR>() {
+            add_matmul_bt_rows::<T, M, K, N, KR, R1, R2>(cb, a, b, k0);
+        }
+        k0 += KR;
+    }
+    for cc in cs.into_remainder() {
+        add_matmul_bt_rows::<T, M, K, N, 1, R1, R2>(core::array::from_mut(cc), a, b, k0);
+        k0 += 1;
+    }
+}
+
+/// All rows of the `KR` columns `k0 ..` of `c`, in tiles of `R1` and `R2` rows (see
+/// [`cover`]).
+#[inline(always)]
+fn add_matmul_bt_rows<
+    T: Scalar,
+    const M: usize,
+    const K: usize,
+    const N: usize,
+    const KR: usize,
+    const R1: usize,
+    const R2: usize,
+>(
+    c: &mut [[T; M]; KR],
+    a: &[[T; M]; N],
+    b: &[[T; K]; N],
+    k0: usize,
+) {
+    cover::<_, R1, R2, R2>(M, &mut BtTiles { c, a, b, k0 });
+}
+
+/// The tiles of [`add_matmul_bt_rows`].
+struct BtTiles<'a, T, const M: usize, const K: usize, const N: usize, const KR: usize> {
+    c: &'a mut [[T; M]; KR],
+    a: &'a [[T; M]; N],
+    b: &'a [[T; K]; N],
+    k0: usize,
+}
+
+impl<T: Scalar, const M: usize, const K: usize, const N: usize, const KR: usize> Tiles
+    for BtTiles<'_, T, M, K, N, KR>
+{
+    #[inline(always)]
+    fn run<const R: usize>(&mut self, start: usize, skip: usize) {
+        add_matmul_bt_tile::<T, M, K, N, KR, R>(self.c, self.a, self.b, self.k0, start, skip);
+    }
+}
+
+/// Rows `r .. r + MR` of the `KR` columns `k0 ..` of `c += a · bᵀ` (stored from row
+/// `r + skip`): for each column `j` of `a` and `b`, one block of `a`'s column times
+/// `b[k0 ..][j]`, in order of `j`.
+#[inline(always)]
+fn add_matmul_bt_tile<
+    T: Scalar,
+    const M: usize,
+    const K: usize,
+    const N: usize,
+    const KR: usize,
+    const MR: usize,
+>(
+    c: &mut [[T; M]; KR],
+    a: &[[T; M]; N],
+    b: &[[T; K]; N],
+    k0: usize,
+    r: usize,
+    skip: usize,
+) {
+    let mut acc = [[T::zero(); MR]; KR];
+    for (sums, ck) in acc.iter_mut().zip(c.iter()) {
+        if let Some(src) = block::<T, MR>(ck, r) {
+            *sums = *src;
+        }
+    }
+    for (aj, bj) in a.iter().zip(b) {
+        let (Some(av), Some(bv)) = (block::<T, MR>(aj, r), block::<T, KR>(bj, k0)) else {
+            return;
+        };
+        for (sums, &bkj) in acc.iter_mut().zip(bv) {
+            for (s, &v) in sums.iter_mut().zip(av) {
+                *s += v * bkj;
+            }
+        }
+    }
+    for (sums, ck) in acc.iter().zip(c.iter_mut()) {
+        if let Some(dst) = block_mut::<T, MR>(ck, r) {
+            store(dst, sums, skip);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// C = Aᵀ · B
+
+/// Rows of `a` transposed at a time by [`matmul_at`].
+const AT_ROWS: usize = 64;
+
+/// `c = aᵀ · b`: `a` is `M × K`, `b` is `M × N`, `c` is `K × N`.
+///
+/// The input gradient of a dense layer: `dx = Wᵀ dy`. For blocks of `NJ` columns of `b`,
+/// blocks of columns of `a` are transposed, [`AT_ROWS`] rows at a time, into a small buffer on
+/// the stack (at most 4 KiB), which then serves as the left operand of register tiles like
+/// those of [`matmul`]; every element is summed over `M` in order. The columns left over (all
+/// of them for a batch of 1, and on targets without vector registers, where there is no such
+/// buffer) are dot products of columns, each summed in vector-wide partial sums (in order
+/// without vector registers).
+#[inline]
+pub(crate) fn matmul_at<T: Scalar, const M: usize, const K: usize, const N: usize>(
+    a: &[[T; M]; K],
+    b: &[[T; M]; N],
+    c: &mut [[T; K]; N],
+) {
+    const NJ: usize = 4;
+    // Without vector registers, transposing buys nothing: dot products in order, no buffer.
+    let blocked = if SIMD { N - N % NJ } else { 0 };
+    let (b4, b1) = b.split_at(blocked);
+    let (c4, c1) = c.split_at_mut(blocked);
+    if is_f32::<T>() {
+        matmul_at_cols::<T, M, K, { 2 * L32 }, L32, NJ>(a, b4, c4);
+        for (bj, cj) in b1.iter().zip(c1) {
+            dots::<
+                T,
+                M,
+                K,
+                8,
+                {
+                    if SIMD {
+                        L32
+                    } else {
+                        1
+                    }
+                },
+            >(a, bj, cj);
+        }
+    } else {
+        matmul_at_cols::<T, M, K, { 2 * L64 }, L64, NJ>(a, b4, c4);
+        for (bj, cj) in b1.iter().zip(c1) {
+            dots::<
+                T,
+                M,
+                K,
+                8,
+                {
+                    if SIMD {
+                        L64
+                    } else {
+                        1
+                    }
+                },
+            >(a, bj, cj);
+        }
+    }
+}
+
+/// `c = aᵀ · b` for one column: dot products of `b` with `NK` columns of `a` at a time, then
+/// single columns.
+#[inline(always)]
+fn dots<T: Scalar, const M: usize, const K: usize, const NK: usize, const L: usize>(
+    a: &[[T; M]; K],
+    b: &[T; M],
+    c: &mut [T; K],
+) {
+    let mut blocks = a.chunks_exact(NK);
+    let mut out = c.chunks_exact_mut(NK);
+    for (ab, cb) in (&mut blocks).zip(&mut out) {
+        if let (Some(ab), Some(cb)) = (ab.first_chunk::<NK>(), cb.first_chunk_mut::<NK>()) {
+            *cb = dots_tile::<T, M, NK, L>(ab, b);
+        }
+    }
+    for (ac, cc) in blocks.remainder().iter().zip(out.into_remainder()) {
+        let [d] = dots_tile::<T, M, 1, L>(core::array::from_ref(ac), b);
+        *cc = d;
+    }
+}
+
+/// The dot products of `b` with the `NK` columns of `a`, each in `L` partial sums (lane `i`
+/// adds the elements `i, i + L, …`), added pairwise at the end, then the elements left over.
+#[inline(always)]
+fn dots_tile<T: Scalar, const M: usize, const NK: usize, const L: usize>(
+    a: &[[T; M]; NK],
+    b: &[T; M],
+) -> [T; NK] {
+    let mut acc = [[T::zero(); L]; NK];
+    let mut o = 0;
+    while o + L <= M {
+        let Some(bv) = block::<T, L>(b, o) else {
+            break;
+        };
+        for (sums, ak) in acc.iter_mut().zip(a) {
+            if let Some(av) = block::<T, L>(ak, o) {
+                for ((s, &x), &y) in sums.iter_mut().zip(av).zip(bv) {
+                    *s += x * y;
+                }
+            }
+        }
+        o += L;
+    }
+    let mut out = [T::zero(); NK];
+    for ((d, sums), ak) in out.iter_mut().zip(&acc).zip(a) {
+        let mut total = horizontal_sum(*sums);
+        for (&x, &y) in ak.iter().zip(b).skip(o) {
+            total += x * y;
+        }
+        *d = total;
+    }
+    out
+}
+
+/// The sum of the `L` lanes, added pairwise (lane `i` with lane `i + L/2`, and so on).
+#[inline(always)]
+fn horizontal_sum<T: Scalar, const L: usize>(mut v: [T; L]) -> T {
+    let mut n = L;
+    while n > 1 {
+        let half = n / 2;
+        let (low, high) = v.split_at_mut(n - half);
+        for (x, &y) in low.iter_mut().zip(high.iter().take(half)) {
+            *x += y;
+        }
+        n -= half;
+    }
+    v.first().copied().unwrap_or_else(T::zero)
+}
+
+/// Blocks of `K1` columns of `a` (rows of `c`), then `K2`, then single columns (see
+/// [`cover`]).
+#[inline(always)]
+fn matmul_at_cols<
+    T: Scalar,
+    const M: usize,
+    const K: usize,
+    const K1: usize,
+    const K2: usize,
+    const NJ: usize,
+>(
+    a: &[[T; M]; K],
+    b: &[[T; M]],
+    c: &mut [[T; K]],
+) {
+    if b.is_empty() {
+        return;
+    }
+    cover::<_, K1, K2, K2>(K, &mut AtTiles::<T, M, K, NJ> { a, b, c });
+}
+
+/// The blocks of [`matmul_at_cols`].
+struct AtTiles<'a, T, const M: usize, const K: usize, const NJ: usize> {
+    a: &'a [[T; M]; K],
+    b: &'a [[T; M]],
+    c: &'a mut [[T; K]],
+}
+
+impl<T: Scalar, const M: usize, const K: usize, const NJ: usize> Tiles
+    for AtTiles<'_, T, M, K, NJ>
+{
+    #[inline(always)]
+    fn run<const R: usize>(&mut self, start: usize, skip: usize) {
+        let Some(a) = block::<[T; M], R>(self.a, start) else {
+            return;
+        };
+        matmul_at_block::<T, M, K, R, NJ>(a, self.b, self.c, start, skip);
+    }
+}
+
+/// Rows `k0 .. k0 + KL` of `c = aᵀ · b` (stored from row `k0 + skip`), given the `KL` columns
+/// of `a` from `k0`: for each chunk of [`AT_ROWS`] rows, transpose it, then run every block of
+/// `NJ` columns of `b` and `c` over it.
+#[inline(always)]
+fn matmul_at_block<T: Scalar, const M: usize, const K: usize, const KL: usize, const NJ: usize>(
+    a: &[[T; M]; KL],
+    b: &[[T; M]],
+    c: &mut [[T; K]],
+    k0: usize,
+    skip: usize,
+) {
+    let mut buf = [[T::zero(); KL]; AT_ROWS];
+    let mut o0 = 0;
+    while o0 < M {
+        let len = (M - o0).min(AT_ROWS);
+        for (kk, ak) in a.iter().enumerate() {
+            let Some(src) = ak.get(o0..o0 + len) else {
+                return;
+            };
+            for (row, &v) in buf.iter_mut().zip(src) {
+                if let Some(dst) = row.get_mut(kk) {
+                    *dst = v;
+                }
+            }
+        }
+        let Some(rows) = buf.get(..len) else {
+            return;
+        };
+        let first = o0 == 0;
+        for (bb, cb) in b.chunks_exact(NJ).zip(c.chunks_exact_mut(NJ)) {
+            if let (Some(bb), Some(cb)) = (bb.first_chunk::<NJ>(), cb.first_chunk_mut::<NJ>()) {
+                matmul_at_tile::<T, M, K, KL, NJ>(rows, o0, bb, cb, k0, skip, first);
+            }
+        }
+        o0 += len;
+    }
+}
+
+/// Rows `k0 .. k0 + KL` of the `NJ` columns of `c = aᵀ · b` (stored from row `k0 + skip`),
+/// over the rows `o0 ..` of `a` transposed in `rows`: added in order to zero (`first`) or to
+/// what `c` holds from the rows before.
+#[inline(always)]
+fn matmul_at_tile<T: Scalar, const M: usize, const K: usize, const KL: usize, const NJ: usize>(
+    rows: &[[T; KL]],
+    o0: usize,
+    b: &[[T; M]; NJ],
+    c: &mut [[T; K]; NJ],
+    k0: usize,
+    skip: usize,
+    first: bool,
+) {
+    let mut acc = [[T::zero(); KL]; NJ];
+    if !first {
+        for (sums, cj) in acc.iter_mut().zip(c.iter()) {
+            if let Some(src) = block::<T, KL>(cj, k0) {
+                *sums = *src;
+            }
+        }
+    }
+    for (av, o) in rows.iter().zip(o0..) {
+        for (sums, bj) in acc.iter_mut().zip(b) {
+            let Some(&boj) = bj.get(o) else {
+                return;
+            };
+            for (s, &v) in sums.iter_mut().zip(av) {
+                *s += v * boj;
+            }
+        }
+    }
+    for (sums, cj) in acc.iter().zip(c.iter_mut()) {
+        if let Some(dst) = block_mut::<T, KL>(cj, k0) {
+            store(dst, sums, skip);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairwise_sum() {
+        assert_eq!(horizontal_sum([1.0f32, 2.0, 3.0, 4.0, 5.0]), 15.0);
+        assert_eq!(horizontal_sum([7.0f64]), 7.0);
+        assert_eq!(horizontal_sum::<f64, 0>([]), 0.0);
+    }
+
+    fn fill<const R: usize, const C: usize>(seed: u64) -> [[f64; R]; C] {
+        let mut s = seed;
+        core::array::from_fn(|_| {
+            core::array::from_fn(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+            })
+        })
+    }
+
+    fn check<const M: usize, const K: usize, const N: usize>() {
+        let a: [[f64; M]; K] = fill(1);
+        let b: [[f64; K]; N] = fill(2);
+        let mut c = [[0.0; M]; N];
+        matmul(&a, &b, &mut c);
+        for j in 0..N {
+            for i in 0..M {
+                let mut s = 0.0;
+                for k in 0..K {
+                    s += a[k][i] * b[j][k];
+                }
+                assert_eq!(c[j][i], s);
+            }
+        }
+        // c2 (M × K) += d (M × N) · bᵀ (N × K) where b is K × N.
+        let d: [[f64; M]; N] = fill(3);
+        let mut c2: [[f64; M]; K] = fill(4);
+        let mut want = c2;
+        add_matmul_bt(&mut c2, &d, &b);
+        for j in 0..N {
+            for k in 0..K {
+                for i in 0..M {
+                    want[k][i] += d[j][i] * b[j][k];
+                }
+            }
+        }
+        assert_eq!(c2, want);
+        // c3 (K × N) = aᵀ · d.
+        let mut c3 = [[0.0; K]; N];
+        matmul_at(&a, &d, &mut c3);
+        for j in 0..N {
+            for k in 0..K {
+                let mut s = 0.0;
+                for i in 0..M {
+                    s += a[k][i] * d[j][i];
+                }
+                if j < N - N % 4 {
+                    assert_eq!(c3[j][k], s, "{M} {K} {N}");
+                } else {
+                    assert!((c3[j][k] - s).abs() <= 1e-12, "{M} {K} {N}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn kernels_match_loops() {
+        check::<1, 1, 1>();
+        check::<3, 5, 2>();
+        check::<17, 7, 5>();
+        check::<33, 3, 9>();
+        check::<8, 16, 4>();
+        check::<40, 9, 1>();
+        check::<130, 21, 6>();
+        check::<10, 128, 32>();
+        check::<37, 19, 3>();
+    }
+}
