@@ -132,13 +132,19 @@ impl<T: Scalar, const N: usize> BatchNorm<T, N> {
         if !(eps > T::zero() && eps.is_finite()) {
             return Err(Error::InvalidHyperparameter("eps must be finite and > 0"));
         }
-        Ok(Self {
+        Ok(Self::with(momentum, eps))
+    }
+
+    /// A fresh layer (γ = 1, β = 0, running mean 0 and variance 1); the values are checked by
+    /// the caller.
+    fn with(momentum: T, eps: T) -> Self {
+        Self {
             affine: Affine::identity(),
             running_mean: SVector::zeros(),
             running_var: SVector::from_element(T::one()),
             momentum,
             eps,
-        })
+        }
     }
 
     /// The momentum of the running statistics.
@@ -161,13 +167,7 @@ impl<T: Scalar, const N: usize> BatchNorm<T, N> {
 impl<T: Scalar, const N: usize> Default for BatchNorm<T, N> {
     /// Momentum 0.1 and eps 1e-5, as `torch.nn.BatchNorm1d`.
     fn default() -> Self {
-        Self {
-            affine: Affine::identity(),
-            running_mean: SVector::zeros(),
-            running_var: SVector::from_element(T::one()),
-            momentum: T::of_f64(0.1),
-            eps: T::of_f64(1e-5),
-        }
+        Self::with(T::of_f64(0.1), T::of_f64(1e-5))
     }
 }
 
