@@ -7,6 +7,7 @@ Writes, relative to the repository root:
     tests/data/clip_golden.txt      gradient clipping (clip_grad_value_, clip_grad_norm_)
     tests/data/schedule_golden.txt  learning-rate schedules
     tests/data/norm_golden.txt      BatchNorm1d / LayerNorm forward and backward
+    tests/data/layer_golden.txt     Linear, activations and losses: values and gradients
 
 All inputs are fixed constants; all computation is done in float64 on the CPU, so the
 output is deterministic. Floats are written with repr(), which round-trips exactly.
@@ -420,6 +421,79 @@ def gen_norm():
     return ["batchnorm1d", "layernorm"]
 
 
+# ----------------------------------------------------------------------------- layers and losses
+
+# A batch of 4 samples with 3 features: negatives, values near zero, large values.
+X = [[-2.0, 0.5, 1e-3], [-1e-3, 3.0, -0.7], [25.0, -30.0, 0.25], [1.5, -4.0, 7.0]]
+G = [[0.5, -1.0, 2.0], [1.0, 0.25, -0.75], [-2.0, 0.5, 1.5], [0.1, -0.3, 3.0]]
+LINEAR_W = [[0.2, -0.5, 1.0], [1.5, 0.3, -0.8]]
+LINEAR_B = [0.1, -0.2]
+TARGET = [[0.0, 1.0, 0.5], [2.0, -1.0, 0.0], [0.3, 0.3, 0.4], [1.0, 0.0, 0.0]]
+PROBS = [[0.2, 0.3, 0.5], [0.0, 1.0, 0.0], [0.6, 0.2, 0.2], [1 / 3, 1 / 3, 1 / 3]]
+LABELS = [2, 0, 1, 1]
+LARGE = [[1000.0, -1000.0, 0.0], [-1000.0, 999.0, 1000.0]]
+
+
+def gen_layers():
+    lines = header("Linear, activation and loss golden cases (torch.nn, float64)", [
+        "Format: as norm_golden.txt. Tensors are (batch x features), row-major.",
+        "Layers: output = layer(input); grad_input (and grad_weight, grad_bias) are the",
+        "gradients of (output * grad_output).sum(). Losses: mean reduction (the default);",
+        "grad_input is the gradient of the loss; labels are class indices.",
+    ])
+    names = []
+
+    def layer_case(name, module, x_rows, g_rows, extra=""):
+        x = t64(x_rows).requires_grad_(True)
+        g = t64(g_rows)
+        out = module(x)
+        (out * g).sum().backward()
+        lines.append(f"case {name}{extra}")
+        lines.append(mat("input", x))
+        lines.append(mat("output", out))
+        lines.append(mat("grad_output", g))
+        lines.append(mat("grad_input", x.grad))
+        for pname, param in module.named_parameters():
+            lines.append(mat(pname, param))
+            lines.append(mat(f"grad_{pname}", param.grad))
+        lines.append("end")
+        names.append(name)
+
+    linear = torch.nn.Linear(3, 2)
+    with torch.no_grad():
+        linear.weight.copy_(t64(LINEAR_W))
+        linear.bias.copy_(t64(LINEAR_B))
+    layer_case("linear", linear, X, [row[:2] for row in G])
+    layer_case("relu", torch.nn.ReLU(), X, G)
+    layer_case("leaky_relu", torch.nn.LeakyReLU(0.1), X, G, " negative_slope=0.1")
+    layer_case("sigmoid", torch.nn.Sigmoid(), X, G)
+    layer_case("tanh", torch.nn.Tanh(), X, G)
+    layer_case("softmax", torch.nn.Softmax(dim=1), X, G)
+
+    def loss_case(name, loss_fn, x_rows, target, target_label):
+        x = t64(x_rows).requires_grad_(True)
+        loss = loss_fn(x, target)
+        loss.backward()
+        lines.append(f"case {name}")
+        lines.append(mat("input", x))
+        lines.append(mat(target_label, target.to(torch.float64)))
+        lines.append(mat("loss", loss.reshape(1)))
+        lines.append(mat("grad_input", x.grad))
+        lines.append("end")
+        names.append(name)
+
+    loss_case("mse", torch.nn.MSELoss(), X, t64(TARGET), "target")
+    loss_case("cross_entropy_labels", torch.nn.CrossEntropyLoss(), X,
+              torch.tensor(LABELS), "labels")
+    loss_case("cross_entropy_probabilities", torch.nn.CrossEntropyLoss(), X, t64(PROBS), "target")
+    loss_case("cross_entropy_large_logits", torch.nn.CrossEntropyLoss(), LARGE,
+              torch.tensor([1, 2]), "labels")
+    loss_case("bce_with_logits", torch.nn.BCEWithLogitsLoss(), X,
+              t64([[min(max(v, 0.0), 1.0) for v in row] for row in PROBS]), "target")
+    write("layer_golden.txt", lines)
+    return names
+
+
 def main():
     os.makedirs(OUT_DIR, exist_ok=True)
     summary = [
@@ -427,6 +501,7 @@ def main():
         ("clip_golden.txt", gen_clip()),
         ("schedule_golden.txt", gen_schedule()),
         ("norm_golden.txt", gen_norm()),
+        ("layer_golden.txt", gen_layers()),
     ]
     for name, cases in summary:
         print(f"tests/data/{name}: {len(cases)} cases")
