@@ -50,10 +50,11 @@ where
 #[test]
 fn dense_matches_torch_linear() {
     let c = case("linear");
-    let mut dense = Dense::<f64, 3, 2>::default();
     // PyTorch's weight is out × in, row-major: the same matrix.
-    dense.weight = SMatrix::from_row_slice(&c["weight"].2);
-    dense.bias = SVector::from_column_slice(&c["bias"].2);
+    let dense = Dense::<f64, 3, 2> {
+        weight: SMatrix::from_row_slice(&c["weight"].2),
+        bias: SVector::from_column_slice(&c["bias"].2),
+    };
     let (_, grads) = check_layer::<_, 2>("linear", dense);
     let want = SMatrix::<f64, 2, 3>::from_row_slice(&c["grad_weight"].2);
     assert_close("grad_weight", grads.weight.as_slice(), want.as_slice());
