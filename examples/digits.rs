@@ -268,13 +268,18 @@ mod plot {
             }
         }
 
+        /// The 8 × 8 bitmap of `ch` (blank for characters the font lacks).
+        fn glyph(ch: char) -> [u8; 8] {
+            font8x8::legacy::BASIC_LEGACY
+                .get(ch as usize)
+                .copied()
+                .unwrap_or([0; 8])
+        }
+
         /// Text with its top-left corner at (x, y), each font pixel `scale` pixels wide.
         fn text(&mut self, x: i64, y: i64, s: &str, scale: i64, c: [u8; 3]) {
             for (k, ch) in s.chars().enumerate() {
-                let glyph = font8x8::legacy::BASIC_LEGACY
-                    .get(ch as usize)
-                    .copied()
-                    .unwrap_or([0; 8]);
+                let glyph = Self::glyph(ch);
                 for (row, bits) in glyph.iter().enumerate() {
                     for col in 0..8 {
                         if bits >> col & 1 == 1 {
@@ -290,10 +295,7 @@ mod plot {
         /// Text drawn bottom to top, for the y axis label.
         fn text_up(&mut self, x: i64, y: i64, s: &str, c: [u8; 3]) {
             for (k, ch) in s.chars().enumerate() {
-                let glyph = font8x8::legacy::BASIC_LEGACY
-                    .get(ch as usize)
-                    .copied()
-                    .unwrap_or([0; 8]);
+                let glyph = Self::glyph(ch);
                 for (row, bits) in glyph.iter().enumerate() {
                     for col in 0..8 {
                         if bits >> col & 1 == 1 {
