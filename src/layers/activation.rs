@@ -22,6 +22,25 @@ macro_rules! no_parameters {
     };
 }
 
+/// `forward_train` and `output` for a layer whose training cache is just its output (the same
+/// computation as inference).
+macro_rules! output_is_the_cache {
+    () => {
+        fn forward_train<'c>(
+            &mut self,
+            x: &SMatrix<T, N, B>,
+            cache: &'c mut SMatrix<T, N, B>,
+        ) -> &'c SMatrix<T, N, B> {
+            self.forward(x, cache);
+            cache
+        }
+
+        fn output(cache: &SMatrix<T, N, B>) -> &SMatrix<T, N, B> {
+            cache
+        }
+    };
+}
+
 /// Implements `Layer` for an element-wise activation `y = f(x)` whose derivative can be written
 /// in terms of the output: `dx = dy · f'(y)`. The cache is the output.
 macro_rules! elementwise {
@@ -42,18 +61,7 @@ macro_rules! elementwise {
                 }
             }
 
-            fn forward_train<'c>(
-                &mut self,
-                x: &SMatrix<T, N, B>,
-                cache: &'c mut SMatrix<T, N, B>,
-            ) -> &'c SMatrix<T, N, B> {
-                self.forward(x, cache);
-                cache
-            }
-
-            fn output(cache: &SMatrix<T, N, B>) -> &SMatrix<T, N, B> {
-                cache
-            }
+            output_is_the_cache!();
 
             fn backward(
                 &self,
@@ -202,18 +210,7 @@ impl<T: Scalar, const N: usize, const B: usize> Layer<T, SMatrix<T, N, B>> for S
         }
     }
 
-    fn forward_train<'c>(
-        &mut self,
-        x: &SMatrix<T, N, B>,
-        cache: &'c mut SMatrix<T, N, B>,
-    ) -> &'c SMatrix<T, N, B> {
-        self.forward(x, cache);
-        cache
-    }
-
-    fn output(cache: &SMatrix<T, N, B>) -> &SMatrix<T, N, B> {
-        cache
-    }
+    output_is_the_cache!();
 
     fn backward(
         &self,
