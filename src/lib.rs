@@ -59,6 +59,7 @@ mod kernels;
 mod layer;
 pub mod layers;
 pub mod loss;
+mod math;
 pub mod memory;
 pub mod metrics;
 pub mod optim;

@@ -3,7 +3,7 @@
 //! Every loss is the *mean* over the batch with PyTorch's default reduction, so learning rates
 //! carry over from PyTorch code unchanged.
 
-use nalgebra::{SMatrix, SVectorView};
+use nalgebra::SMatrix;
 
 use crate::layers::sigmoid;
 use crate::{Error, Scalar};
@@ -77,10 +77,22 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, SMatrix<T, N, B>, SMatri
 pub struct CrossEntropy;
 
 /// `log Σ e^{x_i}` of one column, shifted by its maximum.
-fn log_sum_exp<T: Scalar, const N: usize>(col: &SVectorView<'_, T, N>) -> T {
-    let max = col.max();
-    let sum = col.iter().fold(T::zero(), |acc, &v| acc + (v - max).exp());
+fn log_sum_exp<T: Scalar, const N: usize>(col: &[T; N]) -> T {
+    let max = max_of(col);
+    let sum = col
+        .iter()
+        .fold(T::zero(), |acc, &v| acc + (v - max).exp_flush());
     max + sum.ln()
+}
+
+/// The largest element, ignoring NaN (which the exponentials after it propagate); `-∞` for
+/// no elements.
+#[inline]
+pub(crate) fn max_of<T: Scalar>(v: &[T]) -> T {
+    v.iter().fold(
+        T::of_f64(f64::NEG_INFINITY),
+        |m, &x| if x > m { x } else { m },
+    )
 }
 
 impl<T: Scalar, const N: usize, const B: usize> Loss<T, SMatrix<T, N, B>, [usize; B]>
@@ -88,11 +100,11 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, SMatrix<T, N, B>, [usize
 {
     fn loss(&self, y: &SMatrix<T, N, B>, labels: &[usize; B]) -> Result<T, Error> {
         let mut sum = T::zero();
-        for (col, &label) in y.column_iter().zip(labels) {
+        for (col, &label) in y.data.0.iter().zip(labels) {
             let target = *col
                 .get(label)
                 .ok_or(Error::LabelOutOfRange { label, classes: N })?;
-            sum += log_sum_exp(&col) - target;
+            sum += log_sum_exp(col) - target;
         }
         Ok(sum / count::<T>(B))
     }
@@ -109,18 +121,24 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, SMatrix<T, N, B>, [usize
         }
         // One exponential per logit: the same log-sum-exp as `loss` (so the same value), with
         // the shifted exponentials kept in `dy` for the softmax.
+        // In three passes, so that the exponentials run in one flat loop that vectorizes:
+        // the logits shifted by their column's maximum, their exponentials, then per column
+        // the log-sum-exp and the gradient `(softmax - onehot) / B`.
         let inv_b = T::one() / count::<T>(B);
         let mut sum = T::zero();
-        let columns = y.data.0.iter().zip(y.column_iter());
-        for ((d, (logits, col)), &label) in dy.data.0.iter_mut().zip(columns).zip(labels) {
-            let max = col.max();
-            let mut total = T::zero();
+        for ((d, logits), &label) in dy.data.0.iter_mut().zip(&y.data.0).zip(labels) {
+            let max = max_of(logits);
             for (di, &v) in d.iter_mut().zip(logits) {
-                *di = (v - max).exp();
-                total += *di;
+                *di = v - max;
             }
-            let target = logits.get(label).copied().unwrap_or_else(T::zero);
-            sum += max + total.ln() - target;
+            sum -= d.get(label).copied().unwrap_or_else(T::zero);
+        }
+        for di in dy.as_mut_slice() {
+            *di = di.exp_flush();
+        }
+        for (d, &label) in dy.data.0.iter_mut().zip(labels) {
+            let total = d.iter().fold(T::zero(), |acc, &e| acc + e);
+            sum += total.ln();
             for (i, di) in d.iter_mut().enumerate() {
                 let onehot = if i == label { T::one() } else { T::zero() };
                 *di = (*di / total - onehot) * inv_b;
@@ -135,9 +153,9 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, SMatrix<T, N, B>, SMatri
 {
     fn loss(&self, y: &SMatrix<T, N, B>, t: &SMatrix<T, N, B>) -> Result<T, Error> {
         let mut sum = T::zero();
-        for (col, tc) in y.column_iter().zip(t.column_iter()) {
-            let lse = log_sum_exp(&col);
-            for (&v, &p) in col.iter().zip(tc.iter()) {
+        for (col, tc) in y.data.0.iter().zip(&t.data.0) {
+            let lse = log_sum_exp(col);
+            for (&v, &p) in col.iter().zip(tc) {
                 sum -= p * (v - lse);
             }
         }
@@ -151,16 +169,12 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, SMatrix<T, N, B>, SMatri
         dy: &mut SMatrix<T, N, B>,
     ) -> Result<T, Error> {
         let inv_b = T::one() / count::<T>(B);
-        for ((mut d, col), tc) in dy
-            .column_iter_mut()
-            .zip(y.column_iter())
-            .zip(t.column_iter())
-        {
-            let lse = log_sum_exp(&col);
-            let mass = tc.sum();
-            for ((di, &v), &p) in d.iter_mut().zip(col.iter()).zip(tc.iter()) {
+        for ((d, col), tc) in dy.data.0.iter_mut().zip(&y.data.0).zip(&t.data.0) {
+            let lse = log_sum_exp(col);
+            let mass = tc.iter().fold(T::zero(), |acc, &p| acc + p);
+            for ((di, &v), &p) in d.iter_mut().zip(col).zip(tc) {
                 // d/dv_i of -Σ_j p_j (v_j - lse) = softmax_i Σ_j p_j - p_i
-                *di = ((v - lse).exp() * mass - p) * inv_b;
+                *di = ((v - lse).exp_flush() * mass - p) * inv_b;
             }
         }
         self.loss(y, t)

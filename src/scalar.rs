@@ -15,6 +15,39 @@ pub trait Scalar: RealField + Copy + Default + sealed::Sealed + crate::rng::Draw
     fn of_f64(x: f64) -> Self;
     /// Widens to `f64`.
     fn as_f64(self) -> f64;
+    /// `e^self`, flushing results below [`Scalar::min_positive`] to zero. For `f32`, a
+    /// polynomial within 1 ulp of the exact value, without branches or library calls, so
+    /// that loops over it vectorize; for `f64`, the math library's `exp`.
+    ///
+    /// ```
+    /// use tinyprop::Scalar;
+    /// assert!((1.0_f32.exp_flush() - core::f32::consts::E).abs() <= f32::EPSILON * 4.0);
+    /// assert_eq!((-100.0_f32).exp_flush(), 0.0); // e^-100 is subnormal in f32
+    /// assert_eq!((-100.0_f64).exp_flush(), (-100.0_f64).exp());
+    /// ```
+    fn exp_flush(self) -> Self;
+    /// The smallest positive normal value (`f32::MIN_POSITIVE`, `f64::MIN_POSITIVE`).
+    fn min_positive() -> Self;
+    /// `self`, or zero if `self` is subnormal: the flush-to-zero that keeps decaying state
+    /// (such as an optimizer's running averages for a parameter whose gradient is zero) from
+    /// running on the slow subnormal arithmetic of most processors. The two differ by less
+    /// than [`Scalar::min_positive`].
+    ///
+    /// ```
+    /// use tinyprop::Scalar;
+    /// assert_eq!(1e-40_f32.flush_subnormal(), 0.0);
+    /// assert_eq!((-2e-38_f32).flush_subnormal(), -2e-38);
+    /// assert!(f32::NAN.flush_subnormal().is_nan());
+    /// ```
+    #[inline(always)]
+    fn flush_subnormal(self) -> Self {
+        // Branch-free: a compare and a select, which vectorize.
+        if self.abs() < Self::min_positive() {
+            Self::zero()
+        } else {
+            self
+        }
+    }
 }
 
 impl Scalar for f32 {
@@ -26,6 +59,14 @@ impl Scalar for f32 {
     fn as_f64(self) -> f64 {
         f64::from(self)
     }
+    #[inline(always)]
+    fn min_positive() -> Self {
+        f32::MIN_POSITIVE
+    }
+    #[inline(always)]
+    fn exp_flush(self) -> Self {
+        crate::math::exp_f32(self)
+    }
 }
 
 impl Scalar for f64 {
@@ -36,6 +77,14 @@ impl Scalar for f64 {
     #[inline]
     fn as_f64(self) -> f64 {
         self
+    }
+    #[inline(always)]
+    fn min_positive() -> Self {
+        f64::MIN_POSITIVE
+    }
+    #[inline(always)]
+    fn exp_flush(self) -> Self {
+        nalgebra::ComplexField::exp(self).flush_subnormal()
     }
 }
 

@@ -451,6 +451,41 @@ fn state_is_exposed_and_can_be_restored() {
 }
 
 #[test]
+fn adam_state_never_holds_subnormal_numbers() {
+    // A parameter whose gradient stops (a dead ReLU unit, say) decays its running averages
+    // towards zero through the subnormal numbers, on which most processors are many times
+    // slower. Adam flushes them to zero, in f32 and f64; the weights still move as in PyTorch
+    // to within far less than an ulp.
+    fn run<T: Scalar>() {
+        let mut net = Dense::<T, 1, 1>::default();
+        let mut g = Dense::<T, 1, 1>::default();
+        let mut opt = Adam::new(AdamConfig::default()).unwrap();
+        g.weight[(0, 0)] = T::of_f64(1e-3);
+        g.bias[0] = T::of_f64(-2.0);
+        opt.step(&mut net, &g);
+        let g = Dense::<T, 1, 1>::default();
+        let mut zeroed = false;
+        for _ in 0..20_000 {
+            opt.step(&mut net, &g);
+            let state = opt.state();
+            for v in state
+                .exp_avg
+                .tensors()
+                .chain(state.exp_avg_sq.tensors())
+                .flatten()
+            {
+                assert!(*v == T::zero() || v.abs() >= T::min_positive(), "{v:?}");
+            }
+            zeroed |= state.exp_avg.bias[0] == T::zero();
+        }
+        // m ← 0.9 m decays through the whole subnormal range within the 20 000 steps.
+        assert!(zeroed);
+    }
+    run::<f32>();
+    run::<f64>();
+}
+
+#[test]
 fn centered_rmsprop_never_takes_the_root_of_a_negative() {
     // A constant gradient makes v − ḡ² = αᵗ (1 − αᵗ) g² vanish; rounding must not make it
     // negative (a NaN), in f32 or f64.

@@ -199,14 +199,16 @@ impl<T: Scalar, const N: usize, const B: usize> Layer<T, SMatrix<T, N, B>> for S
     type Cache = SMatrix<T, N, B>;
 
     fn forward(&self, x: &SMatrix<T, N, B>, y: &mut SMatrix<T, N, B>) {
-        for (mut out, inp) in y.column_iter_mut().zip(x.column_iter()) {
-            let max = inp.max();
+        for (out, inp) in y.data.0.iter_mut().zip(&x.data.0) {
+            let max = crate::loss::max_of(inp);
             let mut sum = T::zero();
-            for (o, &v) in out.iter_mut().zip(inp.iter()) {
-                *o = (v - max).exp();
+            for (o, &v) in out.iter_mut().zip(inp) {
+                *o = (v - max).exp_flush();
                 sum += *o;
             }
-            out /= sum;
+            for o in out.iter_mut() {
+                *o /= sum;
+            }
         }
     }
 

@@ -16,7 +16,10 @@ use crate::{Error, Parameters, Scalar, Zeroed};
 /// `v̂ ← max(v̂, v)` instead of `v`.
 ///
 /// State: `m` and `v`, two buffers of the gradient type `G`, a step counter, and with AMSGrad
-/// ([`Adam::with_amsgrad`], `A = G`) a third buffer `v̂`.
+/// ([`Adam::with_amsgrad`], `A = G`) a third buffer `v̂`. Values of `m` and `v` that decay
+/// below the normal range (a parameter whose gradient has stopped, such as a dead ReLU unit's)
+/// are flushed to zero ([`Scalar::flush_subnormal`]): subnormal arithmetic is many times
+/// slower on most processors, and the weights move by less than `lr · 1e-30` differently.
 ///
 /// ```
 /// use tinyprop::optim::{Adam, AdamConfig};
@@ -175,7 +178,10 @@ impl<T: Scalar, G: Parameters<T> + Zeroed, A: Parameters<T> + Zeroed> Adam<T, G,
         let bias_correction1 = T::one() - beta1.powf(t);
         let bias_correction2 = T::one() - beta2.powf(t);
         let step_size = c.lr / bias_correction1;
-        let bias_correction2_sqrt = bias_correction2.sqrt();
+        // A multiplication by the reciprocal instead of PyTorch's division by
+        // `bias_correction2_sqrt`: one division per element instead of two (it differs from
+        // PyTorch by rounding only).
+        let inv_bias_correction2_sqrt = T::one() / bias_correction2.sqrt();
         let decay = T::one() - c.lr * c.weight_decay;
         let (one_minus_beta1, one_minus_beta2) = (T::one() - beta1, T::one() - beta2);
         let AdamState {
@@ -194,8 +200,9 @@ impl<T: Scalar, G: Parameters<T> + Zeroed, A: Parameters<T> + Zeroed> Adam<T, G,
                     g += c.weight_decay * *w;
                 }
             }
-            *m = lerp(*m, g, one_minus_beta1);
-            *v = *v * beta2 + one_minus_beta2 * g * g;
+            // Flushed to zero below the normal range (see `Scalar::flush_subnormal`).
+            *m = lerp(*m, g, one_minus_beta1).flush_subnormal();
+            *v = (*v * beta2 + one_minus_beta2 * g * g).flush_subnormal();
             let second = match v_max {
                 Some(v_max) => {
                     *v_max = v_max.max(*v);
@@ -203,7 +210,7 @@ impl<T: Scalar, G: Parameters<T> + Zeroed, A: Parameters<T> + Zeroed> Adam<T, G,
                 }
                 None => *v,
             };
-            let denom = second.sqrt() / bias_correction2_sqrt + c.eps;
+            let denom = second.sqrt() * inv_bias_correction2_sqrt + c.eps;
             *w += -step_size * *m / denom;
         };
         // Per tensor, so that each loop is branch-free and vectorizes.
