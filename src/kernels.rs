@@ -47,6 +47,12 @@ const L64: usize = if VECTOR_BYTES >= 16 {
     1
 };
 
+/// Whether tiles of 4 vectors × 2 columns are used for `f32` where the result has at least 4
+/// vectors' worth of rows, instead of 2 vectors × 4 columns: with 16-byte vectors (SSE2,
+/// NEON), whose broadcasts cost a shuffle each, the tile with fewer broadcasts per product is
+/// faster; with wider ones, where a broadcast is a load, the squarer tile.
+const TALL: bool = VECTOR_BYTES == 16;
+
 /// `true` when `T` is `f32` (the other [`Scalar`] is `f64`).
 #[inline(always)]
 fn is_f32<T: Scalar>() -> bool {
@@ -159,9 +165,18 @@ pub(crate) fn matmul<T: Scalar, const K: usize, const M: usize, const N: usize>(
     b: &[[T; K]; N],
     c: &mut [[T; M]; N],
 ) {
-    // Blocks of 4 columns of `b` use tiles of 2 vectors × 4 columns (8 accumulators); the
-    // columns left over use tiles of up to 8 vectors × 1 column, so that there are still 8
-    // independent sums.
+    // Blocks of 4 columns of `b` use tiles of 2 vectors × 4 columns (8 accumulators), or
+    // blocks of 2 columns tiles of 4 vectors × 2 columns (see [`TALL`]); the columns left
+    // over use tiles of up to 8 vectors × 1 column, so that there are still 8 independent
+    // sums.
+    if is_f32::<T>() && TALL && M >= 4 * L32 {
+        let blocked = N - N % 2;
+        let (b2, b1) = b.split_at(blocked);
+        let (c2, c1) = c.split_at_mut(blocked);
+        matmul_pass::<T, K, M, 2, { 4 * L32 }, { 2 * L32 }, L32>(a, b2, c2);
+        matmul_pass::<T, K, M, 1, { 8 * L32 }, { 2 * L32 }, L32>(a, b1, c1);
+        return;
+    }
     let blocked = N - N % 4;
     let (b4, b1) = b.split_at(blocked);
     let (c4, c1) = c.split_at_mut(blocked);
@@ -287,7 +302,9 @@ pub(crate) fn add_matmul_bt<T: Scalar, const M: usize, const K: usize, const N: 
     a: &[[T; M]; N],
     b: &[[T; K]; N],
 ) {
-    if is_f32::<T>() {
+    if is_f32::<T>() && TALL && M >= 4 * L32 {
+        add_matmul_bt_cols::<T, M, K, N, 2, { 4 * L32 }, { 2 * L32 }>(c, a, b);
+    } else if is_f32::<T>() {
         add_matmul_bt_cols::<T, M, K, N, 4, { 2 * L32 }, L32>(c, a, b);
     } else {
         add_matmul_bt_cols::<T, M, K, N, 4, { 2 * L64 }, L64>(c, a, b);
@@ -662,35 +679,37 @@ mod tests {
         assert_eq!(horizontal_sum::<f64, 0>([]), 0.0);
     }
 
-    fn fill<const R: usize, const C: usize>(seed: u64) -> [[f64; R]; C] {
+    fn fill<T: Scalar, const R: usize, const C: usize>(seed: u64) -> [[T; R]; C] {
         let mut s = seed;
         core::array::from_fn(|_| {
             core::array::from_fn(|_| {
                 s = s
                     .wrapping_mul(6364136223846793005)
                     .wrapping_add(1442695040888963407);
-                ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+                T::of_f64(((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0)
             })
         })
     }
 
-    fn check<const M: usize, const K: usize, const N: usize>() {
-        let a: [[f64; M]; K] = fill(1);
-        let b: [[f64; K]; N] = fill(2);
-        let mut c = [[0.0; M]; N];
+    /// Every kernel against the straightforward loops, in `T`: bit-identical where the kernel
+    /// adds in the loop's order, within `tol` (relative to the sum of magnitudes) where not.
+    fn check<T: Scalar, const M: usize, const K: usize, const N: usize>(tol: f64) {
+        let a: [[T; M]; K] = fill(1);
+        let b: [[T; K]; N] = fill(2);
+        let mut c = [[T::zero(); M]; N];
         matmul(&a, &b, &mut c);
         for j in 0..N {
             for i in 0..M {
-                let mut s = 0.0;
+                let mut s = T::zero();
                 for k in 0..K {
                     s += a[k][i] * b[j][k];
                 }
-                assert_eq!(c[j][i], s);
+                assert_eq!(c[j][i], s, "{M} {K} {N}");
             }
         }
         // c2 (M × K) += d (M × N) · bᵀ (N × K) where b is K × N.
-        let d: [[f64; M]; N] = fill(3);
-        let mut c2: [[f64; M]; K] = fill(4);
+        let d: [[T; M]; N] = fill(3);
+        let mut c2: [[T; M]; K] = fill(4);
         let mut want = c2;
         add_matmul_bt(&mut c2, &d, &b);
         for j in 0..N {
@@ -700,35 +719,46 @@ mod tests {
                 }
             }
         }
-        assert_eq!(c2, want);
+        assert_eq!(c2, want, "{M} {K} {N}");
         // c3 (K × N) = aᵀ · d.
-        let mut c3 = [[0.0; K]; N];
+        let mut c3 = [[T::zero(); K]; N];
         matmul_at(&a, &d, &mut c3);
         for j in 0..N {
             for k in 0..K {
-                let mut s = 0.0;
+                let mut s = T::zero();
+                let mut magnitude = 0.0;
                 for i in 0..M {
                     s += a[k][i] * d[j][i];
+                    magnitude += (a[k][i] * d[j][i]).as_f64().abs();
                 }
                 if j < N - N % 4 {
                     assert_eq!(c3[j][k], s, "{M} {K} {N}");
                 } else {
-                    assert!((c3[j][k] - s).abs() <= 1e-12, "{M} {K} {N}");
+                    let err = (c3[j][k] - s).as_f64().abs();
+                    assert!(err <= tol * magnitude, "{M} {K} {N}: {err}");
                 }
             }
         }
     }
 
+    fn check_both<const M: usize, const K: usize, const N: usize>() {
+        check::<f64, M, K, N>(1e-15);
+        check::<f32, M, K, N>(1e-6);
+    }
+
     #[test]
     fn kernels_match_loops() {
-        check::<1, 1, 1>();
-        check::<3, 5, 2>();
-        check::<17, 7, 5>();
-        check::<33, 3, 9>();
-        check::<8, 16, 4>();
-        check::<40, 9, 1>();
-        check::<130, 21, 6>();
-        check::<10, 128, 32>();
-        check::<37, 19, 3>();
+        check_both::<1, 1, 1>();
+        check_both::<3, 5, 2>();
+        check_both::<17, 7, 5>();
+        check_both::<33, 3, 9>();
+        check_both::<8, 16, 4>();
+        check_both::<40, 9, 1>();
+        check_both::<130, 21, 6>();
+        check_both::<10, 128, 32>();
+        check_both::<37, 19, 3>();
+        check_both::<32, 64, 32>();
+        check_both::<16, 5, 7>();
+        check_both::<20, 11, 3>();
     }
 }
