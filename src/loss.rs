@@ -126,19 +126,19 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, SMatrix<T, N, B>, [usize
         // the log-sum-exp and the gradient `(softmax - onehot) / B`.
         let inv_b = T::one() / count::<T>(B);
         let mut sum = T::zero();
-        for ((d, logits), &label) in dy.data.0.iter_mut().zip(&y.data.0).zip(labels) {
+        for (d, logits) in dy.data.0.iter_mut().zip(&y.data.0) {
             let max = max_of(logits);
             for (di, &v) in d.iter_mut().zip(logits) {
                 *di = v - max;
             }
-            sum -= d.get(label).copied().unwrap_or_else(T::zero);
         }
         for di in dy.as_mut_slice() {
             *di = di.exp_flush();
         }
-        for (d, &label) in dy.data.0.iter_mut().zip(labels) {
+        for ((d, logits), &label) in dy.data.0.iter_mut().zip(&y.data.0).zip(labels) {
             let total = d.iter().fold(T::zero(), |acc, &e| acc + e);
-            sum += total.ln();
+            let target = logits.get(label).copied().unwrap_or_else(T::zero);
+            sum += max_of(logits) + total.ln() - target;
             for (i, di) in d.iter_mut().enumerate() {
                 let onehot = if i == label { T::one() } else { T::zero() };
                 *di = (*di / total - onehot) * inv_b;

@@ -1,8 +1,8 @@
 //! Elementary functions written for loops that vectorize.
 
-/// `e^x` in `f32`, within 1 ulp (Cephes' `expf` polynomial; tested on every 97th `f32`), computed without branches
-/// or library calls so that a loop over it vectorizes. Results below `f32::MIN_POSITIVE` are
-/// flushed to zero (`x < ln(f32::MIN_POSITIVE) ≈ -87.34`), so that nothing downstream runs on
+/// `e^x` in `f32`, within 1 ulp (Cephes' `expf` polynomial; tested on every 97th `f32`),
+/// computed without branches or library calls so that a loop over it vectorizes. Results below
+/// `f32::MIN_POSITIVE` are flushed to zero (`x < ln(f32::MIN_POSITIVE) ≈ -87.34`), so that nothing downstream runs on
 /// subnormal numbers; `+∞` and results above `f32::MAX` give `+∞`, NaN gives NaN.
 #[inline(always)]
 pub(crate) fn exp_f32(x: f32) -> f32 {

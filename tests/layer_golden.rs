@@ -117,3 +117,28 @@ fn losses_match_torch() {
     let t: SMatrix<f64, 3, 4> = batch(&case("bce_with_logits")["target"]);
     check_loss("bce_with_logits", BceWithLogits, &t);
 }
+
+/// `loss_and_grad` returns exactly the value `loss` does, for every loss, in `f32` and `f64`,
+/// including logits far apart (exponentials that underflow) and labels on every class.
+#[test]
+fn loss_and_grad_returns_the_value_of_loss() {
+    fn run<T: Scalar>() {
+        let y = SMatrix::<T, 4, 3>::from_fn(|i, j| {
+            T::of_f64([0.3, -1.7, 2.5, 120.0][i] * (1.0 + j as f64) - 40.0 * (j as f64))
+        });
+        let p = SMatrix::<T, 4, 3>::from_fn(|i, j| T::of_f64(((i + j) % 4) as f64 / 6.0));
+        let mut dy = SMatrix::<T, 4, 3>::zeros();
+        for labels in [[0, 1, 2], [3, 3, 0], [2, 0, 1]] {
+            let value = CrossEntropy.loss_and_grad(&y, &labels, &mut dy).unwrap();
+            assert_eq!(value, CrossEntropy.loss(&y, &labels).unwrap(), "{labels:?}");
+        }
+        let value = CrossEntropy.loss_and_grad(&y, &p, &mut dy).unwrap();
+        assert_eq!(value, CrossEntropy.loss(&y, &p).unwrap());
+        let value = Mse.loss_and_grad(&y, &p, &mut dy).unwrap();
+        assert_eq!(value, Mse.loss(&y, &p).unwrap());
+        let value = BceWithLogits.loss_and_grad(&y, &p, &mut dy).unwrap();
+        assert_eq!(value, BceWithLogits.loss(&y, &p).unwrap());
+    }
+    run::<f32>();
+    run::<f64>();
+}
