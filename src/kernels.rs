@@ -169,22 +169,21 @@ pub(crate) fn matmul<T: Scalar, const K: usize, const M: usize, const N: usize>(
     // blocks of 2 columns tiles of 4 vectors × 2 columns (see [`TALL`]); the columns left
     // over use tiles of up to 8 vectors × 1 column, so that there are still 8 independent
     // sums.
-    if is_f32::<T>() && TALL && M >= 4 * L32 {
-        let blocked = N - N % 2;
-        let (b2, b1) = b.split_at(blocked);
-        let (c2, c1) = c.split_at_mut(blocked);
-        matmul_pass::<T, K, M, 2, { 4 * L32 }, { 2 * L32 }, L32>(a, b2, c2);
-        matmul_pass::<T, K, M, 1, { 8 * L32 }, { 2 * L32 }, L32>(a, b1, c1);
-        return;
+    let tall = is_f32::<T>() && TALL && M >= 4 * L32;
+    let nr = if tall { 2 } else { 4 };
+    let blocked = N - N % nr;
+    let (bn, b1) = b.split_at(blocked);
+    let (cn, c1) = c.split_at_mut(blocked);
+    if tall {
+        matmul_pass::<T, K, M, 2, { 4 * L32 }, { 2 * L32 }, L32>(a, bn, cn);
+    } else if is_f32::<T>() {
+        matmul_pass::<T, K, M, 4, { 2 * L32 }, L32, L32>(a, bn, cn);
+    } else {
+        matmul_pass::<T, K, M, 4, { 2 * L64 }, L64, L64>(a, bn, cn);
     }
-    let blocked = N - N % 4;
-    let (b4, b1) = b.split_at(blocked);
-    let (c4, c1) = c.split_at_mut(blocked);
     if is_f32::<T>() {
-        matmul_pass::<T, K, M, 4, { 2 * L32 }, L32, L32>(a, b4, c4);
         matmul_pass::<T, K, M, 1, { 8 * L32 }, { 2 * L32 }, L32>(a, b1, c1);
     } else {
-        matmul_pass::<T, K, M, 4, { 2 * L64 }, L64, L64>(a, b4, c4);
         matmul_pass::<T, K, M, 1, { 8 * L64 }, { 2 * L64 }, L64>(a, b1, c1);
     }
 }
@@ -213,16 +212,9 @@ fn matmul_pass<
     let kc = (PANEL_BYTES / (M * size_of::<T>()).max(1)).max(8);
     let mut k0 = 0;
     for panel in a.chunks(kc) {
-        let first = k0 == 0;
         for (bb, cb) in b.chunks_exact(NR).zip(c.chunks_exact_mut(NR)) {
             if let (Some(b), Some(c)) = (bb.first_chunk::<NR>(), cb.first_chunk_mut::<NR>()) {
-                let mut op = MatmulTiles {
-                    panel,
-                    k0,
-                    b,
-                    c,
-                    first,
-                };
+                let mut op = MatmulTiles { panel, k0, b, c };
                 cover::<_, R1, R2, R3>(M, &mut op);
             }
         }
@@ -236,7 +228,6 @@ struct MatmulTiles<'a, T, const K: usize, const M: usize, const NR: usize> {
     k0: usize,
     b: &'a [[T; K]; NR],
     c: &'a mut [[T; M]; NR],
-    first: bool,
 }
 
 impl<T: Scalar, const K: usize, const M: usize, const NR: usize> Tiles
@@ -244,34 +235,42 @@ impl<T: Scalar, const K: usize, const M: usize, const NR: usize> Tiles
 {
     #[inline(always)]
     fn run<const R: usize>(&mut self, start: usize, skip: usize) {
-        matmul_tile::<T, K, M, NR, R>(self.panel, self.k0, self.b, self.c, start, skip, self.first);
+        matmul_tile::<T, K, M, M, NR, R>(self.panel, self.k0, self.b, self.c, start, start, skip);
     }
 }
 
-/// Rows `r .. r + MR` of the `NR` columns of `c = a · b` (stored from row `r + skip`), for the
-/// columns `k0 ..` of `a` in `panel`: for each `k`, one block of column `k` of `a` times each
-/// column's `b[k]`, added in order of `k` to zero (`first`) or to what `c` holds from the
-/// panels before.
+/// Rows `rc .. rc + MR` of the `NR` columns of `c` (stored from row `rc + skip`): the sum over
+/// the columns `k0 ..` of `a` in `panel` of rows `ra .. ra + MR` of column `k` times each
+/// column's `b[k]`, added in order of `k` to zero (for `k0 = 0`) or to what `c` holds from the
+/// panels before. [`matmul`] takes `ra = rc`; [`matmul_at`] takes rows of `a` transposed into
+/// a buffer (`ra = 0`).
 #[inline(always)]
-fn matmul_tile<T: Scalar, const K: usize, const M: usize, const NR: usize, const MR: usize>(
-    panel: &[[T; M]],
+fn matmul_tile<
+    T: Scalar,
+    const KB: usize,
+    const PA: usize,
+    const MC: usize,
+    const NR: usize,
+    const MR: usize,
+>(
+    panel: &[[T; PA]],
     k0: usize,
-    b: &[[T; K]; NR],
-    c: &mut [[T; M]; NR],
-    r: usize,
+    b: &[[T; KB]; NR],
+    c: &mut [[T; MC]; NR],
+    ra: usize,
+    rc: usize,
     skip: usize,
-    first: bool,
 ) {
     let mut acc = [[T::zero(); MR]; NR];
-    if !first {
+    if k0 != 0 {
         for (sums, cj) in acc.iter_mut().zip(c.iter()) {
-            if let Some(src) = block::<T, MR>(cj, r) {
+            if let Some(src) = block::<T, MR>(cj, rc) {
                 *sums = *src;
             }
         }
     }
     for (ak, k) in panel.iter().zip(k0..) {
-        let Some(av) = block::<T, MR>(ak, r) else {
+        let Some(av) = block::<T, MR>(ak, ra) else {
             return;
         };
         for (sums, bj) in acc.iter_mut().zip(b) {
@@ -284,7 +283,7 @@ fn matmul_tile<T: Scalar, const K: usize, const M: usize, const NR: usize, const
         }
     }
     for (sums, cj) in acc.iter().zip(c.iter_mut()) {
-        if let Some(dst) = block_mut::<T, MR>(cj, r) {
+        if let Some(dst) = block_mut::<T, MR>(cj, rc) {
             store(dst, sums, skip);
         }
     }
@@ -620,51 +619,12 @@ fn matmul_at_block<T: Scalar, const M: usize, const K: usize, const KL: usize, c
         let Some(rows) = buf.get(..len) else {
             return;
         };
-        let first = o0 == 0;
         for (bb, cb) in b.chunks_exact(NJ).zip(c.chunks_exact_mut(NJ)) {
             if let (Some(bb), Some(cb)) = (bb.first_chunk::<NJ>(), cb.first_chunk_mut::<NJ>()) {
-                matmul_at_tile::<T, M, K, KL, NJ>(rows, o0, bb, cb, k0, skip, first);
+                matmul_tile::<T, M, KL, K, NJ, KL>(rows, o0, bb, cb, 0, k0, skip);
             }
         }
         o0 += len;
-    }
-}
-
-/// Rows `k0 .. k0 + KL` of the `NJ` columns of `c = aᵀ · b` (stored from row `k0 + skip`),
-/// over the rows `o0 ..` of `a` transposed in `rows`: added in order to zero (`first`) or to
-/// what `c` holds from the rows before.
-#[inline(always)]
-fn matmul_at_tile<T: Scalar, const M: usize, const K: usize, const KL: usize, const NJ: usize>(
-    rows: &[[T; KL]],
-    o0: usize,
-    b: &[[T; M]; NJ],
-    c: &mut [[T; K]; NJ],
-    k0: usize,
-    skip: usize,
-    first: bool,
-) {
-    let mut acc = [[T::zero(); KL]; NJ];
-    if !first {
-        for (sums, cj) in acc.iter_mut().zip(c.iter()) {
-            if let Some(src) = block::<T, KL>(cj, k0) {
-                *sums = *src;
-            }
-        }
-    }
-    for (av, o) in rows.iter().zip(o0..) {
-        for (sums, bj) in acc.iter_mut().zip(b) {
-            let Some(&boj) = bj.get(o) else {
-                return;
-            };
-            for (s, &v) in sums.iter_mut().zip(av) {
-                *s += v * boj;
-            }
-        }
-    }
-    for (sums, cj) in acc.iter().zip(c.iter_mut()) {
-        if let Some(dst) = block_mut::<T, KL>(cj, k0) {
-            store(dst, sums, skip);
-        }
     }
 }
 

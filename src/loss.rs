@@ -6,6 +6,7 @@
 use nalgebra::SMatrix;
 
 use crate::layers::sigmoid;
+use crate::math::max_of;
 use crate::{Error, Scalar};
 
 /// A loss over model outputs `Y` and targets `Target`.
@@ -85,16 +86,6 @@ fn log_sum_exp<T: Scalar, const N: usize>(col: &[T; N]) -> T {
     max + sum.ln()
 }
 
-/// The largest element, ignoring NaN (which the exponentials after it propagate); `-∞` for
-/// no elements.
-#[inline]
-pub(crate) fn max_of<T: Scalar>(v: &[T]) -> T {
-    v.iter().fold(
-        T::of_f64(f64::NEG_INFINITY),
-        |m, &x| if x > m { x } else { m },
-    )
-}
-
 impl<T: Scalar, const N: usize, const B: usize> Loss<T, SMatrix<T, N, B>, [usize; B]>
     for CrossEntropy
 {
@@ -120,10 +111,11 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, SMatrix<T, N, B>, [usize
             return Err(Error::LabelOutOfRange { label, classes: N });
         }
         // One exponential per logit: the same log-sum-exp as `loss` (so the same value), with
-        // the shifted exponentials kept in `dy` for the softmax.
-        // In three passes, so that the exponentials run in one flat loop that vectorizes:
-        // the logits shifted by their column's maximum, their exponentials, then per column
-        // the log-sum-exp and the gradient `(softmax - onehot) / B`.
+        // the shifted exponentials kept in `dy` for the softmax. In three passes, so that the
+        // exponentials run in one flat loop that vectorizes: the logits shifted by their
+        // column's maximum, their exponentials, then per column the log-sum-exp and the
+        // gradient `(softmax - onehot) / B`. The last pass finds each maximum again (a few
+        // compares) rather than keep `B` of them on the stack.
         let inv_b = T::one() / count::<T>(B);
         let mut sum = T::zero();
         for (d, logits) in dy.data.0.iter_mut().zip(&y.data.0) {

@@ -1,5 +1,17 @@
 //! Elementary functions written for loops that vectorize.
 
+use crate::Scalar;
+
+/// The largest element, ignoring NaN (which the exponentials computed from it propagate);
+/// `-∞` for no elements.
+#[inline]
+pub(crate) fn max_of<T: Scalar>(v: &[T]) -> T {
+    v.iter().fold(
+        T::of_f64(f64::NEG_INFINITY),
+        |m, &x| if x > m { x } else { m },
+    )
+}
+
 /// `e^x` in `f32`, within 1 ulp (Cephes' `expf` polynomial; tested on every 97th `f32`),
 /// computed without branches or library calls so that a loop over it vectorizes. Results below
 /// `f32::MIN_POSITIVE` are flushed to zero (`x < ln(f32::MIN_POSITIVE) ≈ -87.34`), so that nothing downstream runs on

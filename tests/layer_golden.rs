@@ -119,25 +119,32 @@ fn losses_match_torch() {
 }
 
 /// `loss_and_grad` returns exactly the value `loss` does, for every loss, in `f32` and `f64`,
-/// including logits far apart (exponentials that underflow) and labels on every class.
+/// over many random batches (so that any other order of rounding shows), including logits far
+/// apart (exponentials that underflow) and labels on every class.
 #[test]
 fn loss_and_grad_returns_the_value_of_loss() {
     fn run<T: Scalar>() {
-        let y = SMatrix::<T, 4, 3>::from_fn(|i, j| {
-            T::of_f64([0.3, -1.7, 2.5, 120.0][i] * (1.0 + j as f64) - 40.0 * (j as f64))
-        });
-        let p = SMatrix::<T, 4, 3>::from_fn(|i, j| T::of_f64(((i + j) % 4) as f64 / 6.0));
-        let mut dy = SMatrix::<T, 4, 3>::zeros();
-        for labels in [[0, 1, 2], [3, 3, 0], [2, 0, 1]] {
+        let mut rng = SplitMix64::new(7);
+        let mut draw = |scale: f64| T::of_f64((tinyprop::rng::unit_f64(&mut rng) - 0.5) * scale);
+        let mut dy = SMatrix::<T, 5, 3>::zeros();
+        for round in 0..500 {
+            let scale = if round % 10 == 0 { 400.0 } else { 20.0 };
+            let y = SMatrix::<T, 5, 3>::from_fn(|_, _| draw(scale));
+            let p = SMatrix::<T, 5, 3>::from_fn(|_, _| draw(1.0).abs());
+            let labels = [round % 5, (round / 5) % 5, (round * 3 + 1) % 5];
             let value = CrossEntropy.loss_and_grad(&y, &labels, &mut dy).unwrap();
-            assert_eq!(value, CrossEntropy.loss(&y, &labels).unwrap(), "{labels:?}");
+            assert_eq!(
+                value,
+                CrossEntropy.loss(&y, &labels).unwrap(),
+                "{y} {labels:?}"
+            );
+            let value = CrossEntropy.loss_and_grad(&y, &p, &mut dy).unwrap();
+            assert_eq!(value, CrossEntropy.loss(&y, &p).unwrap(), "{y} {p}");
+            let value = Mse.loss_and_grad(&y, &p, &mut dy).unwrap();
+            assert_eq!(value, Mse.loss(&y, &p).unwrap());
+            let value = BceWithLogits.loss_and_grad(&y, &p, &mut dy).unwrap();
+            assert_eq!(value, BceWithLogits.loss(&y, &p).unwrap());
         }
-        let value = CrossEntropy.loss_and_grad(&y, &p, &mut dy).unwrap();
-        assert_eq!(value, CrossEntropy.loss(&y, &p).unwrap());
-        let value = Mse.loss_and_grad(&y, &p, &mut dy).unwrap();
-        assert_eq!(value, Mse.loss(&y, &p).unwrap());
-        let value = BceWithLogits.loss_and_grad(&y, &p, &mut dy).unwrap();
-        assert_eq!(value, BceWithLogits.loss(&y, &p).unwrap());
     }
     run::<f32>();
     run::<f64>();

@@ -200,7 +200,7 @@ impl<T: Scalar, const N: usize, const B: usize> Layer<T, SMatrix<T, N, B>> for S
 
     fn forward(&self, x: &SMatrix<T, N, B>, y: &mut SMatrix<T, N, B>) {
         for (out, inp) in y.data.0.iter_mut().zip(&x.data.0) {
-            let max = crate::loss::max_of(inp);
+            let max = crate::math::max_of(inp);
             let mut sum = T::zero();
             for (o, &v) in out.iter_mut().zip(inp) {
                 *o = (v - max).exp_flush();
