@@ -177,11 +177,14 @@ impl<T: Scalar, G: Parameters<T> + Zeroed, A: Parameters<T> + Zeroed> Adam<T, G,
         let t = count::<T>(self.state.step);
         let bias_correction1 = T::one() - beta1.powf(t);
         let bias_correction2 = T::one() - beta2.powf(t);
-        let step_size = c.lr / bias_correction1;
-        // A multiplication by the reciprocal instead of PyTorch's division by
-        // `bias_correction2_sqrt`: one division per element instead of two (it differs from
-        // PyTorch by rounding only).
-        let inv_bias_correction2_sqrt = T::one() / bias_correction2.sqrt();
+        // PyTorch's `w -= step_size · m / (√v / bias_correction2_sqrt + eps)`, with
+        // `bias_correction2_sqrt` moved out of the denominator (as in the Adam paper's
+        // efficient form): `w -= (step_size · bc2_sqrt) · m / (√v + eps · bc2_sqrt)`. The same
+        // update up to rounding, with one division per element and nothing between the square
+        // root and the division.
+        let bias_correction2_sqrt = bias_correction2.sqrt();
+        let step_size = c.lr / bias_correction1 * bias_correction2_sqrt;
+        let eps = c.eps * bias_correction2_sqrt;
         let decay = T::one() - c.lr * c.weight_decay;
         let (one_minus_beta1, one_minus_beta2) = (T::one() - beta1, T::one() - beta2);
         let AdamState {
@@ -210,7 +213,7 @@ impl<T: Scalar, G: Parameters<T> + Zeroed, A: Parameters<T> + Zeroed> Adam<T, G,
                 }
                 None => *v,
             };
-            let denom = second.sqrt() * inv_bias_correction2_sqrt + c.eps;
+            let denom = second.sqrt() + eps;
             *w += -step_size * *m / denom;
         };
         // Per tensor, so that each loop is branch-free and vectorizes.
