@@ -13,7 +13,9 @@ use crate::{Error, Parameters, Scalar, Zeroed};
 /// `decoupled_weight_decay`, which is [`AdamW`]), `m ← β₁ · m + (1 − β₁) · g`,
 /// `v ← β₂ · v + (1 − β₂) · g²`, and
 /// `w ← w − lr / (1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + eps)`. With AMSGrad the denominator uses
-/// `v̂ ← max(v̂, v)` instead of `v`.
+/// `v̂ ← max(v̂, v)` instead of `v`. The last step is computed as
+/// `w − (lr · √(1 − β₂ᵗ) / (1 − β₁ᵗ)) · m / (√v + eps · √(1 − β₂ᵗ))`, the same value up to
+/// rounding with one division per element.
 ///
 /// State: `m` and `v`, two buffers of the gradient type `G`, a step counter, and with AMSGrad
 /// ([`Adam::with_amsgrad`], `A = G`) a third buffer `v̂`. Values of `m` and `v` that decay
@@ -193,7 +195,8 @@ impl<T: Scalar, G: Parameters<T> + Zeroed, A: Parameters<T> + Zeroed> Adam<T, G,
             max_exp_avg_sq,
             ..
         } = &mut self.state;
-        // One element, in PyTorch's order of operations; `v_max` only with AMSGrad.
+        // One element, in PyTorch's order of operations but for the denominator (above);
+        // `v_max` only with AMSGrad.
         let element = |w: &mut T, g: T, m: &mut T, v: &mut T, v_max: Option<&mut T>| {
             let mut g = g;
             if c.weight_decay != T::zero() {
