@@ -46,6 +46,9 @@ const L64: usize = if VECTOR_BYTES >= 16 {
 } else {
     1
 };
+/// Partial sums of [`matmul_at`]'s `f32` dot products: a vector's worth, or one (in order)
+/// without vector registers (where [`L64`] is 1 already).
+const DOT32: usize = if SIMD { L32 } else { 1 };
 
 /// Whether tiles of 4 vectors × 2 columns are used for `f32` where the result has at least 4
 /// vectors' worth of rows, instead of 2 vectors × 4 columns: with 16-byte vectors (SSE2,
@@ -440,45 +443,37 @@ pub(crate) fn matmul_at<T: Scalar, const M: usize, const K: usize, const N: usiz
     b: &[[T; M]; N],
     c: &mut [[T; K]; N],
 ) {
+    if is_f32::<T>() {
+        matmul_at_lanes::<T, M, K, N, { 2 * L32 }, L32, DOT32>(a, b, c);
+    } else {
+        matmul_at_lanes::<T, M, K, N, { 2 * L64 }, L64, L64>(a, b, c);
+    }
+}
+
+/// [`matmul_at`] with tiles of `K1` and `K2` rows of `c` for blocks of columns, and dot
+/// products in `DL` partial sums for the columns left over.
+#[inline(always)]
+fn matmul_at_lanes<
+    T: Scalar,
+    const M: usize,
+    const K: usize,
+    const N: usize,
+    const K1: usize,
+    const K2: usize,
+    const DL: usize,
+>(
+    a: &[[T; M]; K],
+    b: &[[T; M]; N],
+    c: &mut [[T; K]; N],
+) {
     const NJ: usize = 4;
     // Without vector registers, transposing buys nothing: dot products in order, no buffer.
     let blocked = if SIMD { N - N % NJ } else { 0 };
     let (b4, b1) = b.split_at(blocked);
     let (c4, c1) = c.split_at_mut(blocked);
-    if is_f32::<T>() {
-        matmul_at_cols::<T, M, K, { 2 * L32 }, L32, NJ>(a, b4, c4);
-        for (bj, cj) in b1.iter().zip(c1) {
-            dots::<
-                T,
-                M,
-                K,
-                8,
-                {
-                    if SIMD {
-                        L32
-                    } else {
-                        1
-                    }
-                },
-            >(a, bj, cj);
-        }
-    } else {
-        matmul_at_cols::<T, M, K, { 2 * L64 }, L64, NJ>(a, b4, c4);
-        for (bj, cj) in b1.iter().zip(c1) {
-            dots::<
-                T,
-                M,
-                K,
-                8,
-                {
-                    if SIMD {
-                        L64
-                    } else {
-                        1
-                    }
-                },
-            >(a, bj, cj);
-        }
+    matmul_at_cols::<T, M, K, K1, K2, NJ>(a, b4, c4);
+    for (bj, cj) in b1.iter().zip(c1) {
+        dots::<T, M, K, 8, DL>(a, bj, cj);
     }
 }
 
