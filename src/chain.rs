@@ -8,6 +8,7 @@ use core::mem::size_of;
 
 use rand_core::RngCore;
 
+use crate::layer::split_index;
 use crate::{Init, Layer, Model, Parameters, Scalar, Zeroed};
 
 /// Emits the backward calls of a chain from the last layer to the first.
@@ -37,8 +38,32 @@ macro_rules! chain {
             for ($L0, $($L,)* $Ln)
         {
             const COUNT: usize = $L0::COUNT $(+ $L::COUNT)* + $Ln::COUNT;
-            fn tensors(&self) -> impl Iterator<Item = &[T]> {
-                self.$i0.tensors()$(.chain(self.$i.tensors()))*.chain(self.$n.tensors())
+            const TENSORS: usize = $L0::TENSORS $(+ $L::TENSORS)* + $Ln::TENSORS;
+            fn tensor(&self, i: usize) -> Option<&[T]> {
+                let i = match split_index(i, $L0::TENSORS) {
+                    Ok(i) => return self.$i0.tensor(i),
+                    Err(rest) => rest,
+                };
+                $(
+                    let i = match split_index(i, $L::TENSORS) {
+                        Ok(i) => return self.$i.tensor(i),
+                        Err(rest) => rest,
+                    };
+                )*
+                self.$n.tensor(i)
+            }
+            fn tensor_mut(&mut self, i: usize) -> Option<&mut [T]> {
+                let i = match split_index(i, $L0::TENSORS) {
+                    Ok(i) => return self.$i0.tensor_mut(i),
+                    Err(rest) => rest,
+                };
+                $(
+                    let i = match split_index(i, $L::TENSORS) {
+                        Ok(i) => return self.$i.tensor_mut(i),
+                        Err(rest) => rest,
+                    };
+                )*
+                self.$n.tensor_mut(i)
             }
             fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [T]> {
                 self.$i0
@@ -52,10 +77,26 @@ macro_rules! chain {
             for ($L0, $($L,)* $Ln)
         {
             type Grads = ($L0::Grads, $($L::Grads,)* $Ln::Grads);
+            type Buffers = ($L0::Buffers, $($L::Buffers,)* $Ln::Buffers);
             fn init<R: RngCore + ?Sized>(&mut self, init: Init, rng: &mut R) {
                 self.$i0.init(init, rng);
                 $(self.$i.init(init, rng);)*
                 self.$n.init(init, rng);
+            }
+            fn save_buffers(&self, saved: &mut Self::Buffers) {
+                self.$i0.save_buffers(&mut saved.$i0);
+                $(self.$i.save_buffers(&mut saved.$i);)*
+                self.$n.save_buffers(&mut saved.$n);
+            }
+            fn restore_buffers(&mut self, saved: &Self::Buffers) {
+                self.$i0.restore_buffers(&saved.$i0);
+                $(self.$i.restore_buffers(&saved.$i);)*
+                self.$n.restore_buffers(&saved.$n);
+            }
+            fn buffers_finite(&self) -> bool {
+                self.$i0.buffers_finite()
+                    $(&& self.$i.buffers_finite())*
+                    && self.$n.buffers_finite()
             }
         }
 

@@ -395,16 +395,40 @@ fn max_count<I: Unsigned>() -> usize {
     usize::MAX
 }
 
-/// A uniform integer in `0..n` (`n >= 1`), without bias (Lemire's multiply-and-reject).
+/// Draws [`below`] takes at most: a generator that works rejects a draw with probability
+/// below `n / 2⁶⁴`, so this bound is never reached by one; a stuck generator (one that returns
+/// the same value for ever) must not hang the caller.
+const MAX_DRAWS: u32 = 16;
+
+/// A uniform integer in `0..n` (`n >= 1`), without bias (Lemire's multiply-and-reject), in at
+/// most [`MAX_DRAWS`] draws from `rng`; after that (only with a generator that is stuck) the
+/// last, slightly biased, value is taken.
 fn below<R: RngCore + ?Sized>(rng: &mut R, n: u64) -> u64 {
-    let mut m = u128::from(rng.next_u64()) * u128::from(n);
-    if (m as u64) < n {
-        let threshold = n.wrapping_neg() % n.max(1);
-        while (m as u64) < threshold {
-            m = u128::from(rng.next_u64()) * u128::from(n);
+    let wide = |x: u64| u128::from(x).wrapping_mul(u128::from(n));
+    let mut m = wide(rng.next_u64());
+    if low_bits(m) < n {
+        let threshold = n.wrapping_neg().checked_rem(n).unwrap_or(0);
+        let mut draws = 1;
+        while low_bits(m) < threshold && draws < MAX_DRAWS {
+            m = wide(rng.next_u64());
+            draws += 1;
         }
     }
-    (m >> 64) as u64
+    high_bits(m)
+}
+
+/// The low 64 bits of `m`.
+#[inline]
+fn low_bits(m: u128) -> u64 {
+    m.to_le_bytes()
+        .first_chunk::<8>()
+        .map_or(0, |b| u64::from_le_bytes(*b))
+}
+
+/// The high 64 bits of `m`.
+#[inline]
+fn high_bits(m: u128) -> u64 {
+    low_bits(m >> 64)
 }
 
 /// Shuffles `items` in place with the Fisher–Yates algorithm, drawing from `rng`: every

@@ -2,7 +2,8 @@ use core::fmt;
 
 /// Everything that can go wrong at run time. Small and `Copy`, so firmware can store or log it.
 ///
-/// A training step that returns an error leaves every weight exactly as it was.
+/// A training step that returns an error leaves the model (its parameters and buffers) and the
+/// optimizer's state exactly as they were.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {
@@ -48,6 +49,21 @@ pub enum Error {
         /// The position of the sample in its data set.
         index: usize,
     },
+    /// An input given to [`Layer::forward_checked`](crate::Layer::forward_checked) holds a
+    /// NaN or an infinity.
+    NonFiniteInput,
+    /// A model's output holds a NaN or an infinity (its input was finite: the weights or the
+    /// arithmetic are not).
+    NonFiniteOutput,
+    /// A parameter or buffer of the model (a weight, a running statistic) was NaN or infinite
+    /// before the step.
+    NonFiniteModel,
+    /// The optimizer's state (a running average, a momentum buffer) was NaN or infinite
+    /// before the step.
+    NonFiniteOptimizerState,
+    /// The step could make a weight, a buffer or the optimizer's state overflow to infinity
+    /// (a learning rate, gradient or weight too large for the scalar type); it was not taken.
+    Overflow,
 }
 
 impl fmt::Display for Error {
@@ -77,6 +93,17 @@ impl fmt::Display for Error {
             Error::NonFiniteSample { index } => {
                 write!(f, "sample {index} has a NaN or infinite value")
             }
+            Error::NonFiniteInput => f.write_str("the input has a NaN or infinite value"),
+            Error::NonFiniteOutput => f.write_str("the model's output has a NaN or infinite value"),
+            Error::NonFiniteModel => {
+                f.write_str("a parameter or buffer of the model is NaN or infinite")
+            }
+            Error::NonFiniteOptimizerState => {
+                f.write_str("the optimizer's state has a NaN or infinite value")
+            }
+            Error::Overflow => f.write_str(
+                "the step could overflow a weight, a buffer or the optimizer's state; it was not taken",
+            ),
         }
     }
 }

@@ -1,12 +1,14 @@
 use rand_core::RngCore;
 
-use crate::{Init, Scalar, Zeroed};
+use crate::{Error, Init, Scalar, Zeroed};
 
 /// The trainable tensors of a model, its gradients or an optimizer's state, visited in a fixed
 /// order.
 ///
 /// A model and its gradient type visit tensors of the same lengths in the same order, which is
-/// what lets an optimizer walk both together.
+/// what lets an optimizer walk both together. Tensors can be taken one at a time by index
+/// ([`Parameters::tensor`]), which is how the library's loops walk several values of different
+/// types together without stepping chained iterators.
 ///
 /// ```
 /// use tinyprop::prelude::*;
@@ -18,14 +20,24 @@ use crate::{Init, Scalar, Zeroed};
 pub trait Parameters<T: Scalar> {
     /// The number of scalars over all tensors.
     const COUNT: usize;
-    /// The tensors, in a fixed order.
-    fn tensors(&self) -> impl Iterator<Item = &[T]>;
+    /// The number of tensors.
+    const TENSORS: usize;
+    /// Tensor `i` of the fixed order; `None` for `i >= TENSORS`.
+    fn tensor(&self, i: usize) -> Option<&[T]>;
+    /// Tensor `i`, mutable; `None` for `i >= TENSORS`.
+    fn tensor_mut(&mut self, i: usize) -> Option<&mut [T]>;
+    /// The tensors, in order.
+    fn tensors(&self) -> impl Iterator<Item = &[T]> {
+        (0..Self::TENSORS).map_while(move |i| self.tensor(i))
+    }
     /// The same tensors, mutable, in the same order.
     fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [T]>;
     /// Sets every element of every tensor to `value`.
     fn fill(&mut self, value: T) {
-        for t in self.tensors_mut() {
-            t.fill(value);
+        for i in 0..Self::TENSORS {
+            if let Some(t) = self.tensor_mut(i) {
+                t.fill(value);
+            }
         }
     }
     /// `true` when no element is NaN or infinite.
@@ -34,27 +46,18 @@ pub trait Parameters<T: Scalar> {
         // these is `0` exactly when all are finite. Summed in independent lanes without an
         // early exit, this runs at vector speed (a test per element with an early exit does
         // not vectorize).
-        const LANES: usize = 16;
         let zero = T::zero();
-        let mut lanes = [zero; LANES];
-        let mut rest = zero;
-        for t in self.tensors() {
-            let mut chunks = t.chunks_exact(LANES);
-            for chunk in &mut chunks {
-                for (a, &v) in lanes.iter_mut().zip(chunk) {
-                    *a += v * zero;
+        lane_sum(self, |v| v * zero) == zero
+    }
+    /// Copies every element from `other`, a value of the same type (element by element, so a
+    /// tensor of another length is copied as far as both reach rather than panicking).
+    fn copy_from(&mut self, other: &Self) {
+        for i in 0..Self::TENSORS {
+            if let (Some(dst), Some(src)) = (self.tensor_mut(i), other.tensor(i)) {
+                for (d, &s) in dst.iter_mut().zip(src) {
+                    *d = s;
                 }
             }
-            for &v in chunks.remainder() {
-                rest += v * zero;
-            }
-        }
-        lanes.iter().fold(rest, |a, &v| a + v) == zero
-    }
-    /// Copies every element from `other`, a value of the same type.
-    fn copy_from(&mut self, other: &Self) {
-        for (dst, src) in self.tensors_mut().zip(other.tensors()) {
-            dst.copy_from_slice(src);
         }
     }
 }
@@ -70,11 +73,33 @@ pub trait Parameters<T: Scalar> {
 pub trait Model<T: Scalar>: Parameters<T> {
     /// Gradients: one tensor per trainable tensor of the model, same lengths, same order.
     type Grads: Parameters<T> + Zeroed;
+    /// A copy of what training changes besides the parameters: running statistics, the state
+    /// of a random generator. `()` for layers without any. A training step saves it before
+    /// it starts and puts it back if the step fails, so that a failed step changes nothing.
+    type Buffers: Zeroed;
 
     /// Re-initialises every trainable tensor in place with `init`, drawing from `rng`.
     /// Layers without parameters do nothing.
     fn init<R: RngCore + ?Sized>(&mut self, init: Init, rng: &mut R);
+    /// Copies the buffers into `saved`.
+    fn save_buffers(&self, saved: &mut Self::Buffers);
+    /// Puts back buffers copied by [`Model::save_buffers`].
+    fn restore_buffers(&mut self, saved: &Self::Buffers);
+    /// `true` when every number in the buffers is finite (always, without buffers).
+    fn buffers_finite(&self) -> bool {
+        true
+    }
 }
+
+/// `Buffers = ()` and its two methods, for a [`Model`] without buffers.
+macro_rules! no_buffers {
+    () => {
+        type Buffers = ();
+        fn save_buffers(&self, _: &mut ()) {}
+        fn restore_buffers(&mut self, _: &()) {}
+    };
+}
+pub(crate) use no_buffers;
 
 /// A layer (or a chain of layers) that maps an input `X` to [`Layer::Output`].
 ///
@@ -121,15 +146,129 @@ pub trait Layer<T: Scalar, X>: Model<T> {
         dx: Option<&mut X>,
         grads: &mut Self::Grads,
     );
+
+    /// Inference that refuses NaN and infinities: [`Error::NonFiniteInput`] (and `y` is not
+    /// written) if `x` holds one, [`Error::NonFiniteOutput`] if the output does (`y` then
+    /// holds that output). Layers propagate NaN as PyTorch does, so a NaN in the input or the
+    /// weights shows in the output instead of passing as a confident prediction.
+    ///
+    /// ```
+    /// use tinyprop::prelude::*;
+    /// let net = (Dense::<f32, 2, 3>::default(), Relu);
+    /// let mut y = SMatrix::<f32, 3, 1>::zeros();
+    /// assert!(net.forward_checked(&SMatrix::from([[1.0, 2.0]]), &mut y).is_ok());
+    /// let nan = SMatrix::<f32, 2, 1>::new(f32::NAN, 0.0);
+    /// assert_eq!(net.forward_checked(&nan, &mut y), Err(Error::NonFiniteInput));
+    /// ```
+    fn forward_checked(&self, x: &X, y: &mut Self::Output) -> Result<(), Error>
+    where
+        X: Parameters<T>,
+        Self::Output: Parameters<T>,
+    {
+        if !x.all_finite() {
+            return Err(Error::NonFiniteInput);
+        }
+        self.forward(x, y);
+        if y.all_finite() {
+            Ok(())
+        } else {
+            Err(Error::NonFiniteOutput)
+        }
+    }
+}
+
+/// The sum of the absolute values of every element of `p`: at least the magnitude of each
+/// element (floating-point addition of non-negative numbers never decreases a sum), NaN or
+/// infinite if an element is, and possibly infinite for finite elements near the largest
+/// finite value. Summed in independent lanes, so it runs at vector speed.
+pub(crate) fn abs_sum<T: Scalar, P: Parameters<T> + ?Sized>(p: &P) -> T {
+    lane_sum(p, |v| v.abs())
+}
+
+/// The sum of `f(v)` over every element `v` of `p`, in 16 independent lanes (in the order of
+/// the elements within each lane), so that it runs at vector speed.
+#[inline(always)]
+fn lane_sum<T: Scalar, P: Parameters<T> + ?Sized>(p: &P, f: impl Fn(T) -> T) -> T {
+    const LANES: usize = 16;
+    let zero = T::zero();
+    let mut lanes = [zero; LANES];
+    let mut rest = zero;
+    for t in (0..P::TENSORS).filter_map(|i| p.tensor(i)) {
+        let mut chunks = t.chunks_exact(LANES);
+        for chunk in &mut chunks {
+            if let Some(chunk) = chunk.first_chunk::<LANES>() {
+                for (a, &v) in lanes.iter_mut().zip(chunk) {
+                    *a += f(v);
+                }
+            }
+        }
+        for &v in chunks.remainder() {
+            rest += f(v);
+        }
+    }
+    lanes.iter().fold(rest, |a, &v| a + v)
+}
+
+/// Fails the build (when the function that calls it is instantiated) for a batch of `B = 0`
+/// samples, which has no loss, no gradient and no accuracy.
+#[inline(always)]
+pub(crate) fn nonempty_batch<const B: usize>() {
+    const {
+        assert!(
+            B > 0,
+            "a batch must hold at least one sample: the batch size B is 0"
+        )
+    }
 }
 
 /// No tensors: the gradients of a layer without parameters.
 impl<T: Scalar> Parameters<T> for () {
-    const COUNT: usize = 0;
-    fn tensors(&self) -> impl Iterator<Item = &[T]> {
-        core::iter::empty()
-    }
-    fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [T]> {
-        core::iter::empty()
+    no_tensors!();
+}
+
+/// The items of [`Parameters`] for a type without tensors.
+macro_rules! no_tensors {
+    () => {
+        const COUNT: usize = 0;
+        const TENSORS: usize = 0;
+        fn tensor(&self, _: usize) -> Option<&[T]> {
+            None
+        }
+        fn tensor_mut(&mut self, _: usize) -> Option<&mut [T]> {
+            None
+        }
+        fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [T]> {
+            core::iter::empty()
+        }
+    };
+}
+pub(crate) use no_tensors;
+
+/// The items of [`Parameters`] for a type whose tensors are those of one field:
+/// `tensors_of_field!(affine: Affine<T, N>)`.
+macro_rules! tensors_of_field {
+    ($field:tt : $P:ty) => {
+        const COUNT: usize = <$P as Parameters<T>>::COUNT;
+        const TENSORS: usize = <$P as Parameters<T>>::TENSORS;
+        fn tensor(&self, i: usize) -> Option<&[T]> {
+            self.$field.tensor(i)
+        }
+        fn tensor_mut(&mut self, i: usize) -> Option<&mut [T]> {
+            self.$field.tensor_mut(i)
+        }
+        fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [T]> {
+            self.$field.tensors_mut()
+        }
+    };
+}
+pub(crate) use tensors_of_field;
+
+/// Tensor `i` of a value whose tensors are those of `first` (`first_count` of them) then those
+/// of `then`: the index into `then` is `i - first_count`.
+#[inline(always)]
+pub(crate) fn split_index(i: usize, first_count: usize) -> Result<usize, usize> {
+    match i.checked_sub(first_count) {
+        None => Ok(i),
+        Some(rest) => Err(rest),
     }
 }

@@ -5,6 +5,7 @@
 
 use nalgebra::SMatrix;
 
+use crate::layer::nonempty_batch;
 use crate::layers::sigmoid;
 use crate::math::max_of;
 use crate::{Error, Scalar};
@@ -39,6 +40,7 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, SMatrix<T, N, B>, SMatri
     for Mse
 {
     fn loss(&self, y: &SMatrix<T, N, B>, t: &SMatrix<T, N, B>) -> Result<T, Error> {
+        nonempty_batch::<B>();
         let sum = y
             .iter()
             .zip(t.iter())
@@ -52,6 +54,7 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, SMatrix<T, N, B>, SMatri
         t: &SMatrix<T, N, B>,
         dy: &mut SMatrix<T, N, B>,
     ) -> Result<T, Error> {
+        nonempty_batch::<B>();
         let scale = T::of_f64(2.0) / count::<T>(N * B);
         for ((d, &a), &b) in dy.iter_mut().zip(y.iter()).zip(t.iter()) {
             *d = scale * (a - b);
@@ -90,6 +93,7 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, SMatrix<T, N, B>, [usize
     for CrossEntropy
 {
     fn loss(&self, y: &SMatrix<T, N, B>, labels: &[usize; B]) -> Result<T, Error> {
+        nonempty_batch::<B>();
         let mut sum = T::zero();
         for (col, &label) in y.data.0.iter().zip(labels) {
             let target = *col
@@ -106,6 +110,7 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, SMatrix<T, N, B>, [usize
         labels: &[usize; B],
         dy: &mut SMatrix<T, N, B>,
     ) -> Result<T, Error> {
+        nonempty_batch::<B>();
         // Every label is checked before anything is written.
         if let Some(&label) = labels.iter().find(|&&label| label >= N) {
             return Err(Error::LabelOutOfRange { label, classes: N });
@@ -144,6 +149,7 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, SMatrix<T, N, B>, SMatri
     for CrossEntropy
 {
     fn loss(&self, y: &SMatrix<T, N, B>, t: &SMatrix<T, N, B>) -> Result<T, Error> {
+        nonempty_batch::<B>();
         let mut sum = T::zero();
         for (col, tc) in y.data.0.iter().zip(&t.data.0) {
             let lse = log_sum_exp(col);
@@ -160,6 +166,7 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, SMatrix<T, N, B>, SMatri
         t: &SMatrix<T, N, B>,
         dy: &mut SMatrix<T, N, B>,
     ) -> Result<T, Error> {
+        nonempty_batch::<B>();
         let inv_b = T::one() / count::<T>(B);
         for ((d, col), tc) in dy.data.0.iter_mut().zip(&y.data.0).zip(&t.data.0) {
             let lse = log_sum_exp(col);
@@ -190,6 +197,7 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, SMatrix<T, N, B>, SMatri
     for BceWithLogits
 {
     fn loss(&self, y: &SMatrix<T, N, B>, t: &SMatrix<T, N, B>) -> Result<T, Error> {
+        nonempty_batch::<B>();
         let sum = y.iter().zip(t.iter()).fold(T::zero(), |acc, (&x, &p)| {
             acc + x.max(T::zero()) - x * p + (-x.abs()).exp().ln_1p()
         });
@@ -202,6 +210,7 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, SMatrix<T, N, B>, SMatri
         t: &SMatrix<T, N, B>,
         dy: &mut SMatrix<T, N, B>,
     ) -> Result<T, Error> {
+        nonempty_batch::<B>();
         let inv = T::one() / count::<T>(N * B);
         for ((d, &x), &p) in dy.iter_mut().zip(y.iter()).zip(t.iter()) {
             *d = (sigmoid(x) - p) * inv;

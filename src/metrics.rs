@@ -24,10 +24,10 @@
 
 use core::fmt;
 
-use nalgebra::SMatrix;
+use nalgebra::{ArrayStorage, SMatrix};
 
 use crate::data::{is_finite, scan, NonFinite, Samples, Target, TargetBatch};
-use crate::{Error, Layer, Loss, Scalar};
+use crate::{Error, Layer, Loss, Parameters, Scalar};
 
 /// The loss and, for class labels, the accuracy of a model on a data set.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -73,38 +73,46 @@ pub fn argmax<T: Scalar, const N: usize>(y: &SMatrix<T, N, 1>) -> usize {
 /// The class a classifier gives one sample: the index of its largest output, computed in
 /// inference mode. For firmware that classifies one reading at a time.
 ///
+/// Refuses a NaN or infinite feature ([`Error::NonFiniteInput`]) and a NaN or infinite output
+/// ([`Error::NonFiniteOutput`], from weights that are not finite, say), which has no class.
+///
 /// ```
 /// use tinyprop::prelude::*;
 /// let mut net = Dense::<f32, 2, 3>::default();
 /// net.bias = SVector::from([0.0, 5.0, 1.0]);
-/// assert_eq!(tinyprop::metrics::predict(&net, &[0.3, 0.7]), 1);
+/// assert_eq!(tinyprop::metrics::predict(&net, &[0.3, 0.7]), Ok(1));
+/// assert_eq!(tinyprop::metrics::predict(&net, &[f32::NAN, 0.7]), Err(Error::NonFiniteInput));
 /// ```
-pub fn predict<T, const IN: usize, const OUT: usize, M>(model: &M, features: &[T; IN]) -> usize
+pub fn predict<T, const IN: usize, const OUT: usize, M>(
+    model: &M,
+    features: &[T; IN],
+) -> Result<usize, Error>
 where
     T: Scalar,
     M: Layer<T, SMatrix<T, IN, 1>, Output = SMatrix<T, OUT, 1>>,
 {
-    let x = SMatrix::<T, IN, 1>::from_iterator(features.iter().copied());
+    let x = SMatrix::<T, IN, 1>::from_data(ArrayStorage([*features]));
     let mut y = SMatrix::<T, OUT, 1>::zeros();
-    model.forward(&x, &mut y);
-    argmax(&y)
+    model.forward_checked(&x, &mut y)?;
+    Ok(argmax(&y))
 }
 
 /// Evaluates `model` on every sample of `data` in inference mode: the mean `loss`, and for
 /// class labels the accuracy, also counted into `confusion` when given (rows: true class,
 /// columns: predicted class).
 ///
-/// Every sample is checked first, so on an error nothing (not `confusion` either) has
-/// changed: an empty data set gives [`Error::EmptyDataSet`], a label `>= OUT`
-/// [`Error::LabelOutOfRange`], a NaN or infinite sample [`Error::NonFiniteSample`] under
-/// [`NonFinite::Reject`] (under [`NonFinite::Skip`] it is left out and counted in
-/// [`Metrics::skipped`]).
+/// On an error nothing (not `confusion` either) has changed: an empty data set gives
+/// [`Error::EmptyDataSet`], a label `>= OUT` [`Error::LabelOutOfRange`], a NaN or infinite
+/// sample [`Error::NonFiniteSample`] under [`NonFinite::Reject`] (under [`NonFinite::Skip`] it
+/// is left out and counted in [`Metrics::skipped`]), all checked before the model runs; a NaN
+/// or infinite output of the model for a finite sample gives [`Error::NonFiniteOutput`], and a
+/// loss that is not finite [`Error::NonFiniteLoss`]. After `Ok`, the loss is finite.
 pub fn evaluate<T, const IN: usize, const OUT: usize, M, L, D>(
     model: &M,
     loss: &L,
     data: &D,
     non_finite: NonFinite,
-    mut confusion: Option<&mut ConfusionMatrix<OUT>>,
+    confusion: Option<&mut ConfusionMatrix<OUT>>,
 ) -> Result<Metrics<T>, Error>
 where
     T: Scalar,
@@ -117,12 +125,55 @@ where
         return Err(Error::EmptyDataSet);
     }
     let usable = scan::<T, IN, OUT, D>(data, non_finite)?;
-    let mut x = SMatrix::<T, IN, 1>::zeros();
-    let mut y = SMatrix::<T, OUT, 1>::zeros();
     let mut target = <<D::Target as Target<T, OUT>>::Batch<1> as TargetBatch>::empty();
     let mut sum = T::zero();
     let mut correct = 0usize;
     let mut classified = true;
+    each_output(model, data, |y, t| {
+        t.write::<1>(&mut target, 0);
+        sum += loss.loss(y, &target)?;
+        match t.class() {
+            Some(class) if argmax(y) == class => correct += 1,
+            Some(_) => {}
+            None => classified = false,
+        }
+        Ok(())
+    })?;
+    let mean = sum / T::of_f64(usable as f64);
+    if !mean.is_finite() {
+        return Err(Error::NonFiniteLoss);
+    }
+    // Counted only once every output is known to be finite.
+    if let Some(c) = confusion {
+        each_output(model, data, |y, t| {
+            if let Some(class) = t.class() {
+                c.record(class, argmax(y));
+            }
+            Ok(())
+        })?;
+    }
+    Ok(Metrics {
+        loss: mean,
+        samples: usable,
+        correct: classified.then_some(correct),
+        skipped: data.len() - usable,
+    })
+}
+
+/// Calls `f` with the model's output (inference mode) and the target of every finite sample of
+/// `data`, in order; stops with [`Error::NonFiniteOutput`] at an output that is not finite.
+fn each_output<T, const IN: usize, const OUT: usize, M, D>(
+    model: &M,
+    data: &D,
+    mut f: impl FnMut(&SMatrix<T, OUT, 1>, &D::Target) -> Result<(), Error>,
+) -> Result<(), Error>
+where
+    T: Scalar,
+    M: Layer<T, SMatrix<T, IN, 1>, Output = SMatrix<T, OUT, 1>>,
+    D: Samples<T, IN> + ?Sized,
+    D::Target: Target<T, OUT>,
+{
+    let mut y = SMatrix::<T, OUT, 1>::zeros();
     for i in 0..data.len() {
         let Some((features, t)) = data.get(i) else {
             continue;
@@ -130,31 +181,14 @@ where
         if !is_finite::<T, IN, OUT, _>(features, t) {
             continue;
         }
-        for (dst, &src) in x.iter_mut().zip(features.iter()) {
-            *dst = src;
-        }
+        let x = SMatrix::<T, IN, 1>::from_data(ArrayStorage([*features]));
         model.forward(&x, &mut y);
-        t.write::<1>(&mut target, 0);
-        sum += loss.loss(&y, &target)?;
-        match t.class() {
-            Some(class) => {
-                let predicted = argmax(&y);
-                if predicted == class {
-                    correct += 1;
-                }
-                if let Some(c) = confusion.as_deref_mut() {
-                    c.record(class, predicted);
-                }
-            }
-            None => classified = false,
+        if !y.all_finite() {
+            return Err(Error::NonFiniteOutput);
         }
+        f(&y, t)?;
     }
-    Ok(Metrics {
-        loss: sum / T::of_f64(usable as f64),
-        samples: usable,
-        correct: classified.then_some(correct),
-        skipped: data.len() - usable,
-    })
+    Ok(())
 }
 
 /// Counts of (true class, predicted class) pairs for `C` classes.

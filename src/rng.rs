@@ -90,8 +90,23 @@ pub fn unit_f32<R: RngCore + ?Sized>(rng: &mut R) -> f32 {
 /// A standard normal sample in `f32` arithmetic only: Marsaglia's polar method, which takes
 /// pairs of [`unit_f32`] samples until one falls inside the unit circle and needs a logarithm
 /// and a square root but no cosine (`libm`'s `cosf` computes in `f64`).
+///
+/// A pair falls outside with probability 1 − π/4 ≈ 0.21, so 32 pairs all miss with
+/// probability below 10⁻²¹; after 32 (a generator that is stuck, returning the same value for
+/// ever) it returns 0 rather than loop for ever.
+///
+/// ```
+/// use tinyprop::rng::standard_normal_f32;
+/// struct Stuck;
+/// impl rand_core::RngCore for Stuck {
+///     fn next_u32(&mut self) -> u32 { 0 }
+///     fn next_u64(&mut self) -> u64 { 0 }
+///     fn fill_bytes(&mut self, dest: &mut [u8]) { dest.fill(0) }
+/// }
+/// assert_eq!(standard_normal_f32(&mut Stuck), 0.0); // (−1, −1) is never inside the circle
+/// ```
 pub fn standard_normal_f32<R: RngCore + ?Sized>(rng: &mut R) -> f32 {
-    loop {
+    for _ in 0..32 {
         let u = 2.0 * unit_f32(rng) - 1.0;
         let v = 2.0 * unit_f32(rng) - 1.0;
         let s = u * u + v * v;
@@ -100,6 +115,7 @@ pub fn standard_normal_f32<R: RngCore + ?Sized>(rng: &mut R) -> f32 {
             return u * libm::sqrtf(-2.0 * libm::logf(s) / s);
         }
     }
+    0.0
 }
 
 mod sealed {

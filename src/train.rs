@@ -89,15 +89,19 @@ use crate::data::{
     check_indices, is_finite, scan, sequence, shuffle, NonFinite, Samples, Target, TargetBatch,
     Unsigned,
 };
+use crate::layer::nonempty_batch;
 use crate::metrics::{evaluate, Metrics};
-use crate::{Error, Layer, Loss, Optimizer, Parameters, Scalar, Zeroed};
+use crate::{Error, Layer, Loss, Model, Optimizer, Parameters, Scalar, Zeroed};
 
 /// The buffers of a training step for model `M` on inputs `X`: the training cache (every
-/// layer's output and the gradient scratch between layers), the parameter gradients and the
-/// gradient of the loss with respect to the output.
+/// layer's output and the gradient scratch between layers), the parameter gradients, the
+/// gradient of the loss with respect to the output, and a copy of the model's buffers taken
+/// before each step, which a failed step puts back.
 ///
 /// Its size is a compile-time constant (`core::mem::size_of::<Workspace<..>>()`); it can live
-/// in a `static` or wherever the caller likes, and is reused by every step.
+/// in a `static` or wherever the caller likes, and is reused by every step. The copy of the
+/// buffers ([`Model::Buffers`]) takes no space for models without running statistics or
+/// random state, and for a [`BatchNorm`](crate::BatchNorm) of `N` features `2·N` scalars.
 pub struct Workspace<T: Scalar, X, M: Layer<T, X>> {
     /// What the training forward pass keeps for backward.
     pub cache: M::Cache,
@@ -105,6 +109,8 @@ pub struct Workspace<T: Scalar, X, M: Layer<T, X>> {
     pub grads: M::Grads,
     /// The gradient of the loss with respect to the model's output.
     pub dy: M::Output,
+    /// The model's buffers as they were before the current step.
+    pub saved: M::Buffers,
 }
 
 impl<T: Scalar, X, M: Layer<T, X>> Workspace<T, X, M> {
@@ -114,7 +120,43 @@ impl<T: Scalar, X, M: Layer<T, X>> Workspace<T, X, M> {
             cache: Zeroed::zeroed(),
             grads: Zeroed::zeroed(),
             dy: Zeroed::zeroed(),
+            saved: Zeroed::zeroed(),
         }
+    }
+}
+
+// A step is all or nothing: `begin` refuses a model whose buffers are not finite and saves
+// them; the step changes the parameters (and the optimizer's state) only in its last action,
+// the optimizer's all-or-nothing update; `settle` puts the buffers back if the step failed.
+
+/// Refuses a model whose buffers are not finite ([`Error::NonFiniteModel`]); saves them.
+fn begin<T: Scalar, M: Model<T>>(model: &M, saved: &mut M::Buffers) -> Result<(), Error> {
+    if !model.buffers_finite() {
+        return Err(Error::NonFiniteModel);
+    }
+    model.save_buffers(saved);
+    Ok(())
+}
+
+/// Puts the saved buffers back if `result` is an error; returns `result`.
+fn settle<T: Scalar, M: Model<T>, R>(
+    model: &mut M,
+    saved: &M::Buffers,
+    result: Result<R, Error>,
+) -> Result<R, Error> {
+    if result.is_err() {
+        model.restore_buffers(saved);
+    }
+    result
+}
+
+/// Fails with [`Error::Overflow`] if the training forward passes made the buffers
+/// non-finite (they were finite before: [`begin`]).
+fn check_buffers<T: Scalar, M: Model<T>>(model: &M) -> Result<(), Error> {
+    if model.buffers_finite() {
+        Ok(())
+    } else {
+        Err(Error::Overflow)
     }
 }
 
@@ -127,9 +169,13 @@ impl<T: Scalar, X, M: Layer<T, X>> Default for Workspace<T, X, M> {
 /// One step of gradient descent on the batch `x` with targets `target`: forward pass, loss,
 /// backward pass, optimizer update. Returns the batch's loss (before the update).
 ///
-/// If the loss or any gradient is NaN or infinite, returns [`Error::NonFiniteLoss`] or
-/// [`Error::NonFiniteGradient`] and leaves every weight of `model` and the optimizer's state
-/// bit-identical to before. A bad label gives [`Error::LabelOutOfRange`], also before any change.
+/// All or nothing: on any error the model (its parameters and its buffers, such as batch
+/// normalisation's running statistics and dropout's random state) and the optimizer's state
+/// are bit-identical to before. Errors: a bad label ([`Error::LabelOutOfRange`]), a NaN or
+/// infinite loss or gradient ([`Error::NonFiniteLoss`], [`Error::NonFiniteGradient`]), a model
+/// or optimizer state that already held a NaN or an infinity ([`Error::NonFiniteModel`],
+/// [`Error::NonFiniteOptimizerState`]), and an update that could overflow
+/// ([`Error::Overflow`]). After `Ok`, the model and the optimizer's state are finite.
 ///
 /// ```
 /// use tinyprop::prelude::*;
@@ -159,12 +205,17 @@ where
     Target: ?Sized,
     O: Optimizer<T, M>,
 {
-    train_step_with(model, optimizer, loss, x, target, ws, |_| Ok(()))
+    // Without a hook, the optimizer's own check of the gradients is the only one needed.
+    step::<T, X, M, L, Target, O, fn(&mut M::Grads) -> Result<(), Error>>(
+        model, optimizer, loss, x, target, ws, None,
+    )
 }
 
 /// [`train_step`] with a hook that sees (and may change) the gradients after they were
-/// checked and before the optimizer uses them: the place for gradient clipping. If the hook
-/// returns an error, the step stops there and the weights are unchanged.
+/// checked (finite) and before the optimizer uses them: the place for gradient clipping. If the
+/// hook returns an error, the step stops there and nothing has changed, as for any other error;
+/// gradients the hook made non-finite are refused by the optimizer
+/// ([`Error::NonFiniteGradient`]).
 ///
 /// ```
 /// use tinyprop::prelude::*;
@@ -200,19 +251,48 @@ where
     O: Optimizer<T, M>,
     H: FnOnce(&mut M::Grads) -> Result<(), Error>,
 {
-    ws.grads.set_zero();
-    let y = model.forward_train(x, &mut ws.cache);
-    let value = loss.loss_and_grad(y, target, &mut ws.dy)?;
-    if !value.is_finite() {
-        return Err(Error::NonFiniteLoss);
-    }
-    model.backward(x, &mut ws.cache, &mut ws.dy, None, &mut ws.grads);
-    if !ws.grads.all_finite() {
-        return Err(Error::NonFiniteGradient);
-    }
-    before_update(&mut ws.grads)?;
-    optimizer.step(model, &ws.grads);
-    Ok(value)
+    step(model, optimizer, loss, x, target, ws, Some(before_update))
+}
+
+/// [`train_step_with`], the hook optional.
+fn step<T, X, M, L, Target, O, H>(
+    model: &mut M,
+    optimizer: &mut O,
+    loss: &L,
+    x: &X,
+    target: &Target,
+    ws: &mut Workspace<T, X, M>,
+    before_update: Option<H>,
+) -> Result<T, Error>
+where
+    T: Scalar,
+    M: Layer<T, X>,
+    L: Loss<T, M::Output, Target>,
+    Target: ?Sized,
+    O: Optimizer<T, M>,
+    H: FnOnce(&mut M::Grads) -> Result<(), Error>,
+{
+    begin(model, &mut ws.saved)?;
+    let attempt = || {
+        ws.grads.set_zero();
+        let y = model.forward_train(x, &mut ws.cache);
+        let value = loss.loss_and_grad(y, target, &mut ws.dy)?;
+        if !value.is_finite() {
+            return Err(Error::NonFiniteLoss);
+        }
+        model.backward(x, &mut ws.cache, &mut ws.dy, None, &mut ws.grads);
+        if let Some(hook) = before_update {
+            if !ws.grads.all_finite() {
+                return Err(Error::NonFiniteGradient);
+            }
+            hook(&mut ws.grads)?;
+        }
+        check_buffers(model)?;
+        optimizer.step(model, &ws.grads)?;
+        Ok(value)
+    };
+    let result = attempt();
+    settle(model, &ws.saved, result)
 }
 
 /// How the gradient of each optimizer step is formed (see the [module docs](self)).
@@ -293,6 +373,7 @@ where
 {
     /// Zeroed buffers; non-finite samples are rejected.
     pub fn new() -> Self {
+        nonempty_batch::<B>();
         Self {
             ws: Workspace::new(),
             x: SMatrix::zeros(),
@@ -425,11 +506,32 @@ where
 
     /// The mean gradient of `loss` over every usable sample of `data`, written into
     /// `self.ws.grads`, accumulated `B` samples at a time in the data set's order (a last
-    /// partial chunk is masked). Takes no step. Returns the mean loss.
+    /// partial chunk is masked). Takes no step, but the training forward passes update the
+    /// model's buffers (running statistics, random state) as training does. Returns the mean
+    /// loss.
     ///
-    /// Errors as described in the [module docs](self); `self.ws.grads` holds a partial sum
-    /// after an error.
+    /// Errors as described in the [module docs](self); on an error the model's buffers are
+    /// as they were, and `self.ws.grads` holds a partial sum.
     pub fn gradient<D, L, const OUT: usize>(
+        &mut self,
+        model: &mut M,
+        loss: &L,
+        data: &D,
+    ) -> Result<EpochLoss<T>, Error>
+    where
+        M: Layer<T, SMatrix<T, IN, B>, Output = SMatrix<T, OUT, B>>,
+        D: Samples<T, IN> + ?Sized,
+        D::Target: Target<T, OUT, Batch<B> = Y>,
+        L: Loss<T, SMatrix<T, OUT, B>, Y>
+            + Loss<T, SMatrix<T, OUT, 1>, <D::Target as Target<T, OUT>>::Batch<1>>,
+    {
+        begin(model, &mut self.ws.saved)?;
+        let result = self.gradient_of::<D, L, OUT>(model, loss, data);
+        settle(model, &self.ws.saved, result)
+    }
+
+    /// [`Trainer::gradient`] without saving and restoring the buffers.
+    fn gradient_of<D, L, const OUT: usize>(
         &mut self,
         model: &mut M,
         loss: &L,
@@ -481,10 +583,15 @@ where
             + Loss<T, SMatrix<T, OUT, 1>, <D::Target as Target<T, OUT>>::Batch<1>>,
         O: Optimizer<T, M>,
     {
-        let mut epoch = self.gradient::<D, L, OUT>(model, loss, data)?;
-        optimizer.step(model, &self.ws.grads);
-        epoch.steps = 1;
-        Ok(epoch)
+        begin(model, &mut self.ws.saved)?;
+        let result = self
+            .gradient_of::<D, L, OUT>(model, loss, data)
+            .and_then(|epoch| {
+                check_buffers(model)?;
+                optimizer.step(model, &self.ws.grads)?;
+                Ok(EpochLoss { steps: 1, ..epoch })
+            });
+        settle(model, &self.ws.saved, result)
     }
 
     /// One epoch of mini-batch gradient descent (stochastic for `B = 1`): the samples at the
@@ -492,7 +599,9 @@ where
     /// batch is masked (see the [module docs](self)). `order` must hold one index per sample
     /// of `data` (usually a permutation, shuffled each epoch with [`shuffle`]).
     ///
-    /// Errors as described in the [module docs](self).
+    /// Errors as described in the [module docs](self). Every step is all or nothing: after an
+    /// error in the middle of the epoch the steps before it are kept (the model and the
+    /// optimizer are as after the last successful step) and the failed one changed nothing.
     pub fn minibatch_epoch<D, L, O, I, const OUT: usize>(
         &mut self,
         model: &mut M,
@@ -533,12 +642,16 @@ where
             if k == 0 || (k < B && self.drop_last) {
                 break;
             }
+            begin(model, &mut self.ws.saved)?;
             self.ws.grads.set_zero();
-            sum += self.accumulate::<D, L, OUT>(model, loss, data, k)?;
-            if !self.ws.grads.all_finite() {
-                return Err(Error::NonFiniteGradient);
-            }
-            optimizer.step(model, &self.ws.grads);
+            let result =
+                self.accumulate::<D, L, OUT>(model, loss, data, k)
+                    .and_then(|batch_loss| {
+                        check_buffers(model)?;
+                        optimizer.step(model, &self.ws.grads)?;
+                        Ok(batch_loss)
+                    });
+            sum += settle(model, &self.ws.saved, result)?;
             samples += k;
             steps += 1;
         }

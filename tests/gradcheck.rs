@@ -33,12 +33,7 @@ where
 #[test]
 fn activations() {
     assert_layer("relu", &Relu);
-    assert_layer(
-        "leaky_relu",
-        &LeakyRelu {
-            negative_slope: 0.1,
-        },
-    );
+    assert_layer("leaky_relu", &LeakyRelu::new(0.1).unwrap());
     assert_layer("sigmoid", &Sigmoid);
     assert_layer("tanh", &Tanh);
     assert_layer("softmax", &Softmax);

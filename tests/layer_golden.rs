@@ -64,12 +64,7 @@ fn dense_matches_torch_linear() {
 #[test]
 fn activations_match_torch() {
     check_layer::<_, 3>("relu", Relu);
-    check_layer::<_, 3>(
-        "leaky_relu",
-        LeakyRelu {
-            negative_slope: 0.1,
-        },
-    );
+    check_layer::<_, 3>("leaky_relu", LeakyRelu::new(0.1).unwrap());
     check_layer::<_, 3>("sigmoid", Sigmoid);
     check_layer::<_, 3>("tanh", Tanh);
     check_layer::<_, 3>("softmax", Softmax);

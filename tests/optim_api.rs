@@ -8,6 +8,7 @@ use tinyprop::optim::schedule::{Constant, CosineAnnealing, Exponential, Schedule
 use tinyprop::optim::{
     Adagrad, AdagradConfig, AdagradState, Adam, AdamConfig, AdamState, AdamW, AdamWConfig,
     LearningRate, RmsProp, RmsPropConfig, RmsPropState, Sgd, SgdConfig, SgdOptions, SgdState,
+    StateBounds,
 };
 use tinyprop::prelude::*;
 
@@ -53,28 +54,33 @@ fn state_is_k_times_the_parameters() {
     assert_eq!(Adam::<f32, G, G>::STATE_BYTES, 3 * P + C);
     assert_eq!(AdamW::<f32, G, G>::STATE_BYTES, 3 * P + C);
 
-    // An optimizer is its hyperparameters plus its state, nothing else.
+    // An optimizer is its hyperparameters plus its state plus, with state, the bounds of the
+    // state's magnitudes that its overflow check keeps (one scalar per buffer and a tag),
+    // nothing else.
+    let b1 = size_of::<StateBounds<f32, 1>>();
+    let b3 = size_of::<StateBounds<f32, 3>>();
+    assert_eq!((b1, b3), (2 * 4, 4 * 4));
     // SGD: lr, momentum, dampening, weight decay, and nesterov (a bool, padded to 4 bytes).
     let sgd_hyper = 4 * size_of::<f32>() + 4;
     assert_eq!(
         size_of::<Sgd<f32, G, SgdOptions<f32, G>>>(),
-        sgd_hyper + P + C
+        sgd_hyper + P + C + b1
     );
     assert_eq!(
         size_of::<Adagrad<f32, G>>(),
-        size_of::<AdagradConfig<f32>>() + P + C
+        size_of::<AdagradConfig<f32>>() + P + C + b1
     );
     assert_eq!(
         size_of::<RmsProp<f32, G, G, G>>(),
-        size_of::<RmsPropConfig<f32>>() + 3 * P
+        size_of::<RmsPropConfig<f32>>() + 3 * P + b3
     );
     assert_eq!(
         size_of::<Adam<f32, G>>(),
-        size_of::<AdamConfig<f32>>() + 2 * P + C
+        size_of::<AdamConfig<f32>>() + 2 * P + C + b3
     );
     assert_eq!(
         size_of::<AdamW<f32, G, G>>(),
-        size_of::<AdamConfig<f32>>() + 3 * P + C
+        size_of::<AdamConfig<f32>>() + 3 * P + C + b3
     );
 
     // The same on a 4-16-3 network.
@@ -370,7 +376,7 @@ where
     let run = |opt: &mut O| {
         let mut net = init();
         for k in 0..10 {
-            opt.step(&mut net, &grads(k));
+            opt.step(&mut net, &grads(k)).unwrap();
         }
         net
     };
@@ -379,8 +385,8 @@ where
     assert_eq!(opt != fresh, stateful, "{name}: state change");
     let mut copy = opt.clone();
     let (mut a, mut b) = (first.clone(), first.clone());
-    opt.step(&mut a, &grads(11));
-    copy.step(&mut b, &grads(11));
+    opt.step(&mut a, &grads(11)).unwrap();
+    copy.step(&mut b, &grads(11)).unwrap();
     assert_eq!(a, b, "{name}: clone");
     opt.reset();
     assert_eq!(opt, fresh, "{name}: reset state");
@@ -428,7 +434,7 @@ fn state_is_exposed_and_can_be_restored() {
     let mut opt = Adam::<f64, Net>::new(AdamConfig::default()).unwrap();
     let mut net = init();
     for k in 0..3 {
-        opt.step(&mut net, &grads(k));
+        opt.step(&mut net, &grads(k)).unwrap();
     }
     let saved = opt.state().clone();
     assert_eq!(saved.step, 3);
@@ -442,7 +448,7 @@ fn state_is_exposed_and_can_be_restored() {
     })
     .unwrap();
     assert!(adagrad.state().sum.tensors().flatten().all(|&s| s == 0.25));
-    adagrad.step(&mut net, &grads(0));
+    adagrad.step(&mut net, &grads(0)).unwrap();
     assert_eq!(adagrad.state().step, 1);
     assert_eq!(
         adagrad.state_mut().sum.0.weight[(1, 0)],
@@ -462,11 +468,11 @@ fn adam_state_never_holds_subnormal_numbers() {
         let mut opt = Adam::new(AdamConfig::default()).unwrap();
         g.weight[(0, 0)] = T::of_f64(1e-3);
         g.bias[0] = T::of_f64(-2.0);
-        opt.step(&mut net, &g);
+        opt.step(&mut net, &g).unwrap();
         let g = Dense::<T, 1, 1>::default();
         let mut zeroed = false;
         for _ in 0..20_000 {
-            opt.step(&mut net, &g);
+            opt.step(&mut net, &g).unwrap();
             let state = opt.state();
             for v in state
                 .exp_avg
@@ -499,7 +505,7 @@ fn centered_rmsprop_never_takes_the_root_of_a_negative() {
     })
     .unwrap();
     for _ in 0..2000 {
-        opt.step(&mut net, &g);
+        opt.step(&mut net, &g).unwrap();
         assert!(net.all_finite(), "{net:?}");
     }
 }
@@ -633,7 +639,7 @@ fn clipping_then_stepping_trains_with_any_optimizer() {
             grad_norm(&ws.grads, Norm::L2).unwrap() <= 0.5 + 1e-5,
             "{total}"
         );
-        opt.step(&mut net, &ws.grads);
+        opt.step(&mut net, &ws.grads).unwrap();
     }
     assert!(loss < 0.01, "{loss}");
 }

@@ -41,7 +41,7 @@ fn minimise<O: Optimizer<f64, Point>>(mut opt: O, steps: usize) -> (Option<usize
         let (x, y) = (p.weight[(0, 0)], p.weight[(0, 1)]);
         g.weight[(0, 0)] = -2.0 * (1.0 - x) - 400.0 * x * (y - x * x);
         g.weight[(0, 1)] = 200.0 * (y - x * x);
-        opt.step(&mut p, &g);
+        opt.step(&mut p, &g).unwrap();
         if first.is_none() && distance(p.weight[(0, 0)], p.weight[(0, 1)]) < DISTANCE {
             first = Some(k + 1);
         }

@@ -55,7 +55,7 @@ fn run<T: Scalar, O: Optimizer<T, Net<T>>>(mut opt: O, case: &Case) -> Vec<Vec<f
     let mut out = Vec::new();
     for g in case.all("grad") {
         set(&mut grads, g);
-        opt.step(&mut net, &grads);
+        opt.step(&mut net, &grads).unwrap();
         out.push(get(&net));
     }
     out

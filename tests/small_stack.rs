@@ -34,6 +34,7 @@ static WORKSPACE: Mutex<Workspace<f32, Batch, Net>> = Mutex::new(Workspace {
     cache: ((zeros(), zeros(), zeros()), (zeros(), zeros())),
     grads: (dense(), (), dense()),
     dy: zeros(),
+    saved: ((), (), ()),
 });
 static OPTIMIZER: Mutex<Option<Sgd<f32, Grads>>> = Mutex::new(None);
 

@@ -72,7 +72,7 @@ fn training_loops_allocate_nothing() {
             Some(&mut confusion),
         )
         .unwrap();
-        predict(&net, &features[0]);
+        predict(&net, &features[0]).unwrap();
         assert!(data.subset(&[99u16]).is_err());
     });
     assert_eq!(n, 0, "{n} allocations");

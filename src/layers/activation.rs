@@ -1,22 +1,18 @@
 use nalgebra::SMatrix;
 use rand_core::RngCore;
 
-use crate::{Init, Layer, Model, Parameters, Scalar};
+use crate::layer::{no_buffers, no_tensors, nonempty_batch};
+use crate::{Error, Init, Layer, Model, Parameters, Scalar};
 
 /// Implements `Parameters` and `Model` for a layer without trainable tensors.
 macro_rules! no_parameters {
     ($name:ident $(<$T:ident>)?) => {
         impl<T: Scalar> Parameters<T> for $name $(<$T>)? {
-            const COUNT: usize = 0;
-            fn tensors(&self) -> impl Iterator<Item = &[T]> {
-                core::iter::empty()
-            }
-            fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [T]> {
-                core::iter::empty()
-            }
+            no_tensors!();
         }
         impl<T: Scalar> Model<T> for $name $(<$T>)? {
             type Grads = ();
+            no_buffers!();
             fn init<R: RngCore + ?Sized>(&mut self, _: Init, _: &mut R) {}
         }
     };
@@ -31,7 +27,7 @@ macro_rules! output_is_the_cache {
             x: &SMatrix<T, N, B>,
             cache: &'c mut SMatrix<T, N, B>,
         ) -> &'c SMatrix<T, N, B> {
-            self.forward(x, cache);
+            Layer::<T, SMatrix<T, N, B>>::forward(self, x, cache);
             cache
         }
 
@@ -41,10 +37,10 @@ macro_rules! output_is_the_cache {
     };
 }
 
-/// Implements `Layer` for an element-wise activation `y = f(x)` whose derivative can be written
-/// in terms of the output: `dx = dy · f'(y)`. The cache is the output.
+/// Implements `Layer` for an element-wise activation `y = f(x)` whose derivative is written in
+/// terms of the input and the output: `dx = dy · f'(x, y)`. The cache is the output.
 macro_rules! elementwise {
-    ($name:ident $(<$T:ident>)?, |$me:ident, $x:ident| $f:expr, |$me2:ident, $y:ident| $df:expr) => {
+    ($name:ident $(<$T:ident>)?, |$me:ident, $x:ident| $f:expr, |$me2:ident, $x2:pat_param, $y:pat_param| $df:expr) => {
         no_parameters!($name $(<$T>)?);
 
         impl<T: Scalar, const N: usize, const B: usize> Layer<T, SMatrix<T, N, B>>
@@ -54,6 +50,7 @@ macro_rules! elementwise {
             type Cache = SMatrix<T, N, B>;
 
             fn forward(&self, x: &SMatrix<T, N, B>, y: &mut SMatrix<T, N, B>) {
+                nonempty_batch::<B>();
                 let $me = self;
                 // Slices rather than nalgebra's element iterators, which do not vectorize.
                 for (out, &$x) in y.as_mut_slice().iter_mut().zip(x.as_slice()) {
@@ -65,7 +62,7 @@ macro_rules! elementwise {
 
             fn backward(
                 &self,
-                _x: &SMatrix<T, N, B>,
+                x: &SMatrix<T, N, B>,
                 cache: &mut SMatrix<T, N, B>,
                 dy: &mut SMatrix<T, N, B>,
                 dx: Option<&mut SMatrix<T, N, B>>,
@@ -73,8 +70,9 @@ macro_rules! elementwise {
             ) {
                 let $me2 = self;
                 if let Some(dx) = dx {
-                    let pairs = dy.as_slice().iter().zip(cache.as_slice());
-                    for (g, (&d, &$y)) in dx.as_mut_slice().iter_mut().zip(pairs) {
+                    let inputs = x.as_slice().iter().zip(cache.as_slice());
+                    let terms = dy.as_slice().iter().zip(inputs);
+                    for (g, (&d, (&$x2, &$y))) in dx.as_mut_slice().iter_mut().zip(terms) {
                         *g = d * $df;
                     }
                 }
@@ -83,25 +81,28 @@ macro_rules! elementwise {
     };
 }
 
-/// Rectified linear unit: `max(x, 0)` (gradient 0 at 0, as in PyTorch).
+/// Rectified linear unit: `max(x, 0)`, like `torch.nn.ReLU`: NaN stays NaN (a NaN input gives
+/// a NaN output, not a confident 0), and the gradient is 0 at 0.
 ///
 /// ```
 /// use tinyprop::prelude::*;
-/// let x = SMatrix::<f32, 3, 1>::new(-1.0, 0.0, 2.0);
+/// let x = SMatrix::<f32, 4, 1>::new(-1.0, 0.0, 2.0, f32::NAN);
 /// let mut y = SMatrix::zeros();
 /// Relu.forward(&x, &mut y);
-/// assert_eq!(y, SMatrix::<f32, 3, 1>::new(0.0, 0.0, 2.0));
+/// assert_eq!((y[0], y[1], y[2]), (0.0, 0.0, 2.0));
+/// assert!(y[3].is_nan());
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Relu;
 elementwise!(
     Relu,
-    |_s, x| if x > T::zero() { x } else { T::zero() },
-    |_s, y| if y > T::zero() { T::one() } else { T::zero() }
+    |_s, x| if x <= T::zero() { T::zero() } else { x },
+    |_s, _x, y| if y <= T::zero() { T::zero() } else { T::one() }
 );
 
-/// Leaky ReLU: `x` for `x > 0`, else `negative_slope · x` (default slope 0.01, as in PyTorch).
-/// The slope must be non-negative (the derivative is read from the output's sign).
+/// Leaky ReLU, like `torch.nn.LeakyReLU(negative_slope)`: `x` for `x > 0`, else
+/// `negative_slope · x`; the gradient is 1 for `x > 0`, else `negative_slope` (any finite slope,
+/// negative or above 1 included). Default slope 0.01, as in PyTorch.
 ///
 /// ```
 /// use tinyprop::prelude::*;
@@ -109,11 +110,31 @@ elementwise!(
 /// let mut y = SMatrix::zeros();
 /// LeakyRelu::<f64>::default().forward(&x, &mut y);
 /// assert_eq!(y, SMatrix::<f64, 2, 1>::new(-0.02, 3.0));
+/// let mirror = LeakyRelu::new(-1.0).unwrap(); // |x|
+/// mirror.forward(&x, &mut y);
+/// assert_eq!(y, SMatrix::<f64, 2, 1>::new(2.0, 3.0));
+/// assert!(LeakyRelu::new(f64::NAN).is_err());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LeakyRelu<T> {
-    /// The slope for negative inputs.
-    pub negative_slope: T,
+    negative_slope: T,
+}
+impl<T: Scalar> LeakyRelu<T> {
+    /// Leaky ReLU with `negative_slope`, which must be finite.
+    pub fn new(negative_slope: T) -> Result<Self, Error> {
+        if negative_slope.is_finite() {
+            Ok(Self { negative_slope })
+        } else {
+            Err(Error::InvalidHyperparameter(
+                "negative_slope must be finite",
+            ))
+        }
+    }
+
+    /// The slope for inputs `<= 0`.
+    pub fn negative_slope(&self) -> T {
+        self.negative_slope
+    }
 }
 impl<T: Scalar> Default for LeakyRelu<T> {
     fn default() -> Self {
@@ -129,7 +150,7 @@ elementwise!(
     } else {
         x * s.negative_slope
     },
-    |s, y| if y > T::zero() {
+    |s, x, _y| if x > T::zero() {
         T::one()
     } else {
         s.negative_slope
@@ -147,7 +168,7 @@ elementwise!(
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Sigmoid;
-elementwise!(Sigmoid, |_s, x| sigmoid(x), |_s, y| y * (T::one() - y));
+elementwise!(Sigmoid, |_s, x| sigmoid(x), |_s, _x, y| y * (T::one() - y));
 
 /// Hyperbolic tangent.
 ///
@@ -160,12 +181,12 @@ elementwise!(Sigmoid, |_s, x| sigmoid(x), |_s, y| y * (T::one() - y));
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tanh;
-elementwise!(Tanh, |_s, x| x.tanh(), |_s, y| T::one() - y * y);
+elementwise!(Tanh, |_s, x| x.tanh(), |_s, _x, y| T::one() - y * y);
 
 /// The identity: `y = x`. Useful as a placeholder in a chain.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Identity;
-elementwise!(Identity, |_s, x| x, |_s, _y| T::one());
+elementwise!(Identity, |_s, x| x, |_s, _x, _y| T::one());
 
 /// `1 / (1 + e^-x)` without overflow.
 pub(crate) fn sigmoid<T: Scalar>(x: T) -> T {
@@ -199,6 +220,7 @@ impl<T: Scalar, const N: usize, const B: usize> Layer<T, SMatrix<T, N, B>> for S
     type Cache = SMatrix<T, N, B>;
 
     fn forward(&self, x: &SMatrix<T, N, B>, y: &mut SMatrix<T, N, B>) {
+        nonempty_batch::<B>();
         for (out, inp) in y.data.0.iter_mut().zip(&x.data.0) {
             let max = crate::math::max_of(inp);
             let mut sum = T::zero();

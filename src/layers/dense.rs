@@ -3,6 +3,7 @@ use core::fmt::Debug;
 use nalgebra::{SMatrix, SVector};
 use rand_core::RngCore;
 
+use crate::layer::{no_buffers, no_tensors, nonempty_batch, split_index};
 use crate::{kernels, Init, Layer, Model, Parameters, Scalar, Zeroed};
 
 /// A fully connected layer: `y = W x + b` for each sample (column) `x`, like `torch.nn.Linear`.
@@ -47,13 +48,7 @@ pub trait Bias<T: Scalar, const OUT: usize>: Parameters<T> + Zeroed + Clone + De
 pub struct NoBias;
 
 impl<T: Scalar> Parameters<T> for NoBias {
-    const COUNT: usize = 0;
-    fn tensors(&self) -> impl Iterator<Item = &[T]> {
-        core::iter::empty()
-    }
-    fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [T]> {
-        core::iter::empty()
-    }
+    no_tensors!();
 }
 
 impl Zeroed for NoBias {
@@ -72,8 +67,12 @@ impl<T: Scalar, const OUT: usize> Bias<T, OUT> for NoBias {
 /// A matrix is one tensor.
 impl<T: Scalar, const R: usize, const C: usize> Parameters<T> for SMatrix<T, R, C> {
     const COUNT: usize = R * C;
-    fn tensors(&self) -> impl Iterator<Item = &[T]> {
-        core::iter::once(self.as_slice())
+    const TENSORS: usize = 1;
+    fn tensor(&self, i: usize) -> Option<&[T]> {
+        (i == 0).then(|| self.as_slice())
+    }
+    fn tensor_mut(&mut self, i: usize) -> Option<&mut [T]> {
+        (i == 0).then(|| self.as_mut_slice())
     }
     fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [T]> {
         core::iter::once(self.as_mut_slice())
@@ -143,8 +142,18 @@ impl<T: Scalar, const IN: usize, const OUT: usize, B: Bias<T, OUT>> Parameters<T
     for Dense<T, IN, OUT, B>
 {
     const COUNT: usize = IN * OUT + B::COUNT;
-    fn tensors(&self) -> impl Iterator<Item = &[T]> {
-        core::iter::once(self.weight.as_slice()).chain(self.bias.tensors())
+    const TENSORS: usize = 1 + B::TENSORS;
+    fn tensor(&self, i: usize) -> Option<&[T]> {
+        match split_index(i, 1) {
+            Ok(_) => Some(self.weight.as_slice()),
+            Err(i) => self.bias.tensor(i),
+        }
+    }
+    fn tensor_mut(&mut self, i: usize) -> Option<&mut [T]> {
+        match split_index(i, 1) {
+            Ok(_) => Some(self.weight.as_mut_slice()),
+            Err(i) => self.bias.tensor_mut(i),
+        }
     }
     fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [T]> {
         core::iter::once(self.weight.as_mut_slice()).chain(self.bias.tensors_mut())
@@ -155,6 +164,7 @@ impl<T: Scalar, const IN: usize, const OUT: usize, B: Bias<T, OUT>> Model<T>
     for Dense<T, IN, OUT, B>
 {
     type Grads = Self;
+    no_buffers!();
     fn init<R: RngCore + ?Sized>(&mut self, init: Init, rng: &mut R) {
         init.fill_weights(self.weight.as_mut_slice(), IN, OUT, rng);
         self.bias.init(init, IN, rng);
@@ -171,6 +181,7 @@ where
     type Cache = SMatrix<T, OUT, BATCH>;
 
     fn forward(&self, x: &SMatrix<T, IN, BATCH>, y: &mut Self::Output) {
+        nonempty_batch::<BATCH>();
         kernels::matmul(&self.weight.data.0, &x.data.0, &mut y.data.0);
         self.bias.add_to(y);
     }

@@ -1,15 +1,19 @@
 use nalgebra::SMatrix;
 use rand_core::RngCore;
 
+use crate::layer::{no_tensors, nonempty_batch};
 use crate::rng::unit_f64;
-use crate::{Error, Init, Layer, Model, Parameters, Scalar, SplitMix64};
+use crate::{Error, Init, Layer, Model, Parameters, Scalar, SplitMix64, Zeroed};
 
 /// Inverted dropout, like `torch.nn.Dropout(p)`: in training each element is zeroed with
 /// probability `p` and the others are scaled by `1/(1 - p)`; in inference it is the identity.
 ///
 /// The mask is drawn from the layer's own random number generator `R` (any
 /// [`rand_core::RngCore`], [`SplitMix64`] by default), which the layer owns so that training
-/// needs no extra argument; seed it from the caller's RNG for reproducible runs.
+/// needs no extra argument; seed it from the caller's RNG for reproducible runs. The generator
+/// must be `Clone`: a training step saves its state first and puts it back if the step fails,
+/// so that a failed step draws nothing (seed a [`SplitMix64`] from a hardware generator rather
+/// than handing the hardware generator itself to the layer).
 ///
 /// ```
 /// use tinyprop::prelude::*;
@@ -58,21 +62,37 @@ impl<T: Scalar, R: Default> Default for Dropout<T, R> {
 }
 
 impl<T: Scalar, R> Parameters<T> for Dropout<T, R> {
-    const COUNT: usize = 0;
-    fn tensors(&self) -> impl Iterator<Item = &[T]> {
-        core::iter::empty()
+    no_tensors!();
+}
+
+/// A saved copy of a [`Dropout`] layer's random generator: its [`Model::Buffers`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SavedRng<R>(Option<R>);
+
+impl<R> Zeroed for SavedRng<R> {
+    fn zeroed() -> Self {
+        Self(None)
     }
-    fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [T]> {
-        core::iter::empty()
+    fn set_zero(&mut self) {
+        self.0 = None;
     }
 }
 
-impl<T: Scalar, R> Model<T> for Dropout<T, R> {
+impl<T: Scalar, R: Clone> Model<T> for Dropout<T, R> {
     type Grads = ();
+    type Buffers = SavedRng<R>;
     fn init<Rng: RngCore + ?Sized>(&mut self, _: Init, _: &mut Rng) {}
+    fn save_buffers(&self, saved: &mut SavedRng<R>) {
+        saved.0 = Some(self.rng.clone());
+    }
+    fn restore_buffers(&mut self, saved: &SavedRng<R>) {
+        if let Some(rng) = &saved.0 {
+            self.rng = rng.clone();
+        }
+    }
 }
 
-impl<T: Scalar, R: RngCore, const N: usize, const B: usize> Layer<T, SMatrix<T, N, B>>
+impl<T: Scalar, R: RngCore + Clone, const N: usize, const B: usize> Layer<T, SMatrix<T, N, B>>
     for Dropout<T, R>
 {
     type Output = SMatrix<T, N, B>;
@@ -80,6 +100,7 @@ impl<T: Scalar, R: RngCore, const N: usize, const B: usize> Layer<T, SMatrix<T, 
     type Cache = (SMatrix<T, N, B>, SMatrix<T, N, B>);
 
     fn forward(&self, x: &SMatrix<T, N, B>, y: &mut SMatrix<T, N, B>) {
+        nonempty_batch::<B>();
         y.copy_from(x);
     }
 
@@ -88,6 +109,7 @@ impl<T: Scalar, R: RngCore, const N: usize, const B: usize> Layer<T, SMatrix<T, 
         x: &SMatrix<T, N, B>,
         cache: &'c mut Self::Cache,
     ) -> &'c SMatrix<T, N, B> {
+        nonempty_batch::<B>();
         let (mask, y) = cache;
         let p = self.p.as_f64();
         let scale = if p < 1.0 {

@@ -12,6 +12,6 @@ mod residual;
 pub(crate) use activation::sigmoid;
 pub use activation::{Identity, LeakyRelu, Relu, Sigmoid, Softmax, Tanh};
 pub use dense::{Bias, Dense, DenseNoBias, NoBias};
-pub use dropout::Dropout;
+pub use dropout::{Dropout, SavedRng};
 pub use norm::{Affine, BatchNorm, LayerNorm, NormCache};
 pub use residual::{Residual, ResidualProjection};

@@ -4,6 +4,7 @@
 use nalgebra::{SMatrix, SVector};
 use rand_core::RngCore;
 
+use crate::layer::{no_buffers, nonempty_batch, tensors_of_field};
 use crate::{Error, Init, Layer, Model, Parameters, Scalar, Zeroed};
 
 /// The learnable scale (γ, initialised to 1) and shift (β, initialised to 0) of a normalisation
@@ -41,8 +42,20 @@ impl<T: Scalar, const N: usize> Zeroed for Affine<T, N> {
 
 impl<T: Scalar, const N: usize> Parameters<T> for Affine<T, N> {
     const COUNT: usize = 2 * N;
-    fn tensors(&self) -> impl Iterator<Item = &[T]> {
-        [self.weight.as_slice(), self.bias.as_slice()].into_iter()
+    const TENSORS: usize = 2;
+    fn tensor(&self, i: usize) -> Option<&[T]> {
+        match i {
+            0 => Some(self.weight.as_slice()),
+            1 => Some(self.bias.as_slice()),
+            _ => None,
+        }
+    }
+    fn tensor_mut(&mut self, i: usize) -> Option<&mut [T]> {
+        match i {
+            0 => Some(self.weight.as_mut_slice()),
+            1 => Some(self.bias.as_mut_slice()),
+            _ => None,
+        }
     }
     fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [T]> {
         [self.weight.as_mut_slice(), self.bias.as_mut_slice()].into_iter()
@@ -51,6 +64,7 @@ impl<T: Scalar, const N: usize> Parameters<T> for Affine<T, N> {
 
 impl<T: Scalar, const N: usize> Model<T> for Affine<T, N> {
     type Grads = Self;
+    no_buffers!();
     /// Resets γ to 1 and β to 0, whatever the scheme (as PyTorch's `reset_parameters`).
     fn init<R: RngCore + ?Sized>(&mut self, _: Init, _: &mut R) {
         *self = Self::identity();
@@ -172,17 +186,24 @@ impl<T: Scalar, const N: usize> Default for BatchNorm<T, N> {
 }
 
 impl<T: Scalar, const N: usize> Parameters<T> for BatchNorm<T, N> {
-    const COUNT: usize = 2 * N;
-    fn tensors(&self) -> impl Iterator<Item = &[T]> {
-        self.affine.tensors()
-    }
-    fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [T]> {
-        self.affine.tensors_mut()
-    }
+    tensors_of_field!(affine: Affine<T, N>);
 }
 
 impl<T: Scalar, const N: usize> Model<T> for BatchNorm<T, N> {
     type Grads = Affine<T, N>;
+    /// The running mean and variance.
+    type Buffers = (SVector<T, N>, SVector<T, N>);
+    fn save_buffers(&self, saved: &mut Self::Buffers) {
+        saved.0.copy_from(&self.running_mean);
+        saved.1.copy_from(&self.running_var);
+    }
+    fn restore_buffers(&mut self, saved: &Self::Buffers) {
+        self.running_mean.copy_from(&saved.0);
+        self.running_var.copy_from(&saved.1);
+    }
+    fn buffers_finite(&self) -> bool {
+        self.running_mean.all_finite() && self.running_var.all_finite()
+    }
     /// Resets γ to 1, β to 0 and the running statistics, whatever the scheme.
     fn init<R: RngCore + ?Sized>(&mut self, init: Init, rng: &mut R) {
         self.affine.init(init, rng);
@@ -222,6 +243,7 @@ impl<T: Scalar, const N: usize, const B: usize> Layer<T, SMatrix<T, N, B>> for B
     type Cache = NormCache<T, N, B, N>;
 
     fn forward(&self, x: &SMatrix<T, N, B>, y: &mut SMatrix<T, N, B>) {
+        nonempty_batch::<B>();
         for (((((mut yr, xr), &m), &v), &g), &b) in y
             .row_iter_mut()
             .zip(x.row_iter())
@@ -405,17 +427,12 @@ impl<T: Scalar, const N: usize> Default for LayerNorm<T, N> {
 }
 
 impl<T: Scalar, const N: usize> Parameters<T> for LayerNorm<T, N> {
-    const COUNT: usize = 2 * N;
-    fn tensors(&self) -> impl Iterator<Item = &[T]> {
-        self.affine.tensors()
-    }
-    fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [T]> {
-        self.affine.tensors_mut()
-    }
+    tensors_of_field!(affine: Affine<T, N>);
 }
 
 impl<T: Scalar, const N: usize> Model<T> for LayerNorm<T, N> {
     type Grads = Affine<T, N>;
+    no_buffers!();
     fn init<R: RngCore + ?Sized>(&mut self, init: Init, rng: &mut R) {
         self.affine.init(init, rng);
     }
@@ -426,6 +443,7 @@ impl<T: Scalar, const N: usize, const B: usize> Layer<T, SMatrix<T, N, B>> for L
     type Cache = NormCache<T, N, B, B>;
 
     fn forward(&self, x: &SMatrix<T, N, B>, y: &mut SMatrix<T, N, B>) {
+        nonempty_batch::<B>();
         let n_t = T::of_f64(N as f64);
         for (mut yc, xc) in y.column_iter_mut().zip(x.column_iter()) {
             let mean = xc.sum() / n_t;
@@ -450,6 +468,7 @@ impl<T: Scalar, const N: usize, const B: usize> Layer<T, SMatrix<T, N, B>> for L
         x: &SMatrix<T, N, B>,
         cache: &'c mut Self::Cache,
     ) -> &'c SMatrix<T, N, B> {
+        nonempty_batch::<B>();
         self.normalise(x, cache);
         &cache.y
     }

@@ -1,6 +1,7 @@
 use nalgebra::SMatrix;
 use rand_core::RngCore;
 
+use crate::layer::{split_index, tensors_of_field};
 use crate::{Init, Layer, Model, Parameters, Scalar, Zeroed};
 
 /// A residual block: `y = F(x) + x` (He et al., 2016).
@@ -41,17 +42,21 @@ pub struct ResidualProjection<F, P> {
 }
 
 impl<T: Scalar, F: Parameters<T>> Parameters<T> for Residual<F> {
-    const COUNT: usize = F::COUNT;
-    fn tensors(&self) -> impl Iterator<Item = &[T]> {
-        self.0.tensors()
-    }
-    fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [T]> {
-        self.0.tensors_mut()
-    }
+    tensors_of_field!(0: F);
 }
 
 impl<T: Scalar, F: Model<T>> Model<T> for Residual<F> {
     type Grads = F::Grads;
+    type Buffers = F::Buffers;
+    fn save_buffers(&self, saved: &mut F::Buffers) {
+        self.0.save_buffers(saved);
+    }
+    fn restore_buffers(&mut self, saved: &F::Buffers) {
+        self.0.restore_buffers(saved);
+    }
+    fn buffers_finite(&self) -> bool {
+        self.0.buffers_finite()
+    }
     fn init<R: RngCore + ?Sized>(&mut self, init: Init, rng: &mut R) {
         self.0.init(init, rng);
     }
@@ -110,8 +115,18 @@ where
 
 impl<T: Scalar, F: Parameters<T>, P: Parameters<T>> Parameters<T> for ResidualProjection<F, P> {
     const COUNT: usize = F::COUNT + P::COUNT;
-    fn tensors(&self) -> impl Iterator<Item = &[T]> {
-        self.f.tensors().chain(self.projection.tensors())
+    const TENSORS: usize = F::TENSORS + P::TENSORS;
+    fn tensor(&self, i: usize) -> Option<&[T]> {
+        match split_index(i, F::TENSORS) {
+            Ok(i) => self.f.tensor(i),
+            Err(i) => self.projection.tensor(i),
+        }
+    }
+    fn tensor_mut(&mut self, i: usize) -> Option<&mut [T]> {
+        match split_index(i, F::TENSORS) {
+            Ok(i) => self.f.tensor_mut(i),
+            Err(i) => self.projection.tensor_mut(i),
+        }
     }
     fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [T]> {
         self.f.tensors_mut().chain(self.projection.tensors_mut())
@@ -120,6 +135,18 @@ impl<T: Scalar, F: Parameters<T>, P: Parameters<T>> Parameters<T> for ResidualPr
 
 impl<T: Scalar, F: Model<T>, P: Model<T>> Model<T> for ResidualProjection<F, P> {
     type Grads = (F::Grads, P::Grads);
+    type Buffers = (F::Buffers, P::Buffers);
+    fn save_buffers(&self, saved: &mut Self::Buffers) {
+        self.f.save_buffers(&mut saved.0);
+        self.projection.save_buffers(&mut saved.1);
+    }
+    fn restore_buffers(&mut self, saved: &Self::Buffers) {
+        self.f.restore_buffers(&saved.0);
+        self.projection.restore_buffers(&saved.1);
+    }
+    fn buffers_finite(&self) -> bool {
+        self.f.buffers_finite() && self.projection.buffers_finite()
+    }
     fn init<R: RngCore + ?Sized>(&mut self, init: Init, rng: &mut R) {
         self.f.init(init, rng);
         self.projection.init(init, rng);

@@ -1,7 +1,10 @@
 use core::mem::size_of;
 
 use super::optimizer_impls;
-use super::{check_lr, check_non_negative, check_positive, count, for_each_element};
+use super::{
+    check_lr, check_non_negative, check_positive, count, for_each_element, magnitudes,
+    non_negative, state_magnitude, with_bounds, within, StateBounds,
+};
 use crate::{Error, Parameters, Scalar, Zeroed};
 
 /// Adagrad (Duchi, Hazan and Singer, 2011), like `torch.optim.Adagrad`: every weight's step
@@ -19,7 +22,7 @@ use crate::{Error, Parameters, Scalar, Zeroed};
 /// let mut opt = Adagrad::new(AdagradConfig { lr: 0.5, ..Default::default() }).unwrap();
 /// let (mut net, mut grads) = (Net::default(), Net::default());
 /// grads.weight[(0, 0)] = 4.0;
-/// Optimizer::<f64, Net>::step(&mut opt, &mut net, &grads);
+/// Optimizer::<f64, Net>::step(&mut opt, &mut net, &grads).unwrap();
 /// assert!((net.weight[(0, 0)] + 0.5).abs() < 1e-9); // -0.5 · 4 / √16
 /// assert_eq!(opt.state().sum.weight[(0, 0)], 16.0);
 /// assert_eq!(Adagrad::<f64, Net>::STATE_BYTES, core::mem::size_of::<Net>() + 8);
@@ -28,6 +31,8 @@ use crate::{Error, Parameters, Scalar, Zeroed};
 pub struct Adagrad<T, G> {
     config: AdagradConfig<T>,
     state: AdagradState<G>,
+    /// Bound of the sum of squares.
+    bounds: StateBounds<T, 1>,
 }
 
 /// The hyperparameters of [`Adagrad`], with PyTorch's defaults.
@@ -93,6 +98,7 @@ impl<T: Scalar, G: Parameters<T> + Zeroed> Adagrad<T, G> {
                 sum: G::zeroed(),
                 step: 0,
             },
+            bounds: StateBounds::UNKNOWN,
         };
         opt.reset();
         Ok(opt)
@@ -113,6 +119,7 @@ impl<T: Scalar, G: Parameters<T> + Zeroed> Adagrad<T, G> {
     pub fn reset(&mut self) {
         self.state.sum.fill(self.config.initial_accumulator_value);
         self.state.step = 0;
+        self.bounds = StateBounds::UNKNOWN;
     }
 
     /// The hyperparameters.
@@ -127,13 +134,29 @@ impl<T: Scalar, G: Parameters<T> + Zeroed> Adagrad<T, G> {
 
     /// The state, mutable (to restore a saved state).
     pub fn state_mut(&mut self) -> &mut AdagradState<G> {
+        self.bounds = StateBounds::UNKNOWN;
         &mut self.state
     }
 
-    fn update<P: Parameters<T>>(&mut self, model: &mut P, grads: &G) {
+    fn update<P: Parameters<T>>(&mut self, model: &mut P, grads: &G) -> Result<(), Error> {
         let c = self.config;
+        let clr = c.lr / (T::one() + count::<T>(self.state.step) * c.lr_decay);
+        // The update below on the largest magnitudes (see `within`); the denominator is at
+        // least eps.
+        let (w_max, g_max) = magnitudes(model, grads)?;
+        let g_bound = g_max + c.weight_decay * w_max;
+        let sum = &self.state.sum;
+        let bounds = with_bounds(
+            self.bounds,
+            || Ok([state_magnitude(sum)?]),
+            |[s_max]| {
+                let s_bound = s_max + g_bound * g_bound;
+                within([s_bound, w_max + clr * g_bound / c.eps])?;
+                Ok([s_bound])
+            },
+        )?;
+        self.bounds = StateBounds::known(bounds);
         self.state.step = self.state.step.saturating_add(1);
-        let clr = c.lr / (T::one() + count::<T>(self.state.step - 1) * c.lr_decay);
         let sum = &mut self.state.sum;
         for_each_element(model, grads, sum, &mut (), &mut (), |w, g, s, _, _| {
             let Some(s) = s else { return };
@@ -142,9 +165,11 @@ impl<T: Scalar, G: Parameters<T> + Zeroed> Adagrad<T, G> {
                 g += c.weight_decay * *w;
             }
             *s += g * g;
-            let std = s.sqrt() + c.eps;
+            // `max`: a state set by hand to a negative sum must not give a NaN.
+            let std = non_negative(*s).sqrt() + c.eps;
             *w += -clr * g / std;
         });
+        Ok(())
     }
 }
 

@@ -2,7 +2,8 @@ use core::mem::size_of;
 
 use super::{
     check_lr, check_non_negative, check_positive, check_unit, count, for_each_tensor, lerp,
-    optimizer_impls,
+    lerp_bound, magnitudes, non_negative, optimizer_impls, state_magnitude, with_bounds, within,
+    StateBounds,
 };
 use crate::{Error, Parameters, Scalar, Zeroed};
 
@@ -30,7 +31,7 @@ use crate::{Error, Parameters, Scalar, Zeroed};
 /// let mut opt = Adam::new(AdamConfig { lr: 0.1, ..Default::default() }).unwrap();
 /// let (mut net, mut grads) = (Net::default(), Net::default());
 /// grads.weight[(0, 0)] = 3.0;
-/// Optimizer::<f64, Net>::step(&mut opt, &mut net, &grads);
+/// Optimizer::<f64, Net>::step(&mut opt, &mut net, &grads).unwrap();
 /// // The first step of Adam moves each weight by about lr, whatever the gradient's size.
 /// assert!((net.weight[(0, 0)] + 0.1).abs() < 1e-8);
 /// assert_eq!(opt.state().step, 1);
@@ -42,6 +43,8 @@ use crate::{Error, Parameters, Scalar, Zeroed};
 pub struct Adam<T, G, A = ()> {
     config: AdamConfig<T>,
     state: AdamState<G, A>,
+    /// Bounds of `m`, `v` and `v̂`.
+    bounds: StateBounds<T, 3>,
 }
 
 /// The hyperparameters of [`Adam`], with PyTorch's defaults. AMSGrad is chosen by the
@@ -130,6 +133,7 @@ impl<T: Scalar, G: Zeroed, A: Zeroed> Adam<T, G, A> {
                 max_exp_avg_sq: A::zeroed(),
                 step: 0,
             },
+            bounds: StateBounds::known([T::zero(); 3]),
         }
     }
 }
@@ -155,6 +159,7 @@ impl<T: Scalar, G: Parameters<T> + Zeroed, A: Parameters<T> + Zeroed> Adam<T, G,
         self.state.exp_avg_sq.set_zero();
         self.state.max_exp_avg_sq.set_zero();
         self.state.step = 0;
+        self.bounds = StateBounds::known([T::zero(); 3]);
     }
 
     /// The hyperparameters.
@@ -169,14 +174,15 @@ impl<T: Scalar, G: Parameters<T> + Zeroed, A: Parameters<T> + Zeroed> Adam<T, G,
 
     /// The state, mutable (to restore a saved state).
     pub fn state_mut(&mut self) -> &mut AdamState<G, A> {
+        self.bounds = StateBounds::UNKNOWN;
         &mut self.state
     }
 
-    fn update<P: Parameters<T>>(&mut self, model: &mut P, grads: &G) {
+    fn update<P: Parameters<T>>(&mut self, model: &mut P, grads: &G) -> Result<(), Error> {
         let c = self.config;
         let (beta1, beta2) = c.betas;
-        self.state.step = self.state.step.saturating_add(1);
-        let t = count::<T>(self.state.step);
+        let (w_max, g_max) = magnitudes(model, grads)?;
+        let t = count::<T>(self.state.step.saturating_add(1));
         let bias_correction1 = T::one() - beta1.powf(t);
         let bias_correction2 = T::one() - beta2.powf(t);
         // PyTorch's `w -= step_size · m / (√v / bias_correction2_sqrt + eps)`, with
@@ -189,6 +195,41 @@ impl<T: Scalar, G: Parameters<T> + Zeroed, A: Parameters<T> + Zeroed> Adam<T, G,
         let eps = c.eps * bias_correction2_sqrt;
         let decay = T::one() - c.lr * c.weight_decay;
         let (one_minus_beta1, one_minus_beta2) = (T::one() - beta1, T::one() - beta2);
+        // The update below on the largest magnitudes (see `within`): the decayed weight, the
+        // gradient with the L2 penalty, m, v, and the step, whose denominator is at least eps.
+        let decoupled = c.decoupled_weight_decay && c.weight_decay != T::zero();
+        let w_decayed = if decoupled {
+            w_max * decay.abs()
+        } else {
+            w_max
+        };
+        let g_bound = if decoupled {
+            g_max
+        } else {
+            g_max + c.weight_decay * w_max
+        };
+        let state = &self.state;
+        let measure = || {
+            Ok([
+                state_magnitude(&state.exp_avg)?,
+                state_magnitude(&state.exp_avg_sq)?,
+                state_magnitude(&state.max_exp_avg_sq)?,
+            ])
+        };
+        let bounds = with_bounds(self.bounds, measure, |[m_max, v_max, v_hat_max]| {
+            let m_bound = lerp_bound(m_max, g_bound);
+            let v_bound = v_max * beta2 + one_minus_beta2 * g_bound * g_bound;
+            let v_hat_bound = v_hat_max.max(v_bound);
+            within([
+                m_bound,
+                v_bound,
+                v_hat_bound,
+                w_decayed + step_size * m_bound / eps,
+            ])?;
+            Ok([m_bound, v_bound, v_hat_bound])
+        })?;
+        self.bounds = StateBounds::known(bounds);
+        self.state.step = self.state.step.saturating_add(1);
         let AdamState {
             exp_avg,
             exp_avg_sq,
@@ -216,7 +257,8 @@ impl<T: Scalar, G: Parameters<T> + Zeroed, A: Parameters<T> + Zeroed> Adam<T, G,
                 }
                 None => *v,
             };
-            let denom = second.sqrt() + eps;
+            // `max`: a state set by hand to a negative `v` must not give a NaN.
+            let denom = non_negative(second).sqrt() + eps;
             *w += -step_size * *m / denom;
         };
         // Per tensor, so that each loop is branch-free and vectorizes.
@@ -243,6 +285,7 @@ impl<T: Scalar, G: Parameters<T> + Zeroed, A: Parameters<T> + Zeroed> Adam<T, G,
                 }
             },
         );
+        Ok(())
     }
 }
 
@@ -263,7 +306,7 @@ optimizer_impls!([G: Parameters<T> + Zeroed, A: Parameters<T> + Zeroed] Adam<T, 
 /// let mut net = Net::default();
 /// net.weight[(0, 0)] = 1.0;
 /// let grads = Net::default(); // no gradient: only the decay acts
-/// Optimizer::<f32, Net>::step(&mut opt, &mut net, &grads);
+/// Optimizer::<f32, Net>::step(&mut opt, &mut net, &grads).unwrap();
 /// assert_eq!(net.weight[(0, 0)], 0.95);
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -373,8 +416,8 @@ impl<T: Scalar, G: Parameters<T> + Zeroed, A: Parameters<T> + Zeroed> AdamW<T, G
         self.adam.state_mut()
     }
 
-    fn update<P: Parameters<T>>(&mut self, model: &mut P, grads: &G) {
-        self.adam.update(model, grads);
+    fn update<P: Parameters<T>>(&mut self, model: &mut P, grads: &G) -> Result<(), Error> {
+        self.adam.update(model, grads)
     }
 }
 

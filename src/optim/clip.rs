@@ -26,7 +26,7 @@
 //!     // Refuses NaN or infinite gradients, leaving them as they were.
 //!     let norm = clip_grad_norm(&mut ws.grads, 1.0, Norm::L2).unwrap();
 //!     assert!(norm >= 0.0);
-//!     opt.step(&mut net, &ws.grads);
+//!     opt.step(&mut net, &ws.grads).unwrap();
 //! }
 //! ```
 

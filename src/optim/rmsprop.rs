@@ -1,8 +1,8 @@
 use core::mem::size_of;
 
 use super::{
-    check_lr, check_non_negative, check_positive, check_unit, for_each_element, lerp,
-    optimizer_impls,
+    check_lr, check_non_negative, check_positive, check_unit, for_each_element, lerp, lerp_bound,
+    magnitudes, non_negative, optimizer_impls, state_magnitude, with_bounds, within, StateBounds,
 };
 use crate::{Error, Parameters, Scalar, Zeroed};
 
@@ -34,7 +34,7 @@ use crate::{Error, Parameters, Scalar, Zeroed};
 /// let mut opt = RmsProp::centered_with_momentum(config).unwrap();
 /// let (mut net, mut grads) = (Net::default(), Net::default());
 /// grads.weight[(0, 0)] = 1.0;
-/// Optimizer::<f64, Net>::step(&mut opt, &mut net, &grads);
+/// Optimizer::<f64, Net>::step(&mut opt, &mut net, &grads).unwrap();
 /// assert!(net.weight[(0, 0)] < 0.0);
 /// assert_eq!(RmsProp::<f64, Net, Net, Net>::STATE_BYTES, 3 * core::mem::size_of::<Net>());
 /// // Plain RMSprop keeps one buffer.
@@ -44,6 +44,8 @@ use crate::{Error, Parameters, Scalar, Zeroed};
 pub struct RmsProp<T, G, C = (), Mo = ()> {
     config: RmsPropConfig<T>,
     state: RmsPropState<G, C, Mo>,
+    /// Bounds of `v`, the mean gradient and the momentum buffer.
+    bounds: StateBounds<T, 3>,
 }
 
 /// The hyperparameters of [`RmsProp`], with PyTorch's defaults. Whether it is centered is
@@ -156,6 +158,7 @@ impl<T: Scalar, G: Zeroed, C: Zeroed, Mo: Zeroed> RmsProp<T, G, C, Mo> {
                 grad_avg: C::zeroed(),
                 momentum_buffer: Mo::zeroed(),
             },
+            bounds: StateBounds::known([T::zero(); 3]),
         }
     }
 }
@@ -186,6 +189,7 @@ where
         self.state.square_avg.set_zero();
         self.state.grad_avg.set_zero();
         self.state.momentum_buffer.set_zero();
+        self.bounds = StateBounds::known([T::zero(); 3]);
     }
 
     /// The hyperparameters.
@@ -200,12 +204,39 @@ where
 
     /// The state, mutable (to restore a saved state).
     pub fn state_mut(&mut self) -> &mut RmsPropState<G, C, Mo> {
+        self.bounds = StateBounds::UNKNOWN;
         &mut self.state
     }
 
-    fn update<P: Parameters<T>>(&mut self, model: &mut P, grads: &G) {
+    fn update<P: Parameters<T>>(&mut self, model: &mut P, grads: &G) -> Result<(), Error> {
         let c = self.config;
         let one_minus_alpha = T::one() - c.alpha;
+        // The update below on the largest magnitudes (see `within`); the denominator is at
+        // least eps. Without a buffer (`()`) its magnitude is 0 and its bound is not used.
+        let (w_max, g_max) = magnitudes(model, grads)?;
+        let g_bound = g_max + c.weight_decay * w_max;
+        let state = &self.state;
+        let measure = || {
+            Ok([
+                state_magnitude(&state.square_avg)?,
+                state_magnitude(&state.grad_avg)?,
+                state_magnitude(&state.momentum_buffer)?,
+            ])
+        };
+        let bounds = with_bounds(self.bounds, measure, |[v_max, mean_max, b_max]| {
+            let v_bound = v_max * c.alpha + one_minus_alpha * g_bound * g_bound;
+            let mean_bound = lerp_bound(mean_max, g_bound);
+            let centered_bound = v_bound + mean_bound * mean_bound;
+            let (b_bound, w_bound) = if Mo::COUNT > 0 {
+                let b_bound = b_max * c.momentum + g_bound / c.eps;
+                (b_bound, w_max + c.lr * b_bound)
+            } else {
+                (T::zero(), w_max + c.lr * g_bound / c.eps)
+            };
+            within([v_bound, mean_bound, centered_bound, b_bound, w_bound])?;
+            Ok([v_bound, mean_bound, b_bound])
+        })?;
+        self.bounds = StateBounds::known(bounds);
         let RmsPropState {
             square_avg,
             grad_avg,
@@ -230,7 +261,8 @@ where
                         // v ≥ ḡ² in exact arithmetic; rounding must not make it a NaN.
                         (*v + -*mean * *mean).max(T::zero()).sqrt()
                     }
-                    None => v.sqrt(),
+                    // `max`: a state set by hand to a negative `v` must not give a NaN.
+                    None => non_negative(*v).sqrt(),
                 } + c.eps;
                 match b {
                     Some(b) => {
@@ -241,6 +273,7 @@ where
                 }
             },
         );
+        Ok(())
     }
 }
 

@@ -1,7 +1,10 @@
 use core::marker::PhantomData;
 use core::mem::size_of;
 
-use super::{check_lr, check_non_negative, for_each_element, optimizer_impls};
+use super::{
+    check_lr, check_non_negative, for_each_element, magnitudes, optimizer_impls, state_magnitude,
+    with_bounds, within, StateBounds,
+};
 use crate::{Error, Parameters, Scalar, Zeroed};
 
 /// Stochastic gradient descent, like `torch.optim.SGD`.
@@ -27,7 +30,7 @@ use crate::{Error, Parameters, Scalar, Zeroed};
 /// let mut grads = Net::default();
 /// grads.weight[(0, 0)] = 2.0;
 /// let mut opt = Sgd::new(0.25).unwrap();
-/// Optimizer::<f64, Net>::step(&mut opt, &mut net, &grads);
+/// Optimizer::<f64, Net>::step(&mut opt, &mut net, &grads).unwrap();
 /// assert_eq!(net.weight[(0, 0)], -0.5);
 /// assert!(Sgd::<f64, ()>::new(-1.0).is_err());
 /// ```
@@ -42,7 +45,7 @@ use crate::{Error, Parameters, Scalar, Zeroed};
 /// let mut opt = Sgd::with_momentum(config).unwrap();
 /// let (mut net, mut grads) = (Net::default(), Net::default());
 /// grads.bias.fill(1.0);
-/// Optimizer::<f32, Net>::step(&mut opt, &mut net, &grads);
+/// Optimizer::<f32, Net>::step(&mut opt, &mut net, &grads).unwrap();
 /// assert_eq!(opt.state().momentum_buffer.bias[0], 1.0);
 /// assert_eq!(net.bias[0], -0.19); // -0.1 · (1 + 0.9 · 1)
 /// assert_eq!(opt.state().step, 1);
@@ -100,6 +103,8 @@ pub struct SgdOptions<T, B> {
     weight_decay: T,
     nesterov: bool,
     state: SgdState<B>,
+    /// Bound of the momentum buffer.
+    bounds: StateBounds<T, 1>,
 }
 
 /// The state of an [`Sgd`] with options: `B` is `()` without momentum and the gradient type
@@ -128,7 +133,7 @@ pub trait SgdVariant<T: Scalar, G>: sealed::Sealed {
     fn config(&self, lr: T) -> SgdConfig<T>;
     /// One update of `model` with learning rate `lr`.
     #[doc(hidden)]
-    fn update<P: Parameters<T>>(&mut self, lr: T, model: &mut P, grads: &G);
+    fn update<P: Parameters<T>>(&mut self, lr: T, model: &mut P, grads: &G) -> Result<(), Error>;
     /// Clears the state.
     #[doc(hidden)]
     fn reset(&mut self);
@@ -144,12 +149,17 @@ impl<T: Scalar, G: Parameters<T>> SgdVariant<T, G> for () {
         }
     }
 
-    fn update<P: Parameters<T>>(&mut self, lr: T, model: &mut P, grads: &G) {
-        for (w, g) in model.tensors_mut().zip(grads.tensors()) {
-            for (wi, &gi) in w.iter_mut().zip(g) {
-                *wi -= lr * gi;
+    fn update<P: Parameters<T>>(&mut self, lr: T, model: &mut P, grads: &G) -> Result<(), Error> {
+        let (w_max, g_max) = magnitudes(model, grads)?;
+        within([w_max + lr * g_max])?;
+        for i in 0..P::TENSORS {
+            if let (Some(w), Some(g)) = (model.tensor_mut(i), grads.tensor(i)) {
+                for (wi, &gi) in w.iter_mut().zip(g) {
+                    *wi -= lr * gi;
+                }
             }
         }
+        Ok(())
     }
 
     fn reset(&mut self) {}
@@ -168,11 +178,29 @@ impl<T: Scalar, G: Parameters<T>, B: Parameters<T> + Zeroed> SgdVariant<T, G> fo
         }
     }
 
-    fn update<P: Parameters<T>>(&mut self, lr: T, model: &mut P, grads: &G) {
+    fn update<P: Parameters<T>>(&mut self, lr: T, model: &mut P, grads: &G) -> Result<(), Error> {
         let first = self.state.step == 0;
-        self.state.step = self.state.step.saturating_add(1);
         let (momentum, weight_decay, nesterov) = (self.momentum, self.weight_decay, self.nesterov);
         let keep = T::one() - self.dampening;
+        // The update below on the largest magnitudes (see `within`); without a buffer
+        // (`B = ()`) its magnitude is 0 and `b_bound` is not used.
+        let (w_max, g_max) = magnitudes(model, grads)?;
+        let d_bound = g_max + weight_decay * w_max;
+        let has_buffer = B::COUNT > 0;
+        let buffer = &self.state.momentum_buffer;
+        let measure = || Ok([state_magnitude(buffer)?]);
+        let bounds = with_bounds(self.bounds, measure, |[b_max]| {
+            let b_bound = d_bound.max(b_max * momentum + keep * d_bound);
+            let step_bound = match (has_buffer, nesterov) {
+                (false, _) => d_bound,
+                (true, false) => b_bound,
+                (true, true) => d_bound + momentum * b_bound,
+            };
+            within([b_bound, w_max + lr * step_bound])?;
+            Ok([b_bound])
+        })?;
+        self.bounds = StateBounds::known(bounds);
+        self.state.step = self.state.step.saturating_add(1);
         let buffer = &mut self.state.momentum_buffer;
         for_each_element(model, grads, buffer, &mut (), &mut (), |w, g, b, _, _| {
             let mut d = g;
@@ -185,11 +213,13 @@ impl<T: Scalar, G: Parameters<T>, B: Parameters<T> + Zeroed> SgdVariant<T, G> fo
             }
             *w += -lr * d;
         });
+        Ok(())
     }
 
     fn reset(&mut self) {
         self.state.momentum_buffer.set_zero();
         self.state.step = 0;
+        self.bounds = StateBounds::known([T::zero()]);
     }
 }
 
@@ -271,6 +301,7 @@ impl<T: Scalar, G, B> Sgd<T, G, SgdOptions<T, B>> {
                     momentum_buffer: buffer,
                     step: 0,
                 },
+                bounds: StateBounds::UNKNOWN,
             },
             grads: PhantomData,
         }
@@ -283,6 +314,7 @@ impl<T: Scalar, G, B> Sgd<T, G, SgdOptions<T, B>> {
 
     /// The state, mutable (to restore a saved state).
     pub fn state_mut(&mut self) -> &mut SgdState<B> {
+        self.options.bounds = StateBounds::UNKNOWN;
         &mut self.options.state
     }
 }
@@ -312,8 +344,8 @@ impl<T: Scalar, G: Parameters<T>, O: SgdVariant<T, G>> Sgd<T, G, O> {
         self.options.config(self.lr)
     }
 
-    fn update<P: Parameters<T>>(&mut self, model: &mut P, grads: &G) {
-        self.options.update(self.lr, model, grads);
+    fn update<P: Parameters<T>>(&mut self, model: &mut P, grads: &G) -> Result<(), Error> {
+        self.options.update(self.lr, model, grads)
     }
 }
 
