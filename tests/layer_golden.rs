@@ -5,22 +5,45 @@
 #[path = "common/tables.rs"]
 mod tables;
 
-use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use tables::{assert_close, batch, Tensor};
+use tables::{assert_close, batch, Case, Tensor};
 use tinyprop::prelude::*;
 
-fn case(name: &str) -> HashMap<String, Tensor> {
-    tables::case(include_str!("data/layer_golden.txt"), name)
+const LAYERS: &str = include_str!("data/layer_golden.txt");
+
+fn case(name: &str) -> Case {
+    tables::case(LAYERS, name)
+}
+
+/// Every case of the file, each checked by one of the tests below.
+#[test]
+fn every_case_is_checked() {
+    assert_eq!(
+        tables::names(LAYERS),
+        [
+            "linear",
+            "relu",
+            "leaky_relu",
+            "sigmoid",
+            "tanh",
+            "softmax",
+            "mse",
+            "cross_entropy_labels",
+            "cross_entropy_probabilities",
+            "cross_entropy_large_logits",
+            "bce_with_logits",
+        ]
+    );
 }
 
 /// Runs `layer` on the case's input and checks its output and input gradient (and, through
-/// `params`, its parameter gradients).
-fn check_layer<M, const O: usize>(name: &str, mut layer: M) -> (M, M::Grads)
+/// the returned gradients, its parameter gradients).
+fn check_layer<M, const O: usize>(c: &Case, mut layer: M) -> (M, M::Grads)
 where
     M: Layer<f64, SMatrix<f64, 3, 4>, Output = SMatrix<f64, O, 4>>,
 {
-    let c = case(name);
+    let name = &c.name;
     let x: SMatrix<f64, 3, 4> = batch(&c["input"]);
     let mut cache = Zeroed::zeroed();
     let y = layer.forward_train(&x, &mut cache);
@@ -55,28 +78,40 @@ fn dense_matches_torch_linear() {
         weight: SMatrix::from_row_slice(&c["weight"].2),
         bias: SVector::from_column_slice(&c["bias"].2),
     };
-    let (_, grads) = check_layer::<_, 2>("linear", dense);
+    let (_, grads) = check_layer::<_, 2>(&c, dense);
     let want = SMatrix::<f64, 2, 3>::from_row_slice(&c["grad_weight"].2);
     assert_close("grad_weight", grads.weight.as_slice(), want.as_slice());
     assert_close("grad_bias", grads.bias.as_slice(), &c["grad_bias"].2);
+    c.finish();
 }
 
 #[test]
 fn activations_match_torch() {
-    check_layer::<_, 3>("relu", Relu);
-    check_layer::<_, 3>("leaky_relu", LeakyRelu::new(0.1).unwrap());
-    check_layer::<_, 3>("sigmoid", Sigmoid);
-    check_layer::<_, 3>("tanh", Tanh);
-    check_layer::<_, 3>("softmax", Softmax);
+    fn check<M>(name: &str, layer: impl FnOnce(&mut Case) -> M)
+    where
+        M: Layer<f64, SMatrix<f64, 3, 4>, Output = SMatrix<f64, 3, 4>>,
+    {
+        let mut c = case(name);
+        let layer = layer(&mut c);
+        check_layer::<_, 3>(&c, layer);
+        c.finish();
+    }
+    check("relu", |_| Relu);
+    check("leaky_relu", |c| {
+        LeakyRelu::new(c.take("negative_slope")).unwrap()
+    });
+    check("sigmoid", |_| Sigmoid);
+    check("tanh", |_| Tanh);
+    check("softmax", |_| Softmax);
 }
 
-/// Checks a loss's value and gradient against the case.
-fn check_loss<L, Tg, const B: usize>(name: &str, loss: L, target: &Tg)
+/// Checks a loss's value and gradient against the case, whose target `target` reads.
+fn check_loss<L, Tg, const B: usize>(name: &str, loss: L, target: impl FnOnce(&Case) -> Tg)
 where
     L: Loss<f64, SMatrix<f64, 3, B>, Tg>,
-    Tg: ?Sized,
 {
     let c = case(name);
+    let target = &target(&c);
     let x: SMatrix<f64, 3, B> = batch(&c["input"]);
     let mut dx = SMatrix::<f64, 3, B>::zeros();
     let value = loss.loss_and_grad(&x, target, &mut dx).unwrap();
@@ -92,6 +127,7 @@ where
         dx.as_slice(),
         want.as_slice(),
     );
+    c.finish();
 }
 
 fn labels<const B: usize>(t: &Tensor) -> [usize; B] {
@@ -101,16 +137,19 @@ fn labels<const B: usize>(t: &Tensor) -> [usize; B] {
 
 #[test]
 fn losses_match_torch() {
-    let target: SMatrix<f64, 3, 4> = batch(&case("mse")["target"]);
-    check_loss("mse", Mse, &target);
-    let l: [usize; 4] = labels(&case("cross_entropy_labels")["labels"]);
-    check_loss("cross_entropy_labels", CrossEntropy, &l);
-    let p: SMatrix<f64, 3, 4> = batch(&case("cross_entropy_probabilities")["target"]);
-    check_loss("cross_entropy_probabilities", CrossEntropy, &p);
-    let l: [usize; 2] = labels(&case("cross_entropy_large_logits")["labels"]);
-    check_loss("cross_entropy_large_logits", CrossEntropy, &l);
-    let t: SMatrix<f64, 3, 4> = batch(&case("bce_with_logits")["target"]);
-    check_loss("bce_with_logits", BceWithLogits, &t);
+    check_loss("mse", Mse, |c| batch::<3, 4>(&c["target"]));
+    check_loss("cross_entropy_labels", CrossEntropy, |c| {
+        labels::<4>(&c["labels"])
+    });
+    check_loss("cross_entropy_probabilities", CrossEntropy, |c| {
+        batch::<3, 4>(&c["target"])
+    });
+    check_loss("cross_entropy_large_logits", CrossEntropy, |c| {
+        labels::<2>(&c["labels"])
+    });
+    check_loss("bce_with_logits", BceWithLogits, |c| {
+        batch::<3, 4>(&c["target"])
+    });
 }
 
 /// `loss_and_grad` returns exactly the value `loss` does, for every loss, in `f32` and `f64`,
@@ -143,4 +182,117 @@ fn loss_and_grad_returns_the_value_of_loss() {
     }
     run::<f32>();
     run::<f64>();
+}
+
+// The reader itself: a corrupted table must fail the test, not pass it silently.
+
+const GOOD: &str = "\
+# comment
+case a key=0.5 n=3
+x 1 2 1.0 2.0
+y 2 1 3.0 4.0
+end
+
+case b
+x 1 1 5.0
+end
+";
+
+/// The panic message of `f`, which must panic.
+fn panic_message(f: impl FnOnce()) -> String {
+    let payload = catch_unwind(AssertUnwindSafe(f)).expect_err("the reader accepted a bad table");
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+/// Reads case `a` of `text` as a test of `GOOD` would: every tensor and hyperparameter.
+fn read_all_of_a(text: &str) {
+    let mut c = tables::case(text, "a");
+    assert_eq!(c.take("key"), 0.5);
+    c.take_usize("n", 3);
+    assert_eq!(c["x"], (1, 2, vec![1.0, 2.0]));
+    assert_eq!(c["y"], (2, 1, vec![3.0, 4.0]));
+    c.finish();
+}
+
+#[test]
+fn the_reader_accepts_a_good_table() {
+    assert_eq!(tables::names(GOOD), ["a", "b"]);
+    read_all_of_a(GOOD);
+    let c = tables::case(GOOD, "b");
+    assert_eq!(c["x"].2, [5.0]);
+    c.finish();
+}
+
+#[test]
+fn the_reader_refuses_what_a_test_does_not_use() {
+    // A tensor the test does not read (an unknown label).
+    let extra = GOOD.replace("y 2 1 3.0 4.0\n", "y 2 1 3.0 4.0\nz 1 1 9.0\n");
+    assert!(panic_message(|| read_all_of_a(&extra)).contains("does not read: [\"z\"]"));
+    // A hyperparameter the test does not take.
+    let extra = GOOD.replace("n=3", "n=3 eps=1e-5");
+    assert!(panic_message(|| read_all_of_a(&extra)).contains("does not use"));
+    // A tensor left unread by the test.
+    let msg = panic_message(|| {
+        let mut c = tables::case(GOOD, "a");
+        c.take("key");
+        c.take_usize("n", 3);
+        let _ = &c["x"];
+        c.finish();
+    });
+    assert!(msg.contains("[\"y\"]"), "{msg}");
+    // A case read without finish().
+    let msg = panic_message(|| {
+        let c = tables::case(GOOD, "b");
+        let _ = &c["x"];
+    });
+    assert!(msg.contains("without finish"), "{msg}");
+}
+
+#[test]
+fn the_reader_refuses_what_the_file_lacks() {
+    let msg = panic_message(|| read_all_of_a(&GOOD.replace("y 2 1", "w 2 1")));
+    assert!(msg.contains("no tensor y"), "{msg}");
+    let msg = panic_message(|| read_all_of_a(&GOOD.replace("key=", "kee=")));
+    assert!(msg.contains("no hyperparameter key"), "{msg}");
+    let msg = panic_message(|| read_all_of_a(&GOOD.replace("n=3", "n=4")));
+    assert!(msg.contains("a: n"), "{msg}");
+    let msg = panic_message(|| read_all_of_a(&GOOD.replace("case a", "case c")));
+    assert!(msg.contains("no case a"), "{msg}");
+}
+
+#[test]
+fn the_reader_refuses_malformed_tables() {
+    for (bad, why) in [
+        (GOOD.replace("case b", "case a"), "duplicate case a"),
+        (GOOD.replace("y 2 1", "x 2 1"), "repeated label x"),
+        (GOOD.replace("n=3", "n=3 key=1"), "repeated key key"),
+        (GOOD.replace("n=3", "n=3 flag"), "not key=value"),
+        (
+            GOOD.replace("2 1 3.0 4.0", "2 1 3.0"),
+            "2 x 1 values expected",
+        ),
+        (
+            GOOD.replace("2 1 3.0 4.0", "2 1 3.0 4.0 5.0"),
+            "2 x 1 values",
+        ),
+        (GOOD.replace("3.0 4.0", "3.0 four"), "four"),
+        (GOOD.replace("x 1 1 5.0", "x 1"), "no rows or columns"),
+        (
+            GOOD.replace("y 2 1 3.0 4.0\nend", "y 2 1 3.0 4.0"),
+            "case inside a case",
+        ),
+        (GOOD.replace("case b\n", ""), "data outside a case"),
+        (format!("{GOOD}end\n"), "end outside a case"),
+        (format!("{GOOD}case c\n"), "unterminated case c"),
+    ] {
+        // Malformed anywhere in the file, even in a case the test does not read.
+        let msg = panic_message(|| drop(tables::names(&bad)));
+        assert!(msg.contains(why), "{why}: {msg}");
+        let msg = panic_message(|| read_all_of_a(&bad));
+        assert!(msg.contains(why), "{why}: {msg}");
+    }
 }

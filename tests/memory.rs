@@ -55,25 +55,76 @@ fn sizes_are_exactly_the_buffers() {
     );
 }
 
+type Iris = (Dense<f32, 4, 16>, Relu, Dense<f32, 16, 3>);
+type Digits = (Dense<f32, 64, 32>, Relu, Dense<f32, 32, 10>);
+
+/// One row of the README's memory table for network `$net` with input width `$n` trained on
+/// batches of `$b`: parameters, model bytes, inference bytes (batch 1), training bytes with
+/// plain SGD.
+macro_rules! figures {
+    ($net:ty, $n:literal, $b:literal) => {
+        [
+            parameter_count::<f32, $net>(),
+            size_of::<$net>(),
+            inference_bytes::<f32, SMatrix<f32, $n, 1>, $net>(),
+            training_bytes::<
+                f32,
+                SMatrix<f32, $n, $b>,
+                $net,
+                Sgd<f32, <$net as Model<f32>>::Grads>,
+            >(),
+        ]
+    };
+}
+
+/// The README's memory table, row by row.
+const README_TABLE: [[usize; 4]; 4] = [
+    [33, 132, 208, 844],                  // XOR 2-8-1, batch 4
+    [131, 524, 680, 5_788],               // iris 4-16-3, batch 16
+    [2_410, 9_640, 10_192, 46_420],       // digits 64-32-10, batch 32
+    [101_770, 407_080, 411_280, 982_612], // 784-128-10, batch 32
+];
+
 #[test]
-fn mnist_budget_figures() {
-    // The figures README quotes for the 784-128-10 network.
-    type X1 = SMatrix<f32, 784, 1>;
-    type X32 = SMatrix<f32, 784, 32>;
-    type Opt = Sgd<f32, <Mnist as Model<f32>>::Grads>;
-    println!("mnist params: {}", parameter_count::<f32, Mnist>());
-    println!(
-        "mnist inference b1: {}",
-        inference_bytes::<f32, X1, Mnist>()
-    );
-    println!(
-        "mnist training b32 sgd: {}",
-        training_bytes::<f32, X32, Mnist, Opt>()
-    );
+fn readme_memory_table_figures() {
+    let ours = [
+        figures!(Xor, 2, 4),
+        figures!(Iris, 4, 16),
+        figures!(Digits, 64, 32),
+        figures!(Mnist, 784, 32),
+    ];
+    for (row, want) in ours.iter().zip(&README_TABLE) {
+        println!("{row:?}");
+        assert_eq!(row, want);
+    }
+    // The 784-128-10 inference figure, by its parts: the model, input, output and the two
+    // 128-wide intermediates.
     assert_eq!(
-        inference_bytes::<f32, X1, Mnist>(),
+        inference_bytes::<f32, SMatrix<f32, 784, 1>, Mnist>(),
         407_080 + 784 * 4 + 10 * 4 + 2 * 128 * 4
     );
+}
+
+/// README.md prints the figures [`README_TABLE`] holds.
+#[test]
+fn readme_prints_these_memory_figures() {
+    let readme = include_str!("../README.md");
+    let rows: Vec<[usize; 4]> = readme
+        .lines()
+        .skip_while(|l| *l != "| network | parameters | model | inference (batch 1) | training |")
+        .skip(2) // the header and its rule
+        .take_while(|l| l.starts_with('|'))
+        .map(|row| {
+            let cells: Vec<&str> = row.split('|').collect();
+            assert_eq!(cells.len(), 7, "{row}");
+            // "982 612" is 982612.
+            core::array::from_fn(|i| {
+                let digits = cells[i + 2].replace(' ', "");
+                digits.parse().unwrap_or_else(|e| panic!("{row}: {e}"))
+            })
+        })
+        .collect();
+    assert_eq!(rows, README_TABLE);
 }
 
 #[test]

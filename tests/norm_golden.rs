@@ -4,17 +4,26 @@
 #[path = "common/tables.rs"]
 mod tables;
 
-use tables::{assert_close, batch, vector};
+use tables::{assert_close, batch, vector, Case};
 use tinyprop::prelude::*;
 
-fn case(name: &str) -> std::collections::HashMap<String, tables::Tensor> {
-    tables::case(include_str!("data/norm_golden.txt"), name)
+const NORM: &str = include_str!("data/norm_golden.txt");
+
+fn case(name: &str) -> Case {
+    tables::case(NORM, name)
+}
+
+/// Every case of the file, each checked by one of the tests below.
+#[test]
+fn every_case_is_checked() {
+    assert_eq!(tables::names(NORM), ["batchnorm1d", "layernorm"]);
 }
 
 #[test]
 fn batch_norm_matches_pytorch() {
-    let c = case("batchnorm1d");
-    let mut bn = BatchNorm::<f64, 3>::new(0.1, 1e-5).unwrap();
+    let mut c = case("batchnorm1d");
+    c.take_usize("num_features", 3);
+    let mut bn = BatchNorm::<f64, 3>::new(c.take("momentum"), c.take("eps")).unwrap();
     bn.affine.weight = vector(&c["weight"]);
     bn.affine.bias = vector(&c["bias"]);
 
@@ -55,12 +64,14 @@ fn batch_norm_matches_pytorch() {
     bn.forward(&x, &mut y);
     let want: SMatrix<f64, 3, 2> = batch(&c["eval_output"]);
     assert_close("eval_output", y.as_slice(), want.as_slice());
+    c.finish();
 }
 
 #[test]
 fn layer_norm_matches_pytorch() {
-    let c = case("layernorm");
-    let mut ln = LayerNorm::<f64, 4>::new(1e-5).unwrap();
+    let mut c = case("layernorm");
+    c.take_usize("normalized_shape", 4);
+    let mut ln = LayerNorm::<f64, 4>::new(c.take("eps")).unwrap();
     ln.affine.weight = vector(&c["weight"]);
     ln.affine.bias = vector(&c["bias"]);
     let x: SMatrix<f64, 4, 3> = batch(&c["input_1"]);
@@ -82,4 +93,5 @@ fn layer_norm_matches_pytorch() {
     assert_close("grad_input_1", dx.as_slice(), want.as_slice());
     assert_close("grad_weight", grads.weight.as_slice(), &c["grad_weight"].2);
     assert_close("grad_bias", grads.bias.as_slice(), &c["grad_bias"].2);
+    c.finish();
 }

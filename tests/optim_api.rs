@@ -568,9 +568,21 @@ fn norms_are_exact_and_do_not_overflow() {
         let n = grad_norm(&big, Norm::P(3.0)).unwrap();
         assert!((n / scale - 91f32.cbrt()).abs() < 1e-5, "{n}");
         let mut clipped = big;
-        clip_grad_norm(&mut clipped, 1.0, Norm::L2).unwrap();
+        let total = clip_grad_norm(&mut clipped, 1.0, Norm::L2).unwrap();
+        assert_eq!(total, grad_norm(&big, Norm::L2).unwrap());
         if scale > 1.0 {
-            assert!((clipped.norm() - 1.0).abs() < 1e-5);
+            // Scaled by 1 / (5e30 + 1e-6) to (0.6, 0.8), to 2 f32::EPSILON relative.
+            for (got, want) in clipped.iter().zip([0.6f32, 0.8]) {
+                assert!(
+                    (got - want).abs() <= 2.0 * f32::EPSILON * want,
+                    "{clipped:?}"
+                );
+            }
+        } else {
+            // The norm, 5e-30, is below max_norm: the coefficient 1 / (5e-30 + 1e-6) is
+            // about 1e6, above 1, so nothing changes, to the bit.
+            assert_eq!(clipped, big);
+            assert_eq!(clipped.as_slice(), [3.0 * scale, 4.0 * scale]);
         }
     }
 }

@@ -186,49 +186,49 @@ fn check_clipping<T: Scalar>(tol: Tolerance) -> usize {
     let mut worst = 0.0f64;
     for case in &cases {
         let mut case = case.clone();
-        let mut grads = Net::<T>::default();
-        set(&mut grads, case.one("grad"));
         match case.kind.as_str() {
             "value" => {
                 let clip_value = T::of_f64(case.take("clip_value"));
+                let mut grads = Net::<T>::default();
+                set(&mut grads, case.one("grad"));
                 clip_grad_value(&mut grads, clip_value).unwrap();
+                let what = format!("{} clipped", case.name);
+                worst = worst.max(assert_close(&what, &get(&grads), case.one("clipped"), tol));
                 case.finish(&["sizes", "grad", "clipped"]);
             }
             "norm" => {
                 let max_norm = T::of_f64(case.take("max_norm"));
                 let p = case.take("norm_type");
-                let norm = if p == 2.0 {
-                    Norm::L2
+                // The named norm where there is one, and always the general `Norm::P(p)`: each
+                // against PyTorch's total and clipped gradients.
+                let named = if p == 1.0 {
+                    Some(Norm::L1)
+                } else if p == 2.0 {
+                    Some(Norm::L2)
                 } else if p == f64::INFINITY {
-                    Norm::Inf
+                    Some(Norm::Inf)
                 } else {
-                    Norm::P(T::of_f64(p))
+                    None
                 };
-                let total = clip_grad_norm(&mut grads, max_norm, norm).unwrap();
-                // The same through the general p-norm.
-                let mut again = Net::<T>::default();
-                set(&mut again, case.one("grad"));
-                let total_p = clip_grad_norm(&mut again, max_norm, Norm::P(T::of_f64(p))).unwrap();
-                assert_eq!(
-                    (total_p, get(&again)),
-                    (total, get(&grads)),
-                    "{}",
-                    case.name
-                );
-                let what = format!("{} total", case.name);
-                worst = worst.max(assert_close(
-                    &what,
-                    &[total.as_f64()],
-                    case.one("total"),
-                    tol,
-                ));
+                for norm in named.into_iter().chain([Norm::P(T::of_f64(p))]) {
+                    let mut g = Net::<T>::default();
+                    set(&mut g, case.one("grad"));
+                    let total = clip_grad_norm(&mut g, max_norm, norm).unwrap();
+                    let what = format!("{} {norm:?} total", case.name);
+                    worst = worst.max(assert_close(
+                        &what,
+                        &[total.as_f64()],
+                        case.one("total"),
+                        tol,
+                    ));
+                    let what = format!("{} {norm:?} clipped", case.name);
+                    worst = worst.max(assert_close(&what, &get(&g), case.one("clipped"), tol));
+                }
                 case.finish(&["sizes", "grad", "clipped", "total"]);
             }
             other => panic!("{}: unknown kind {other}", case.name),
         }
         check_sizes::<T>(&case);
-        let what = format!("{} clipped", case.name);
-        worst = worst.max(assert_close(&what, &get(&grads), case.one("clipped"), tol));
     }
     println!(
         "{} clipping cases, largest relative error {worst:.1e}",
@@ -239,8 +239,25 @@ fn check_clipping<T: Scalar>(tol: Tolerance) -> usize {
 
 #[test]
 fn clipping_matches_pytorch() {
-    assert_eq!(check_clipping::<f64>(F64), 6);
-    assert_eq!(check_clipping::<f32>(F32), 6);
+    assert_eq!(check_clipping::<f64>(F64), 13);
+    assert_eq!(check_clipping::<f32>(F32), 13);
+}
+
+/// The clipping cases cover every kind of norm: L1, L2, infinity, and general p-norms (which
+/// `grad_norm` computes as such, not rewritten into a named norm).
+#[test]
+fn clipping_cases_cover_every_norm() {
+    let mut p: Vec<String> = parse(CLIP)
+        .into_iter()
+        .filter(|c| c.kind == "norm")
+        .map(|mut c| {
+            c.take("max_norm");
+            c.take_str("norm_type")
+        })
+        .collect();
+    p.sort();
+    p.dedup();
+    assert_eq!(p, ["1", "1.5", "2", "3", "inf"]);
 }
 
 /// The schedule a case describes, as a boxed trait object (tests only).

@@ -207,6 +207,20 @@ CLIP_CASES = [
      [0.3, -2.0, 1.0, 0.0, -0.25]),
     ("norm_inf_unclipped", "norm", [("max_norm", 5.0), ("norm_type", math.inf)],
      [0.3, -2.0, 1.0, 0.0, -0.25]),
+    # L1 and general p-norms (p = 1.5, 3): PyTorch's own sums, not a formula of the tests.
+    ("norm1_clipped", "norm", [("max_norm", 1.0), ("norm_type", 1.0)], [3.0, -4.0, 0.5, 0.0, -1.5]),
+    ("norm1_unclipped", "norm", [("max_norm", 10.0), ("norm_type", 1.0)],
+     [0.3, -0.4, 1.2, 0.0, -2.5]),
+    ("norm1_5_clipped", "norm", [("max_norm", 1.0), ("norm_type", 1.5)],
+     [3.0, -4.0, 0.5, 0.0, -1.5]),
+    ("norm1_5_spread", "norm", [("max_norm", 2.0), ("norm_type", 1.5)],
+     [0.001, -2.0, 0.25, 7.0, -0.5]),
+    ("norm3_clipped", "norm", [("max_norm", 1.0), ("norm_type", 3.0)],
+     [3.0, -4.0, 0.5, 0.0, -1.5]),
+    ("norm3_unclipped", "norm", [("max_norm", 10.0), ("norm_type", 3.0)],
+     [0.3, -0.4, 1.2, 0.0, -2.5]),
+    ("norm3_spread", "norm", [("max_norm", 2.0), ("norm_type", 3.0)],
+     [0.001, -2.0, 0.25, 7.0, -0.5]),
 ]
 
 
@@ -214,7 +228,8 @@ def gen_clip():
     lines = header("Gradient clipping golden cases (torch.nn.utils)", [
         "Format:",
         "  case <name> value clip_value=<v>                      clip_grad_value_",
-        "  case <name> norm max_norm=<v> norm_type=<2|inf>        clip_grad_norm_",
+        "  case <name> norm max_norm=<v> norm_type=<p>            clip_grad_norm_",
+        "      p: 1, 1.5, 2, 3 or inf",
         "  sizes <n1> <n2>   two gradient tensors, values concatenated",
         "  grad <floats>     gradients before clipping",
         "  clipped <floats>  gradients after clipping",
