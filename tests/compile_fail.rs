@@ -1,7 +1,58 @@
-//! Wrong wiring does not compile: each file in tests/ui must fail with the committed message.
+//! Wrong programs do not compile.
+//!
+//! * `tests/ui`: wrong wiring (a width mismatch, an optimizer for another network) fails type
+//!   checking; each file must fail with its committed `.stderr` (trybuild, `cargo check`).
+//! * `tests/build_fail`: a batch of no samples is refused by `const` assertions, which fire
+//!   when the generic code is instantiated, that is at `cargo build` (not at `cargo check`).
+//!   Each program there is built and its errors compared with `tests/build_fail/expected.stderr`
+//!   (regenerate with `TRYBUILD=overwrite`).
+
+use std::path::Path;
+use std::process::Command;
 
 #[test]
 fn wrong_wiring_does_not_compile() {
     let t = trybuild::TestCases::new();
     t.compile_fail("tests/ui/*.rs");
+}
+
+#[test]
+fn batches_of_no_samples_do_not_build() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let fixture = root.join("tests/build_fail");
+    let output = Command::new(env!("CARGO"))
+        .args(["build", "--bins", "--keep-going", "--message-format=short", "--quiet"])
+        .current_dir(&fixture)
+        .env("CARGO_TARGET_DIR", root.join("target/tests/build_fail"))
+        .output()
+        .expect("cargo runs");
+    assert!(!output.status.success(), "every program must fail to build");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let prefix = format!("{}/", root.display());
+    // The errors and the notes that say where they come from, without the checkout's path,
+    // in a stable order (cargo builds the programs in parallel).
+    let mut lines: Vec<String> = stderr
+        .lines()
+        .filter(|l| l.contains("error[") || l.contains("instantiating"))
+        .map(|l| l.replace(&prefix, ""))
+        .collect();
+    lines.sort();
+    lines.dedup();
+    let got = lines.join("\n") + "\n";
+    let expected_path = fixture.join("expected.stderr");
+    if std::env::var("TRYBUILD").as_deref() == Ok("overwrite") {
+        std::fs::write(&expected_path, &got).unwrap();
+    }
+    let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+    assert_eq!(got, expected, "full output:\n{stderr}");
+    // Every program failed, each with the batch-size message.
+    for bin in std::fs::read_dir(fixture.join("src/bin")).unwrap() {
+        let name = bin.unwrap().path();
+        let name = name.file_stem().unwrap().to_string_lossy().into_owned();
+        assert!(
+            stderr.contains(&format!("(bin \"{name}\")")),
+            "{name} built:\n{stderr}"
+        );
+    }
+    assert!(got.contains("the batch size B is 0"));
 }
