@@ -368,12 +368,13 @@ pub(crate) fn check_indices<I: Unsigned>(indices: &[I], len: usize) -> Result<()
 /// assert!(tinyprop::data::sequence(&mut [0u8; 257]).is_err());
 /// ```
 pub fn sequence<I: Unsigned>(indices: &mut [I]) -> Result<(), Error> {
-    let n = indices.len();
-    if n > 0 && I::from_usize(n - 1).is_none() {
-        return Err(Error::IndexOutOfRange {
-            index: n - 1,
-            len: max_count::<I>(),
-        });
+    if let Some(last) = indices.len().checked_sub(1) {
+        if I::from_usize(last).is_none() {
+            return Err(Error::IndexOutOfRange {
+                index: last,
+                len: max_count::<I>(),
+            });
+        }
     }
     for (i, slot) in indices.iter_mut().enumerate() {
         if let Some(v) = I::from_usize(i) {
@@ -411,7 +412,7 @@ fn below<R: RngCore + ?Sized>(rng: &mut R, n: u64) -> u64 {
         let mut draws = 1;
         while low_bits(m) < threshold && draws < MAX_DRAWS {
             m = wide(rng.next_u64());
-            draws += 1;
+            draws = draws.saturating_add(1);
         }
     }
     high_bits(m)
@@ -448,7 +449,10 @@ fn high_bits(m: u128) -> u64 {
 /// ```
 pub fn shuffle<X, R: RngCore + ?Sized>(items: &mut [X], rng: &mut R) {
     for i in (1..items.len()).rev() {
-        let j = below(rng, i as u64 + 1);
+        let j = below(
+            rng,
+            u64::try_from(i).map_or(u64::MAX, |i| i.saturating_add(1)),
+        );
         let j = usize::try_from(j).unwrap_or(i);
         if j < i {
             if let Some((last, head)) = items.get_mut(..=i).and_then(<[X]>::split_last_mut) {
@@ -561,23 +565,28 @@ where
             .get(p..)
             .map_or(0, |r| r.iter().take_while(|&&i| label(i) == class).count())
             .max(1);
-        let mut need = ((run as f32 * validation_fraction + 0.5) as u64).min(run as u64);
-        let mut left = run as u64;
-        for q in p..p + run {
+        let run_u64 = u64::try_from(run).unwrap_or(u64::MAX);
+        let mut need = round_to_count(run as f32 * validation_fraction).min(run_u64);
+        let mut left = run_u64;
+        for q in p..p.saturating_add(run) {
             let take = need > 0 && below(rng, left) < need;
-            left -= 1;
+            left = left.saturating_sub(1);
             if take {
-                need -= 1;
+                need = need.saturating_sub(1);
             } else {
-                if q != front {
-                    rows.swap(front, q);
-                }
-                front += 1;
+                swap_at(rows, front, q);
+                front = front.saturating_add(1);
             }
         }
-        p += run;
+        p = p.saturating_add(run);
     }
-    let (train, val) = rows.split_at_mut(front.min(n));
+    // `front <= n`: the split is always in range.
+    let Some((train, val)) = rows.split_at_mut_checked(front.min(n)) else {
+        return Err(Error::IndexOutOfRange {
+            index: front,
+            len: n,
+        });
+    };
     heap_sort_by_key(train, |i| (label(i), i));
     heap_sort_by_key(val, |i| (label(i), i));
     Ok((train, val))
@@ -589,18 +598,20 @@ where
 fn heap_sort_by_key<I: Copy, K: Ord>(items: &mut [I], key: impl Fn(I) -> K) {
     let key_at = |items: &[I], i: usize| items.get(i).map(|&x| key(x));
     // Moves the item at `root` down the heap `items[..end]` until both children are smaller.
+    // (Indices below `items.len()`, so `2 · root + 2` cannot overflow; saturating anyway.)
     let sift_down = |items: &mut [I], mut root: usize, end: usize| loop {
-        let mut child = 2 * root + 1;
+        let mut child = root.saturating_mul(2).saturating_add(1);
         if child >= end {
             break;
         }
-        if child + 1 < end && key_at(items, child + 1) > key_at(items, child) {
-            child += 1;
+        let right = child.saturating_add(1);
+        if right < end && key_at(items, right) > key_at(items, child) {
+            child = right;
         }
         if key_at(items, root) >= key_at(items, child) {
             break;
         }
-        items.swap(root, child);
+        swap_at(items, root, child);
         root = child;
     };
     let n = items.len();
@@ -608,9 +619,28 @@ fn heap_sort_by_key<I: Copy, K: Ord>(items: &mut [I], key: impl Fn(I) -> K) {
         sift_down(items, start, n);
     }
     for end in (1..n).rev() {
-        items.swap(0, end);
+        swap_at(items, 0, end);
         sift_down(items, 0, end);
     }
+}
+
+/// Swaps `items[a]` and `items[b]`; does nothing if either is out of range.
+fn swap_at<X>(items: &mut [X], a: usize, b: usize) {
+    let (low, high) = (a.min(b), a.max(b));
+    if let Some((head, tail)) = items.split_at_mut_checked(high) {
+        if let (Some(x), Some(y)) = (head.get_mut(low), tail.first_mut()) {
+            core::mem::swap(x, y);
+        }
+    }
+}
+
+/// `x` rounded to the nearest integer (halves up) as a count: 0 for negative values and NaN,
+/// saturating at `u64::MAX`.
+fn round_to_count(x: f32) -> u64 {
+    // `as` from a float saturates and maps NaN to 0: exactly what a count needs.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let n = (x + 0.5) as u64;
+    n
 }
 
 fn check_fraction(fraction: f32) -> Result<(), Error> {
@@ -661,7 +691,7 @@ where
     D: Samples<T, IN> + ?Sized,
     D::Target: Target<T, OUT>,
 {
-    let mut usable = 0;
+    let mut usable: usize = 0;
     for i in 0..data.len() {
         let (x, y) = data.get(i).ok_or(Error::IndexOutOfRange {
             index: i,
@@ -673,7 +703,7 @@ where
             Ok(()) => {}
         }
         if is_finite::<T, IN, OUT, _>(x, y) {
-            usable += 1;
+            usable = usable.saturating_add(1);
         } else if policy == NonFinite::Reject {
             return Err(Error::NonFiniteSample { index: i });
         }

@@ -212,6 +212,7 @@ fn lane_sum<T: Scalar, P: Parameters<T> + ?Sized>(p: &P, f: impl Fn(T) -> T) -> 
 /// Fails the build (when the function that calls it is instantiated) for a batch of `B = 0`
 /// samples, which has no loss, no gradient and no accuracy.
 #[inline(always)]
+#[allow(clippy::disallowed_macros)] // a build-time check, not a panic at run time
 pub(crate) fn nonempty_batch<const B: usize>() {
     const {
         assert!(

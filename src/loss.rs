@@ -45,7 +45,7 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, SMatrix<T, N, B>, SMatri
             .iter()
             .zip(t.iter())
             .fold(T::zero(), |acc, (&a, &b)| acc + (a - b) * (a - b));
-        Ok(sum / count::<T>(N * B))
+        Ok(sum / count::<T>(N.saturating_mul(B)))
     }
 
     fn loss_and_grad(
@@ -55,7 +55,7 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, SMatrix<T, N, B>, SMatri
         dy: &mut SMatrix<T, N, B>,
     ) -> Result<T, Error> {
         nonempty_batch::<B>();
-        let scale = T::of_f64(2.0) / count::<T>(N * B);
+        let scale = T::of_f64(2.0) / count::<T>(N.saturating_mul(B));
         for ((d, &a), &b) in dy.iter_mut().zip(y.iter()).zip(t.iter()) {
             *d = scale * (a - b);
         }
@@ -201,7 +201,7 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, SMatrix<T, N, B>, SMatri
         let sum = y.iter().zip(t.iter()).fold(T::zero(), |acc, (&x, &p)| {
             acc + x.max(T::zero()) - x * p + (-x.abs()).exp().ln_1p()
         });
-        Ok(sum / count::<T>(N * B))
+        Ok(sum / count::<T>(N.saturating_mul(B)))
     }
 
     fn loss_and_grad(
@@ -211,7 +211,7 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, SMatrix<T, N, B>, SMatri
         dy: &mut SMatrix<T, N, B>,
     ) -> Result<T, Error> {
         nonempty_batch::<B>();
-        let inv = T::one() / count::<T>(N * B);
+        let inv = T::one() / count::<T>(N.saturating_mul(B));
         for ((d, &x), &p) in dy.iter_mut().zip(y.iter()).zip(t.iter()) {
             *d = (sigmoid(x) - p) * inv;
         }

@@ -31,7 +31,9 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
     let xc = x.clamp(LO, HI);
     let t = xc * LOG2_E + ROUND;
     let n = t - ROUND;
-    // The integer `n` (in -126 ..= 128) from the bits of `t`.
+    // The integer `n` (in -126 ..= 128) from the bits of `t`: a difference of two bit patterns
+    // of the same exponent, reinterpreted, not converted.
+    #[allow(clippy::cast_possible_wrap)]
     let ni = (t.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
     let r = xc - n * LN2_HI - n * LN2_LO;
     // The polynomial in Estrin's form (pairs of terms, then powers of r), not Horner's: the
@@ -45,10 +47,13 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
     let p = p01 + r2 * p23 + r4 * p45;
     let y = p * r2 + r + 1.0;
     // 2ⁿ in two normal factors (n = 128 or -126 would not be one).
+    // Both halves are in -63 ..= 64, so their biased exponents are in 64 ..= 191: positive.
     let n1 = ni >> 1;
-    let n2 = ni - n1;
-    let scale1 = f32::from_bits(((n1 + 127) as u32) << 23);
-    let scale2 = f32::from_bits(((n2 + 127) as u32) << 23);
+    let n2 = ni.wrapping_sub(n1);
+    #[allow(clippy::cast_sign_loss)]
+    let scale1 = f32::from_bits((n1.wrapping_add(127) as u32) << 23);
+    #[allow(clippy::cast_sign_loss)]
+    let scale2 = f32::from_bits((n2.wrapping_add(127) as u32) << 23);
     let e = y * scale1 * scale2;
     if x < LO {
         0.0

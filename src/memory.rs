@@ -28,11 +28,17 @@ pub const fn parameter_count<T: Scalar, M: Model<T>>() -> usize {
 /// Bytes to run inference on one input `X`: the model, the input, the output and the
 /// intermediates between layers that [`Layer::forward`] keeps on the stack.
 pub const fn inference_bytes<T: Scalar, X, M: Layer<T, X>>() -> usize {
-    size_of::<M>() + size_of::<X>() + size_of::<M::Output>() + M::FORWARD_STACK_BYTES
+    size_of::<M>()
+        .saturating_add(size_of::<X>())
+        .saturating_add(size_of::<M::Output>())
+        .saturating_add(M::FORWARD_STACK_BYTES)
 }
 
 /// Bytes to train on batches `X` with optimizer `O`: the model, the input batch, the
 /// [`Workspace`] (cache, gradients, output gradient) and the optimizer with its state.
 pub const fn training_bytes<T: Scalar, X, M: Layer<T, X>, O>() -> usize {
-    size_of::<M>() + size_of::<X>() + size_of::<Workspace<T, X, M>>() + size_of::<O>()
+    size_of::<M>()
+        .saturating_add(size_of::<X>())
+        .saturating_add(size_of::<Workspace<T, X, M>>())
+        .saturating_add(size_of::<O>())
 }

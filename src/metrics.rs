@@ -133,7 +133,7 @@ where
         t.write::<1>(&mut target, 0);
         sum += loss.loss(y, &target)?;
         match t.class() {
-            Some(class) if argmax(y) == class => correct += 1,
+            Some(class) if argmax(y) == class => correct = correct.saturating_add(1),
             Some(_) => {}
             None => classified = false,
         }
@@ -156,7 +156,7 @@ where
         loss: mean,
         samples: usable,
         correct: classified.then_some(correct),
-        skipped: data.len() - usable,
+        skipped: data.len().saturating_sub(usable),
     })
 }
 
@@ -313,10 +313,10 @@ fn ratio(part: u64, all: u64) -> Option<f64> {
 
 /// The number of decimal digits of `n`.
 fn digits(mut n: u64) -> usize {
-    let mut d = 1;
+    let mut d: usize = 1;
     while n >= 10 {
         n /= 10;
-        d += 1;
+        d = d.saturating_add(1);
     }
     d
 }
@@ -325,7 +325,9 @@ fn digits(mut n: u64) -> usize {
 impl<const C: usize> fmt::Display for ConfusionMatrix<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let largest = self.counts.iter().flatten().copied().max().unwrap_or(0);
-        let width = digits(u64::from(largest)).max(digits(C.saturating_sub(1) as u64)) + 2;
+        let width = digits(u64::from(largest))
+            .max(digits(C.saturating_sub(1) as u64))
+            .saturating_add(2);
         let width = width.max(4);
         const HEAD: &str = "true\\pred";
         f.write_str(HEAD)?;

@@ -51,7 +51,14 @@ impl RngCore for SplitMix64 {
     }
 
     fn fill_bytes(&mut self, dest: &mut [u8]) {
-        for chunk in dest.chunks_mut(8) {
+        let mut chunks = dest.chunks_exact_mut(8);
+        for chunk in &mut chunks {
+            let bytes = self.next_u64().to_le_bytes();
+            for (d, s) in chunk.iter_mut().zip(bytes) {
+                *d = s;
+            }
+        }
+        for chunk in core::iter::once(chunks.into_remainder()).filter(|c| !c.is_empty()) {
             let bytes = self.next_u64().to_le_bytes();
             for (d, s) in chunk.iter_mut().zip(bytes) {
                 *d = s;

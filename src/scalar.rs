@@ -52,6 +52,7 @@ pub trait Scalar: RealField + Copy + Default + sealed::Sealed + crate::rng::Draw
 
 impl Scalar for f32 {
     #[inline]
+    #[allow(clippy::cast_possible_truncation)] // rounding to f32 is the point
     fn of_f64(x: f64) -> Self {
         x as f32
     }

@@ -82,7 +82,7 @@
 
 use core::ops::ControlFlow;
 
-use nalgebra::SMatrix;
+use nalgebra::{ArrayStorage, SMatrix};
 use rand_core::RngCore;
 
 use crate::data::{
@@ -434,7 +434,7 @@ where
             }
             y.write::<B>(&mut self.target, k);
             *row = i;
-            k += 1;
+            k = k.saturating_add(1);
         }
         for (mut col, _) in columns {
             col.fill(T::zero());
@@ -470,10 +470,10 @@ where
             // The padded columns must not count: add the losses of the k real samples.
             let mut sum = T::zero();
             let mut single = <<D::Target as Target<T, OUT>>::Batch<1> as TargetBatch>::empty();
-            for (col, &row) in y.column_iter().zip(self.rows.iter()).take(k) {
+            for (col, &row) in y.data.0.iter().zip(self.rows.iter()).take(k) {
                 if let Some((_, t)) = data.get(row) {
                     t.write::<1>(&mut single, 0);
-                    let y1 = SMatrix::<T, OUT, 1>::from_iterator(col.iter().copied());
+                    let y1 = SMatrix::<T, OUT, 1>::from_data(ArrayStorage([*col]));
                     sum += loss.loss(&y1, &single)?;
                 }
             }
@@ -560,7 +560,7 @@ where
         Ok(EpochLoss {
             loss: sum / count::<T>(usable),
             samples: usable,
-            skipped: data.len() - usable,
+            skipped: data.len().saturating_sub(usable),
             steps: 0,
         })
     }
@@ -635,8 +635,8 @@ where
         }
         let mut positions = order.iter().map(|i| i.to_usize());
         let mut sum = T::zero();
-        let mut samples = 0;
-        let mut steps = 0;
+        let mut samples: usize = 0;
+        let mut steps: usize = 0;
         loop {
             let k = self.load::<D, OUT>(data, &mut positions);
             if k == 0 || (k < B && self.drop_last) {
@@ -652,13 +652,13 @@ where
                         Ok(batch_loss)
                     });
             sum += settle(model, &self.ws.saved, result)?;
-            samples += k;
-            steps += 1;
+            samples = samples.saturating_add(k);
+            steps = steps.saturating_add(1);
         }
         Ok(EpochLoss {
             loss: sum / count::<T>(samples.max(1)),
             samples,
-            skipped: data.len() - usable,
+            skipped: data.len().saturating_sub(usable),
             steps,
         })
     }
@@ -779,7 +779,7 @@ where
         let mut since_best = 0usize;
         let mut epoch = 0usize;
         let (last, stop) = loop {
-            epoch += 1;
+            epoch = epoch.saturating_add(1);
             if shuffling && descent == Descent::MiniBatch {
                 shuffle(order, rng);
             }
@@ -813,7 +813,7 @@ where
                     b.copy_from(model);
                 }
             } else {
-                since_best += 1;
+                since_best = since_best.saturating_add(1);
             }
             let stop = if callback(&current).is_break() {
                 Some(Stop::Callback)

@@ -264,6 +264,7 @@ impl<T: Scalar, const N: usize, const B: usize> Layer<T, SMatrix<T, N, B>> for B
         x: &SMatrix<T, N, B>,
         cache: &'c mut Self::Cache,
     ) -> &'c SMatrix<T, N, B> {
+        #[allow(clippy::disallowed_macros)] // a build-time check, not a panic at run time
         const {
             assert!(
                 B > 1,
@@ -271,7 +272,7 @@ impl<T: Scalar, const N: usize, const B: usize> Layer<T, SMatrix<T, N, B>> for B
             )
         };
         let b_t = T::of_f64(B as f64);
-        let unbiased = b_t / T::of_f64((B - 1) as f64);
+        let unbiased = b_t / T::of_f64(B.saturating_sub(1) as f64);
         let keep = T::one() - self.momentum;
         let stats = x.row_iter().map(|row| {
             let mean = row.sum() / b_t;

@@ -162,7 +162,7 @@ impl<T: Scalar> Schedule<T> for CosineAnnealing<T> {
     fn lr(&self, t: u32) -> T {
         // Reduced to one period, 2 T_max, so that the angle stays exact for large t.
         let period = u64::from(self.t_max) * 2;
-        let t = u64::from(t) % period;
+        let t = u64::from(t).checked_rem(period).unwrap_or(0);
         let angle = T::pi() * T::of_f64(t as f64) / count(self.t_max);
         let half = T::of_f64(0.5);
         self.eta_min + (self.lr - self.eta_min) * (T::one() + angle.cos()) * half
