@@ -328,7 +328,9 @@ impl<const C: usize> fmt::Display for ConfusionMatrix<C> {
         let width = digits(u64::from(largest))
             .max(digits(C.saturating_sub(1) as u64))
             .saturating_add(2);
-        let width = width.max(4);
+        // At most 22 (u64 digits and two spaces); the bound also tells the compiler that the
+        // width fits the formatter, which otherwise keeps a panic for widths over 65 535.
+        let width = width.clamp(4, 24);
         const HEAD: &str = "true\\pred";
         f.write_str(HEAD)?;
         for p in 0..C {
