@@ -35,10 +35,29 @@ pub const fn inference_bytes<T: Scalar, X, M: Layer<T, X>>() -> usize {
 }
 
 /// Bytes to train on batches `X` with optimizer `O`: the model, the input batch, the
-/// [`Workspace`] (cache, gradients, output gradient) and the optimizer with its state.
+/// [`Workspace`] (cache, gradients, output gradient, and the copy of the model's buffers that
+/// makes a failed step change nothing: [`rollback_bytes`]) and the optimizer with its state
+/// (and, for optimizers with state, the bounds of its magnitudes that its overflow check keeps:
+/// one scalar per state buffer and a tag).
 pub const fn training_bytes<T: Scalar, X, M: Layer<T, X>, O>() -> usize {
     size_of::<M>()
         .saturating_add(size_of::<X>())
         .saturating_add(size_of::<Workspace<T, X, M>>())
         .saturating_add(size_of::<O>())
+}
+
+/// Bytes a training step sets aside so that a failed step changes nothing: a copy of the
+/// model's buffers ([`Model::Buffers`]: running statistics, random generators' state), part of
+/// the [`Workspace`] and so of [`training_bytes`]. Zero for models without buffers; the
+/// parameters and the optimizer's state need no copy (the optimizer checks before it updates).
+///
+/// ```
+/// use tinyprop::prelude::*;
+/// type Plain = (Dense<f32, 4, 16>, Relu, Dense<f32, 16, 3>);
+/// type Normalised = (Dense<f32, 4, 16>, BatchNorm<f32, 16>, Relu, Dense<f32, 16, 3>);
+/// assert_eq!(tinyprop::memory::rollback_bytes::<f32, Plain>(), 0);
+/// assert_eq!(tinyprop::memory::rollback_bytes::<f32, Normalised>(), 2 * 16 * 4);
+/// ```
+pub const fn rollback_bytes<T: Scalar, M: Model<T>>() -> usize {
+    size_of::<M::Buffers>()
 }

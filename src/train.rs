@@ -30,9 +30,18 @@
 //! ([`Error::IndexBufferLength`]) or with an index out of range ([`Error::IndexOutOfRange`]),
 //! a label `>=` the number of classes ([`Error::LabelOutOfRange`]), and a NaN or infinite
 //! sample ([`Error::NonFiniteSample`], or left out with [`NonFinite::Skip`]). On such an error
-//! the weights and the optimizer are untouched. A loss or gradient that turns NaN or infinite
+//! the model and the optimizer are untouched.
+//!
+//! Every optimizer step is all or nothing. A loss or gradient that turns NaN or infinite
 //! during training (divergence) stops with [`Error::NonFiniteLoss`] or
-//! [`Error::NonFiniteGradient`]; the step that failed is not applied, earlier steps are kept.
+//! [`Error::NonFiniteGradient`], an update that could overflow with [`Error::Overflow`], and a
+//! model or optimizer state that already holds a NaN or an infinity with
+//! [`Error::NonFiniteModel`] or [`Error::NonFiniteOptimizerState`]. The step that failed
+//! changed nothing: not the parameters, not the buffers (batch normalisation's running
+//! statistics and dropout's random state, saved before the step in the [`Workspace`] and put
+//! back), not the optimizer's state or step counter. Steps before it in the same epoch (or
+//! run) are kept, and after every step that returned `Ok` the model and the optimizer's state
+//! are finite.
 //!
 //! # Example
 //!
@@ -709,7 +718,11 @@ where
     /// Errors: everything is checked before the first change (the module docs list the
     /// errors; also a `max_epochs` or `patience` of 0, a negative or non-finite `min_delta`
     /// or a non-finite target loss give [`Error::InvalidHyperparameter`]). An error during an
-    /// epoch (a diverging loss) ends training with that error, the epochs before it kept.
+    /// epoch (a diverging loss, an update that would overflow) ends training with that error:
+    /// what the steps before it did is kept (the model and the optimizer are as after the last
+    /// successful step, and finite; the best weights are not put back), the index buffer holds
+    /// that epoch's order and `rng` has advanced by the shuffles made; the failed step itself
+    /// changed nothing.
     pub fn fit<D, L, O, I, R, F, const OUT: usize>(
         &mut self,
         model: &mut M,
