@@ -173,7 +173,14 @@ fn failed_batch_epoch_changes_nothing() {
 #[test]
 fn ok_steps_leave_everything_finite() {
     type Small = (Dense<f32, 2, 4>, Relu, Dense<f32, 4, 1>);
-    let cases: [(f32, f32); 4] = [(1e30, 1e-3), (1.0, 1e37), (1e30, 1e37), (3e38, 1.0)];
+    let cases: [(f32, f32); 6] = [
+        (1e30, 1e-3),
+        (1.0, 1e37),
+        (1e30, 1e37),
+        (3e38, 1.0),
+        (1.0, f32::MAX),
+        (1e10, 1e37),
+    ];
     for kind in 0..OPTIMIZERS {
         for (scale, lr) in cases {
             let mut model = Small::default();
