@@ -8,8 +8,15 @@ use core::mem::size_of;
 
 use rand_core::RngCore;
 
+use crate::io::names::DIGITS;
+use crate::io::{part, Name, StateDict, TensorInfo, Values, ValuesMut};
 use crate::layer::split_index;
-use crate::{Init, Layer, Model, Parameters, Scalar, Zeroed};
+use crate::{Error, Init, Layer, Model, Parameters, Scalar, Zeroed};
+
+/// Tuple element `i`'s name (`i < 10`).
+fn digit(i: usize) -> &'static str {
+    DIGITS.get(i).copied().unwrap_or("")
+}
 
 /// Emits the backward calls of a chain from the last layer to the first.
 macro_rules! chain_backward {
@@ -70,6 +77,31 @@ macro_rules! chain {
                     .tensors_mut()
                     $(.chain(self.$i.tensors_mut()))*
                     .chain(self.$n.tensors_mut())
+            }
+        }
+
+        /// Element `i`'s tensors under `i.`, as in `nn.Sequential`.
+        impl<T: Scalar, $L0: StateDict<T>, $($L: StateDict<T>,)* $Ln: StateDict<T>> StateDict<T>
+            for ($L0, $($L,)* $Ln)
+        {
+            const ENTRIES: usize = $L0::ENTRIES $(+ $L::ENTRIES)* + $Ln::ENTRIES;
+
+            fn visit<V>(&self, prefix: &mut Name, f: &mut V) -> Result<(), Error>
+            where
+                V: FnMut(TensorInfo<'_>, Values<'_, T>) -> Result<(), Error>,
+            {
+                part(prefix, digit($i0), |p| self.$i0.visit(p, f))?;
+                $(part(prefix, digit($i), |p| self.$i.visit(p, f))?;)*
+                part(prefix, digit($n), |p| self.$n.visit(p, f))
+            }
+
+            fn visit_mut<V>(&mut self, prefix: &mut Name, f: &mut V) -> Result<(), Error>
+            where
+                V: FnMut(TensorInfo<'_>, ValuesMut<'_, T>) -> Result<(), Error>,
+            {
+                part(prefix, digit($i0), |p| self.$i0.visit_mut(p, f))?;
+                $(part(prefix, digit($i), |p| self.$i.visit_mut(p, f))?;)*
+                part(prefix, digit($n), |p| self.$n.visit_mut(p, f))
             }
         }
 

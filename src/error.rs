@@ -64,6 +64,9 @@ pub enum Error {
     /// The step could make a weight, a buffer or the optimizer's state overflow to infinity
     /// (a learning rate, gradient or weight too large for the scalar type); it was not taken.
     Overflow,
+    /// A tensor's `state_dict` name is longer than
+    /// [`io::names::NAME_CAPACITY`](crate::io::names::NAME_CAPACITY) bytes.
+    NameTooLong,
 }
 
 impl fmt::Display for Error {
@@ -101,6 +104,7 @@ impl fmt::Display for Error {
             Error::NonFiniteOptimizerState => {
                 f.write_str("the optimizer's state has a NaN or infinite value")
             }
+            Error::NameTooLong => f.write_str("a tensor's name is too long"),
             Error::Overflow => f.write_str(
                 "the step could overflow a weight, a buffer or the optimizer's state; it was not taken",
             ),

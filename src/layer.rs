@@ -1,5 +1,6 @@
 use rand_core::RngCore;
 
+use crate::io::StateDict;
 use crate::{Error, Init, Scalar, Zeroed};
 
 /// The trainable tensors of a model, its gradients or an optimizer's state, visited in a fixed
@@ -70,9 +71,10 @@ pub trait Parameters<T: Scalar> {
     message = "`{Self}` is not a tinyprop model over `{T}`",
     label = "not a model over `{T}`"
 )]
-pub trait Model<T: Scalar>: Parameters<T> {
-    /// Gradients: one tensor per trainable tensor of the model, same lengths, same order.
-    type Grads: Parameters<T> + Zeroed;
+pub trait Model<T: Scalar>: Parameters<T> + StateDict<T> {
+    /// Gradients: one tensor per trainable tensor of the model, same lengths, same order (and
+    /// the same names, which an optimizer's saved state uses).
+    type Grads: Parameters<T> + StateDict<T> + Zeroed;
     /// A copy of what training changes besides the parameters: running statistics, the state
     /// of a random generator. `()` for layers without any. A training step saves it before
     /// it starts and puts it back if the step fails, so that a failed step changes nothing.
@@ -225,6 +227,10 @@ pub(crate) fn nonempty_batch<const B: usize>() {
 /// No tensors: the gradients of a layer without parameters.
 impl<T: Scalar> Parameters<T> for () {
     no_tensors!();
+}
+
+impl<T: Scalar> crate::io::StateDict<T> for () {
+    crate::io::names::no_state_dict!();
 }
 
 /// The items of [`Parameters`] for a type without tensors.

@@ -75,6 +75,7 @@ mod chain;
 pub mod data;
 mod error;
 pub mod init;
+pub mod io;
 mod kernels;
 mod layer;
 pub mod layers;

@@ -56,7 +56,8 @@ pub const fn training_bytes<T: Scalar, X, M: Layer<T, X>, O>() -> usize {
 /// type Plain = (Dense<f32, 4, 16>, Relu, Dense<f32, 16, 3>);
 /// type Normalised = (Dense<f32, 4, 16>, BatchNorm<f32, 16>, Relu, Dense<f32, 16, 3>);
 /// assert_eq!(tinyprop::memory::rollback_bytes::<f32, Plain>(), 0);
-/// assert_eq!(tinyprop::memory::rollback_bytes::<f32, Normalised>(), 2 * 16 * 4);
+/// // Running mean and variance, and the batch count.
+/// assert_eq!(tinyprop::memory::rollback_bytes::<f32, Normalised>(), (2 * 16 + 1) * 4);
 /// ```
 pub const fn rollback_bytes<T: Scalar, M: Model<T>>() -> usize {
     size_of::<M::Buffers>()

@@ -120,6 +120,18 @@ impl<T: Scalar, const R: usize, const C: usize> Zeroed for SMatrix<T, R, C> {
     }
 }
 
+/// A counter (such as batch normalisation's `num_batches_tracked`).
+impl Zeroed for u32 {
+    #[inline]
+    fn zeroed() -> Self {
+        0
+    }
+    #[inline]
+    fn set_zero(&mut self) {
+        *self = 0;
+    }
+}
+
 impl Zeroed for () {
     #[inline]
     fn zeroed() -> Self {}

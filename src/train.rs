@@ -110,7 +110,8 @@ use crate::{Error, Layer, Loss, Model, Optimizer, Parameters, Scalar, Zeroed};
 /// Its size is a compile-time constant (`core::mem::size_of::<Workspace<..>>()`); it can live
 /// in a `static` or wherever the caller likes, and is reused by every step. The copy of the
 /// buffers ([`Model::Buffers`]) takes no space for models without running statistics or
-/// random state, and for a [`BatchNorm`](crate::BatchNorm) of `N` features `2·N` scalars.
+/// random state, and for a [`BatchNorm`](crate::BatchNorm) of `N` features `2·N` scalars and
+/// its batch count.
 pub struct Workspace<T: Scalar, X, M: Layer<T, X>> {
     /// What the training forward pass keeps for backward.
     pub cache: M::Cache,

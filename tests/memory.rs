@@ -3,7 +3,7 @@
 
 use core::mem::size_of;
 
-use tinyprop::memory::{inference_bytes, parameter_count, training_bytes};
+use tinyprop::memory::{inference_bytes, parameter_count, rollback_bytes, training_bytes};
 use tinyprop::prelude::*;
 
 type Xor = (Dense<f32, 2, 8>, Tanh, Dense<f32, 8, 1>);
@@ -129,10 +129,17 @@ fn readme_prints_these_memory_figures() {
 
 #[test]
 fn normalisation_buffers_are_counted() {
-    // BatchNorm: 2·N trainable scalars, plus running mean and variance (2·N more) and its
-    // momentum and eps — all part of the model's size, so of the memory figures.
+    // BatchNorm: 2·N trainable scalars, plus running mean and variance (2·N more), its
+    // momentum and eps, and the batch count — all part of the model's size, so of the memory
+    // figures.
     assert_eq!(parameter_count::<f32, BatchNorm<f32, 10>>(), 20);
-    assert_eq!(size_of::<BatchNorm<f32, 10>>(), (4 * 10 + 2) * 4);
+    assert_eq!(size_of::<BatchNorm<f32, 10>>(), (4 * 10 + 3) * 4);
+    // A failed step puts back the running statistics and the count: their copy is counted.
+    assert_eq!(
+        rollback_bytes::<f32, BatchNorm<f32, 10>>(),
+        (2 * 10 + 1) * 4
+    );
+    assert_eq!(rollback_bytes::<f32, Dense<f32, 10, 10>>(), 0);
     assert_eq!(
         size_of::<<BatchNorm<f32, 10> as Model<f32>>::Grads>(),
         20 * 4
@@ -149,7 +156,7 @@ fn normalisation_buffers_are_counted() {
     );
     assert_eq!(
         inference_bytes::<f32, SMatrix<f32, 4, 1>, Net>(),
-        (4 * 10 + 10) * 4 + (4 * 10 + 2) * 4 + (10 * 3 + 3) * 4 // model
+        (4 * 10 + 10) * 4 + (4 * 10 + 3) * 4 + (10 * 3 + 3) * 4 // model
             + 4 * 4 + 3 * 4 // input and output
             + 3 * 10 * 4 // intermediates
     );

@@ -452,6 +452,39 @@ fn parameters_of_mismatched_lengths_do_not_panic() {
             self.0.fill(0.0);
         }
     }
+    impl tinyprop::io::StateDict<f32> for Odd {
+        const ENTRIES: usize = 1;
+        fn visit<F>(&self, prefix: &mut tinyprop::io::Name, f: &mut F) -> Result<(), Error>
+        where
+            F: FnMut(
+                tinyprop::io::TensorInfo<'_>,
+                tinyprop::io::Values<'_, f32>,
+            ) -> Result<(), Error>,
+        {
+            let shape = tinyprop::io::Shape::vector(self.0.len());
+            let (kind, layout) = (
+                tinyprop::io::Kind::Parameter,
+                tinyprop::io::Layout::RowMajor,
+            );
+            let values = tinyprop::io::Values::Float(&self.0[..]);
+            tinyprop::io::entry(prefix, "odd", shape, kind, layout, values, f)
+        }
+        fn visit_mut<F>(&mut self, prefix: &mut tinyprop::io::Name, f: &mut F) -> Result<(), Error>
+        where
+            F: FnMut(
+                tinyprop::io::TensorInfo<'_>,
+                tinyprop::io::ValuesMut<'_, f32>,
+            ) -> Result<(), Error>,
+        {
+            let shape = tinyprop::io::Shape::vector(self.0.len());
+            let (kind, layout) = (
+                tinyprop::io::Kind::Parameter,
+                tinyprop::io::Layout::RowMajor,
+            );
+            let values = tinyprop::io::ValuesMut::Float(&mut self.0[..]);
+            tinyprop::io::entry(prefix, "odd", shape, kind, layout, values, f)
+        }
+    }
     impl Model<f32> for Odd {
         type Grads = Odd;
         type Buffers = ();

@@ -10,6 +10,9 @@ macro_rules! no_parameters {
         impl<T: Scalar> Parameters<T> for $name $(<$T>)? {
             no_tensors!();
         }
+        impl<T: Scalar> crate::io::StateDict<T> for $name $(<$T>)? {
+            crate::io::names::no_state_dict!();
+        }
         impl<T: Scalar> Model<T> for $name $(<$T>)? {
             type Grads = ();
             no_buffers!();

@@ -3,8 +3,9 @@ use core::fmt::Debug;
 use nalgebra::{SMatrix, SVector};
 use rand_core::RngCore;
 
+use crate::io::{entry, Kind, Layout, Name, Shape, StateDict, TensorInfo, Values, ValuesMut};
 use crate::layer::{no_buffers, no_tensors, nonempty_batch, split_index};
-use crate::{kernels, Init, Layer, Model, Parameters, Scalar, Zeroed};
+use crate::{kernels, Error, Init, Layer, Model, Parameters, Scalar, Zeroed};
 
 /// A fully connected layer: `y = W x + b` for each sample (column) `x`, like `torch.nn.Linear`.
 ///
@@ -157,6 +158,70 @@ impl<T: Scalar, const IN: usize, const OUT: usize, B: Bias<T, OUT>> Parameters<T
     }
     fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [T]> {
         core::iter::once(self.weight.as_mut_slice()).chain(self.bias.tensors_mut())
+    }
+}
+
+/// `weight` `[OUT, IN]` (stored column by column) and, with a bias, `bias` `[OUT]`, as
+/// `torch.nn.Linear`.
+impl<T: Scalar, const IN: usize, const OUT: usize, B: Bias<T, OUT>> StateDict<T>
+    for Dense<T, IN, OUT, B>
+{
+    const ENTRIES: usize = 1 + B::TENSORS;
+
+    fn visit<F>(&self, prefix: &mut Name, f: &mut F) -> Result<(), Error>
+    where
+        F: FnMut(TensorInfo<'_>, Values<'_, T>) -> Result<(), Error>,
+    {
+        let weight = Values::Float(self.weight.as_slice());
+        entry(
+            prefix,
+            "weight",
+            Shape::matrix(OUT, IN),
+            Kind::Parameter,
+            Layout::ColumnMajor,
+            weight,
+            f,
+        )?;
+        match self.bias.tensor(0) {
+            Some(b) => entry(
+                prefix,
+                "bias",
+                Shape::vector(OUT),
+                Kind::Parameter,
+                Layout::RowMajor,
+                Values::Float(b),
+                f,
+            ),
+            None => Ok(()),
+        }
+    }
+
+    fn visit_mut<F>(&mut self, prefix: &mut Name, f: &mut F) -> Result<(), Error>
+    where
+        F: FnMut(TensorInfo<'_>, ValuesMut<'_, T>) -> Result<(), Error>,
+    {
+        let weight = ValuesMut::Float(self.weight.as_mut_slice());
+        entry(
+            prefix,
+            "weight",
+            Shape::matrix(OUT, IN),
+            Kind::Parameter,
+            Layout::ColumnMajor,
+            weight,
+            f,
+        )?;
+        match self.bias.tensor_mut(0) {
+            Some(b) => entry(
+                prefix,
+                "bias",
+                Shape::vector(OUT),
+                Kind::Parameter,
+                Layout::RowMajor,
+                ValuesMut::Float(b),
+                f,
+            ),
+            None => Ok(()),
+        }
     }
 }
 

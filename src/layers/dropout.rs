@@ -65,6 +65,10 @@ impl<T: Scalar, R> Parameters<T> for Dropout<T, R> {
     no_tensors!();
 }
 
+impl<T: Scalar, R> crate::io::StateDict<T> for Dropout<T, R> {
+    crate::io::names::no_state_dict!();
+}
+
 /// A saved copy of a [`Dropout`] layer's random generator: its [`Model::Buffers`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct SavedRng<R>(Option<R>);

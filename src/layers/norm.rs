@@ -4,6 +4,7 @@
 use nalgebra::{SMatrix, SVector};
 use rand_core::RngCore;
 
+use crate::io::{entry, Kind, Layout, Name, Shape, StateDict, TensorInfo, Values, ValuesMut};
 use crate::layer::{no_buffers, nonempty_batch, tensors_of_field};
 use crate::{Error, Init, Layer, Model, Parameters, Scalar, Zeroed};
 
@@ -59,6 +60,68 @@ impl<T: Scalar, const N: usize> Parameters<T> for Affine<T, N> {
     }
     fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [T]> {
         [self.weight.as_mut_slice(), self.bias.as_mut_slice()].into_iter()
+    }
+}
+
+/// `weight` and `bias`, each `[N]`.
+impl<T: Scalar, const N: usize> StateDict<T> for Affine<T, N> {
+    const ENTRIES: usize = 2;
+
+    fn visit<F>(&self, prefix: &mut Name, f: &mut F) -> Result<(), Error>
+    where
+        F: FnMut(TensorInfo<'_>, Values<'_, T>) -> Result<(), Error>,
+    {
+        let (w, b) = (self.weight.as_slice(), self.bias.as_slice());
+        vector(prefix, "weight", Kind::Parameter, Values::Float(w), f)?;
+        vector(prefix, "bias", Kind::Parameter, Values::Float(b), f)
+    }
+
+    fn visit_mut<F>(&mut self, prefix: &mut Name, f: &mut F) -> Result<(), Error>
+    where
+        F: FnMut(TensorInfo<'_>, ValuesMut<'_, T>) -> Result<(), Error>,
+    {
+        let (w, b) = (self.weight.as_mut_slice(), self.bias.as_mut_slice());
+        vector(prefix, "weight", Kind::Parameter, ValuesMut::Float(w), f)?;
+        vector(prefix, "bias", Kind::Parameter, ValuesMut::Float(b), f)
+    }
+}
+
+/// Visits a vector of `N` elements (or, for [`Values::Int`], a scalar counter).
+fn vector<V, F>(
+    prefix: &mut Name,
+    name: &str,
+    kind: Kind,
+    values: V,
+    f: &mut F,
+) -> Result<(), Error>
+where
+    V: ShapeOf,
+    F: FnMut(TensorInfo<'_>, V) -> Result<(), Error>,
+{
+    let shape = values.shape();
+    entry(prefix, name, shape, kind, Layout::RowMajor, values, f)
+}
+
+/// The shape of a vector's values: `[len]`, or `[]` for a counter.
+trait ShapeOf {
+    fn shape(&self) -> Shape;
+}
+
+impl<T> ShapeOf for Values<'_, T> {
+    fn shape(&self) -> Shape {
+        match self {
+            Values::Float(v) => Shape::vector(v.len()),
+            Values::Count(_) => Shape::SCALAR,
+        }
+    }
+}
+
+impl<T> ShapeOf for ValuesMut<'_, T> {
+    fn shape(&self) -> Shape {
+        match self {
+            ValuesMut::Float(v) => Shape::vector(v.len()),
+            ValuesMut::Count(_) => Shape::SCALAR,
+        }
     }
 }
 
@@ -133,6 +196,9 @@ pub struct BatchNorm<T: Scalar, const N: usize> {
     pub running_mean: SVector<T, N>,
     /// Running (unbiased) variance of each feature (starts at 1).
     pub running_var: SVector<T, N>,
+    /// The number of training batches seen (PyTorch's `num_batches_tracked`, an int64
+    /// there), saturating.
+    pub num_batches_tracked: u32,
     momentum: T,
     eps: T,
 }
@@ -156,6 +222,7 @@ impl<T: Scalar, const N: usize> BatchNorm<T, N> {
             affine: Affine::identity(),
             running_mean: SVector::zeros(),
             running_var: SVector::from_element(T::one()),
+            num_batches_tracked: 0,
             momentum,
             eps,
         }
@@ -171,10 +238,11 @@ impl<T: Scalar, const N: usize> BatchNorm<T, N> {
         self.eps
     }
 
-    /// Resets the running statistics to mean 0 and variance 1.
+    /// Resets the running statistics to mean 0 and variance 1, and the batch count to 0.
     pub fn reset_running_stats(&mut self) {
         self.running_mean.set_zero();
         self.running_var.fill(T::one());
+        self.num_batches_tracked = 0;
     }
 }
 
@@ -189,17 +257,52 @@ impl<T: Scalar, const N: usize> Parameters<T> for BatchNorm<T, N> {
     tensors_of_field!(affine: Affine<T, N>);
 }
 
+/// `weight`, `bias`, `running_mean`, `running_var` (each `[N]`) and `num_batches_tracked`
+/// (a scalar, int64 in PyTorch), as `torch.nn.BatchNorm1d`.
+impl<T: Scalar, const N: usize> StateDict<T> for BatchNorm<T, N> {
+    const ENTRIES: usize = 5;
+
+    fn visit<F>(&self, prefix: &mut Name, f: &mut F) -> Result<(), Error>
+    where
+        F: FnMut(TensorInfo<'_>, Values<'_, T>) -> Result<(), Error>,
+    {
+        self.affine.visit(prefix, f)?;
+        let (m, v) = (self.running_mean.as_slice(), self.running_var.as_slice());
+        vector(prefix, "running_mean", Kind::Buffer, Values::Float(m), f)?;
+        vector(prefix, "running_var", Kind::Buffer, Values::Float(v), f)?;
+        let n = Values::Count(self.num_batches_tracked);
+        vector(prefix, "num_batches_tracked", Kind::Buffer, n, f)
+    }
+
+    fn visit_mut<F>(&mut self, prefix: &mut Name, f: &mut F) -> Result<(), Error>
+    where
+        F: FnMut(TensorInfo<'_>, ValuesMut<'_, T>) -> Result<(), Error>,
+    {
+        self.affine.visit_mut(prefix, f)?;
+        let (m, v) = (
+            self.running_mean.as_mut_slice(),
+            self.running_var.as_mut_slice(),
+        );
+        vector(prefix, "running_mean", Kind::Buffer, ValuesMut::Float(m), f)?;
+        vector(prefix, "running_var", Kind::Buffer, ValuesMut::Float(v), f)?;
+        let n = ValuesMut::Count(&mut self.num_batches_tracked);
+        vector(prefix, "num_batches_tracked", Kind::Buffer, n, f)
+    }
+}
+
 impl<T: Scalar, const N: usize> Model<T> for BatchNorm<T, N> {
     type Grads = Affine<T, N>;
-    /// The running mean and variance.
-    type Buffers = (SVector<T, N>, SVector<T, N>);
+    /// The running mean and variance and the batch count.
+    type Buffers = (SVector<T, N>, SVector<T, N>, u32);
     fn save_buffers(&self, saved: &mut Self::Buffers) {
         saved.0.copy_from(&self.running_mean);
         saved.1.copy_from(&self.running_var);
+        saved.2 = self.num_batches_tracked;
     }
     fn restore_buffers(&mut self, saved: &Self::Buffers) {
         self.running_mean.copy_from(&saved.0);
         self.running_var.copy_from(&saved.1);
+        self.num_batches_tracked = saved.2;
     }
     fn buffers_finite(&self) -> bool {
         self.running_mean.all_finite() && self.running_var.all_finite()
@@ -307,6 +410,7 @@ impl<T: Scalar, const N: usize, const B: usize> Layer<T, SMatrix<T, N, B>> for B
                 *rv = keep * *rv + self.momentum * var * unbiased;
             }
         }
+        self.num_batches_tracked = self.num_batches_tracked.saturating_add(1);
         &cache.y
     }
 
@@ -429,6 +533,25 @@ impl<T: Scalar, const N: usize> Default for LayerNorm<T, N> {
 
 impl<T: Scalar, const N: usize> Parameters<T> for LayerNorm<T, N> {
     tensors_of_field!(affine: Affine<T, N>);
+}
+
+/// `weight` and `bias`, each `[N]`, as `torch.nn.LayerNorm`.
+impl<T: Scalar, const N: usize> StateDict<T> for LayerNorm<T, N> {
+    const ENTRIES: usize = 2;
+
+    fn visit<F>(&self, prefix: &mut Name, f: &mut F) -> Result<(), Error>
+    where
+        F: FnMut(TensorInfo<'_>, Values<'_, T>) -> Result<(), Error>,
+    {
+        self.affine.visit(prefix, f)
+    }
+
+    fn visit_mut<F>(&mut self, prefix: &mut Name, f: &mut F) -> Result<(), Error>
+    where
+        F: FnMut(TensorInfo<'_>, ValuesMut<'_, T>) -> Result<(), Error>,
+    {
+        self.affine.visit_mut(prefix, f)
+    }
 }
 
 impl<T: Scalar, const N: usize> Model<T> for LayerNorm<T, N> {

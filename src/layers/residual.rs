@@ -1,8 +1,9 @@
 use nalgebra::SMatrix;
 use rand_core::RngCore;
 
+use crate::io::{part, Name, StateDict, TensorInfo, Values, ValuesMut};
 use crate::layer::{split_index, tensors_of_field};
-use crate::{Init, Layer, Model, Parameters, Scalar, Zeroed};
+use crate::{Error, Init, Layer, Model, Parameters, Scalar, Zeroed};
 
 /// A residual block: `y = F(x) + x` (He et al., 2016).
 ///
@@ -43,6 +44,25 @@ pub struct ResidualProjection<F, P> {
 
 impl<T: Scalar, F: Parameters<T>> Parameters<T> for Residual<F> {
     tensors_of_field!(0: F);
+}
+
+/// The block's tensors under `block.`.
+impl<T: Scalar, F: StateDict<T>> StateDict<T> for Residual<F> {
+    const ENTRIES: usize = F::ENTRIES;
+
+    fn visit<V>(&self, prefix: &mut Name, f: &mut V) -> Result<(), Error>
+    where
+        V: FnMut(TensorInfo<'_>, Values<'_, T>) -> Result<(), Error>,
+    {
+        part(prefix, "block", |p| self.0.visit(p, f))
+    }
+
+    fn visit_mut<V>(&mut self, prefix: &mut Name, f: &mut V) -> Result<(), Error>
+    where
+        V: FnMut(TensorInfo<'_>, ValuesMut<'_, T>) -> Result<(), Error>,
+    {
+        part(prefix, "block", |p| self.0.visit_mut(p, f))
+    }
 }
 
 impl<T: Scalar, F: Model<T>> Model<T> for Residual<F> {
@@ -130,6 +150,27 @@ impl<T: Scalar, F: Parameters<T>, P: Parameters<T>> Parameters<T> for ResidualPr
     }
     fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [T]> {
         self.f.tensors_mut().chain(self.projection.tensors_mut())
+    }
+}
+
+/// The block's tensors under `block.`, then the projection's under `projection.`.
+impl<T: Scalar, F: StateDict<T>, P: StateDict<T>> StateDict<T> for ResidualProjection<F, P> {
+    const ENTRIES: usize = F::ENTRIES + P::ENTRIES;
+
+    fn visit<V>(&self, prefix: &mut Name, f: &mut V) -> Result<(), Error>
+    where
+        V: FnMut(TensorInfo<'_>, Values<'_, T>) -> Result<(), Error>,
+    {
+        part(prefix, "block", |p| self.f.visit(p, f))?;
+        part(prefix, "projection", |p| self.projection.visit(p, f))
+    }
+
+    fn visit_mut<V>(&mut self, prefix: &mut Name, f: &mut V) -> Result<(), Error>
+    where
+        V: FnMut(TensorInfo<'_>, ValuesMut<'_, T>) -> Result<(), Error>,
+    {
+        part(prefix, "block", |p| self.f.visit_mut(p, f))?;
+        part(prefix, "projection", |p| self.projection.visit_mut(p, f))
     }
 }
 

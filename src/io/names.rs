@@ -1,0 +1,253 @@
+//! PyTorch's `state_dict` names, shapes and element order for every tensor of a model.
+//!
+//! A model visits its tensors in the order of PyTorch's `state_dict()`, each with its name, its
+//! shape as PyTorch has it, whether it is a parameter or a buffer, and how its elements are
+//! laid out in memory ([`Layout`]). Formats ([`crate::io::safetensors`]) write PyTorch's
+//! row-major order and convert where the memory layout differs, so a file saved from PyTorch
+//! loads into the same model here, element for element.
+//!
+//! The names are those a PyTorch module written the obvious way would have:
+//!
+//! | tinyprop | PyTorch | tensors |
+//! | --- | --- | --- |
+//! | a tuple `(A, B, …)` | `nn.Sequential(a, b, …)` | `0.…`, `1.…`, … (nested tuples `1.0.…`) |
+//! | [`Dense`](crate::Dense) | `nn.Linear(in, out)` | `weight` `[out, in]`, `bias` `[out]` |
+//! | [`DenseNoBias`](crate::DenseNoBias) | `nn.Linear(in, out, bias=False)` | `weight` |
+//! | [`BatchNorm`](crate::BatchNorm) | `nn.BatchNorm1d(n)` | `weight`, `bias`, `running_mean`, `running_var`, `num_batches_tracked` (shape `[]`, int64 in files) |
+//! | [`LayerNorm`](crate::LayerNorm) | `nn.LayerNorm(n)` | `weight`, `bias` |
+//! | [`Residual`](crate::Residual) | a module with `self.block = f`, `forward(x) = self.block(x) + x` | `block.…` |
+//! | [`ResidualProjection`](crate::ResidualProjection) | `self.block = f`, `self.projection = p`, `forward(x) = self.block(x) + self.projection(x)` | `block.…`, `projection.…` |
+//! | activations, [`Dropout`](crate::Dropout) | the same modules | none |
+//!
+//! ```
+//! use tinyprop::io::{Kind, StateDict};
+//! use tinyprop::prelude::*;
+//! type Net = (Dense<f32, 4, 8>, Relu, (Dense<f32, 8, 8>, BatchNorm<f32, 8>), Dense<f32, 8, 3>);
+//! let net = Net::default();
+//! let mut names = Vec::new();
+//! net.for_each_tensor(|t, _| {
+//!     names.push((t.name.to_string(), t.shape.dims().to_vec(), t.kind));
+//!     Ok(())
+//! })
+//! .unwrap();
+//! assert_eq!(names[0], ("0.weight".to_string(), vec![8, 4], Kind::Parameter));
+//! assert_eq!(names[4], ("2.1.weight".to_string(), vec![8], Kind::Parameter));
+//! assert_eq!(names[6], ("2.1.running_mean".to_string(), vec![8], Kind::Buffer));
+//! assert_eq!(names[8], ("2.1.num_batches_tracked".to_string(), vec![], Kind::Buffer));
+//! assert_eq!(names.len(), <Net as StateDict<f32>>::ENTRIES);
+//! ```
+
+use crate::{Error, Scalar};
+
+/// The longest name a tensor can have, in bytes (`2.0.1.running_mean` is 18).
+pub const NAME_CAPACITY: usize = 96;
+
+/// A tensor's name, built in a fixed-size buffer while visiting.
+pub type Name = heapless::String<NAME_CAPACITY>;
+
+/// Whether a tensor is trained (a parameter) or not (a buffer, such as a running statistic).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A trainable tensor: one of [`Parameters::tensors`](crate::Parameters::tensors).
+    Parameter,
+    /// A tensor that is saved with the model but not trained.
+    Buffer,
+}
+
+/// How a tensor's elements are ordered in memory, compared with PyTorch's row-major order of
+/// its [`Shape`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// The same order (vectors, and tensors stored row-major).
+    RowMajor,
+    /// A matrix stored column by column (nalgebra's order, as [`Dense`](crate::Dense)'s
+    /// weight): element `(r, c)` of a `[rows, cols]` tensor is at `r + c · rows`.
+    ColumnMajor,
+}
+
+/// A tensor's shape as PyTorch has it: up to 4 dimensions; none for a scalar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    dims: [usize; 4],
+    rank: usize,
+}
+
+impl Shape {
+    /// A scalar (shape `[]`).
+    pub const SCALAR: Shape = Shape {
+        dims: [0; 4],
+        rank: 0,
+    };
+
+    /// A vector of `n` elements.
+    pub const fn vector(n: usize) -> Self {
+        Self {
+            dims: [n, 0, 0, 0],
+            rank: 1,
+        }
+    }
+
+    /// A `rows × cols` matrix.
+    pub const fn matrix(rows: usize, cols: usize) -> Self {
+        Self {
+            dims: [rows, cols, 0, 0],
+            rank: 2,
+        }
+    }
+
+    /// A shape of up to four dimensions (those past `rank` are ignored).
+    pub const fn new(dims: [usize; 4], rank: usize) -> Self {
+        Self {
+            dims,
+            rank: if rank > 4 { 4 } else { rank },
+        }
+    }
+
+    /// The dimensions.
+    pub fn dims(&self) -> &[usize] {
+        self.dims.get(..self.rank).unwrap_or(&[])
+    }
+
+    /// The number of elements (1 for a scalar), saturating.
+    pub fn elements(&self) -> usize {
+        self.dims().iter().fold(1usize, |n, &d| n.saturating_mul(d))
+    }
+}
+
+/// What is known of one tensor while visiting: its name, shape, kind and memory layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TensorInfo<'a> {
+    /// The `state_dict` name, such as `1.0.weight`.
+    pub name: &'a str,
+    /// The shape as PyTorch has it.
+    pub shape: Shape,
+    /// Parameter or buffer.
+    pub kind: Kind,
+    /// How the elements are ordered in memory.
+    pub layout: Layout,
+}
+
+/// A tensor's values: floats in the model's scalar type, or a counter (an `int64` scalar in
+/// PyTorch, such as `num_batches_tracked`; kept here in 32 bits, which saturate).
+#[derive(Debug, PartialEq)]
+pub enum Values<'a, T> {
+    /// Floating-point elements, in the tensor's [`Layout`].
+    Float(&'a [T]),
+    /// A scalar counter.
+    Count(u32),
+}
+
+/// A tensor's values, mutable (see [`Values`]).
+#[derive(Debug, PartialEq)]
+pub enum ValuesMut<'a, T> {
+    /// Floating-point elements, in the tensor's [`Layout`].
+    Float(&'a mut [T]),
+    /// A scalar counter.
+    Count(&'a mut u32),
+}
+
+/// A model (or an optimizer's state) whose tensors have PyTorch `state_dict` names: see the
+/// [module docs](self) for the names of each layer.
+///
+/// Implemented by every layer and by tuples of them. A layer written outside the library
+/// implements it by visiting each of its tensors with [`entry`] (or its parts with a name
+/// prefix, see [`part`]).
+pub trait StateDict<T: Scalar> {
+    /// The number of tensors visited (parameters and buffers).
+    const ENTRIES: usize;
+
+    /// Calls `f` for every tensor, in `state_dict` order, with names under `prefix` (empty for
+    /// the whole model); stops at the first error `f` returns. [`Error::NameTooLong`] if a
+    /// name does not fit [`NAME_CAPACITY`].
+    fn visit<F>(&self, prefix: &mut Name, f: &mut F) -> Result<(), Error>
+    where
+        F: FnMut(TensorInfo<'_>, Values<'_, T>) -> Result<(), Error>;
+
+    /// [`StateDict::visit`] with mutable values.
+    fn visit_mut<F>(&mut self, prefix: &mut Name, f: &mut F) -> Result<(), Error>
+    where
+        F: FnMut(TensorInfo<'_>, ValuesMut<'_, T>) -> Result<(), Error>;
+
+    /// Calls `f` for every tensor with its full name.
+    fn for_each_tensor<F>(&self, mut f: F) -> Result<(), Error>
+    where
+        F: FnMut(TensorInfo<'_>, Values<'_, T>) -> Result<(), Error>,
+    {
+        self.visit(&mut Name::new(), &mut f)
+    }
+}
+
+/// Visits one tensor: `prefix` + `name`, restored afterwards.
+pub fn entry<V, F>(
+    prefix: &mut Name,
+    name: &str,
+    shape: Shape,
+    kind: Kind,
+    layout: Layout,
+    values: V,
+    f: &mut F,
+) -> Result<(), Error>
+where
+    F: FnMut(TensorInfo<'_>, V) -> Result<(), Error>,
+{
+    let len = prefix.len();
+    let result = match prefix.push_str(name) {
+        Ok(()) => f(
+            TensorInfo {
+                name: prefix.as_str(),
+                shape,
+                kind,
+                layout,
+            },
+            values,
+        ),
+        Err(_) => Err(Error::NameTooLong),
+    };
+    prefix.truncate(len);
+    result
+}
+
+/// Runs `visit` with `prefix` + `name` + `.` as the prefix (for a part of a model, such as a
+/// tuple's element `0` or a residual block's `block`), restored afterwards.
+pub fn part(
+    prefix: &mut Name,
+    name: &str,
+    visit: impl FnOnce(&mut Name) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let len = prefix.len();
+    let result = match prefix.push_str(name).and_then(|()| prefix.push('.')) {
+        Ok(()) => visit(prefix),
+        Err(_) => Err(Error::NameTooLong),
+    };
+    prefix.truncate(len);
+    result
+}
+
+/// `0` to `9` as tuple-element names.
+pub(crate) const DIGITS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+
+/// [`StateDict`] for a layer without tensors.
+macro_rules! no_state_dict {
+    () => {
+        const ENTRIES: usize = 0;
+        fn visit<F>(&self, _: &mut $crate::io::Name, _: &mut F) -> Result<(), $crate::Error>
+        where
+            F: FnMut(
+                $crate::io::TensorInfo<'_>,
+                $crate::io::Values<'_, T>,
+            ) -> Result<(), $crate::Error>,
+        {
+            Ok(())
+        }
+        fn visit_mut<F>(&mut self, _: &mut $crate::io::Name, _: &mut F) -> Result<(), $crate::Error>
+        where
+            F: FnMut(
+                $crate::io::TensorInfo<'_>,
+                $crate::io::ValuesMut<'_, T>,
+            ) -> Result<(), $crate::Error>,
+        {
+            Ok(())
+        }
+    };
+}
+pub(crate) use no_state_dict;
