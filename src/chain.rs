@@ -18,6 +18,13 @@ fn digit(i: usize) -> &'static str {
     DIGITS.get(i).copied().unwrap_or("")
 }
 
+/// `None`, once per token (for the gradients of a chain's middle layers).
+macro_rules! none {
+    ($x:tt) => {
+        None
+    };
+}
+
 /// Emits the backward calls of a chain from the last layer to the first.
 macro_rules! chain_backward {
     (@rev [] [$($acc:tt)*] $args:tt $first:tt) => {
@@ -170,6 +177,13 @@ macro_rules! chain {
                 self.$n.forward_train(h, $cn)
             }
 
+            fn forward_frozen<'c>(&self, x: &X, cache: &'c mut Self::Cache) -> &'c Y {
+                let ($c0, $($c,)* $cn) = &mut cache.0;
+                let h = self.$i0.forward_frozen(x, $c0);
+                $(let h = self.$i.forward_frozen(h, $c);)*
+                self.$n.forward_frozen(h, $cn)
+            }
+
             fn output(cache: &Self::Cache) -> &Y {
                 $Ln::output(&cache.0.$n)
             }
@@ -180,11 +194,15 @@ macro_rules! chain {
                 cache: &mut Self::Cache,
                 dy: &mut Y,
                 dx: Option<&mut X>,
-                grads: &mut Self::Grads,
+                grads: Option<&mut Self::Grads>,
             ) {
                 let ($c0, $($c,)* $cn) = &mut cache.0;
                 let ($($s,)* $sn,) = &mut cache.1;
-                let ($g0, $($g,)* $gn) = grads;
+                // Each layer's gradients, or none for any (a frozen chain).
+                let ($g0, $($g,)* $gn) = match grads {
+                    Some(($g0, $($g,)* $gn)) => (Some($g0), $(Some($g),)* Some($gn)),
+                    None => (None, $(none!($g),)* None),
+                };
                 let $in0 = x;
                 let h = $L0::output(&*$c0);
                 $(

@@ -132,21 +132,27 @@ pub trait Layer<T: Scalar, X>: Model<T> {
     /// Training forward pass: fills `cache` and returns the output kept in it.
     fn forward_train<'c>(&mut self, x: &X, cache: &'c mut Self::Cache) -> &'c Self::Output;
 
+    /// Inference mode with a cache for backward, changing nothing in the layer (no running
+    /// statistics, no random draws): the training forward pass of a frozen layer
+    /// ([`Frozen`](crate::Frozen)), whose backward then differentiates the inference function.
+    fn forward_frozen<'c>(&self, x: &X, cache: &'c mut Self::Cache) -> &'c Self::Output;
+
     /// The output kept in a cache filled by [`Layer::forward_train`].
     fn output(cache: &Self::Cache) -> &Self::Output;
 
     /// Backpropagation: given the input `x` and the cache of the matching
-    /// [`Layer::forward_train`], and `dy`, the gradient of the loss with respect to the output,
-    /// adds the parameter gradients to `grads` and writes the input gradient into `dx`
-    /// (skipped when `dx` is `None`, as for the first layer). `dy` and the cache may be used as
-    /// scratch and hold unspecified values afterwards.
+    /// [`Layer::forward_train`] (or [`Layer::forward_frozen`]), and `dy`, the gradient of the
+    /// loss with respect to the output, adds the parameter gradients to `grads` (skipped when
+    /// `grads` is `None`, as for a frozen layer) and writes the input gradient into `dx`
+    /// (skipped when `dx` is `None`, as for the first layer). `dy` and the cache may be used
+    /// as scratch and hold unspecified values afterwards.
     fn backward(
         &self,
         x: &X,
         cache: &mut Self::Cache,
         dy: &mut Self::Output,
         dx: Option<&mut X>,
-        grads: &mut Self::Grads,
+        grads: Option<&mut Self::Grads>,
     );
 
     /// Inference that refuses NaN and infinities: [`Error::NonFiniteInput`] (and `y` is not

@@ -93,7 +93,7 @@ pub use error::Error;
 pub use init::Init;
 pub use layer::{Layer, Model, Parameters};
 pub use layers::{
-    BatchNorm, Dense, DenseNoBias, Dropout, Identity, LayerNorm, LeakyRelu, Relu, Residual,
+    BatchNorm, Dense, DenseNoBias, Dropout, Frozen, Identity, LayerNorm, LeakyRelu, Relu, Residual,
     ResidualProjection, Sigmoid, Softmax, Tanh,
 };
 pub use loss::{BceWithLogits, CrossEntropy, Loss, Mse};
@@ -121,8 +121,8 @@ pub mod prelude {
     pub use crate::{evaluate, ConfusionMatrix, DataSet, Descent, Fit, Trainer};
     pub use crate::{
         train_step, train_step_with, BatchNorm, BceWithLogits, CrossEntropy, Dense, DenseNoBias,
-        Dropout, Error, Identity, Init, Layer, LayerNorm, LeakyRelu, Loss, Model, Mse, Optimizer,
-        Parameters, Relu, Residual, ResidualProjection, SMatrix, SVector, Scalar, Sgd, Sigmoid,
-        Softmax, SplitMix64, Tanh, Workspace, Zeroed,
+        Dropout, Error, Frozen, Identity, Init, Layer, LayerNorm, LeakyRelu, Loss, Model, Mse,
+        Optimizer, Parameters, Relu, Residual, ResidualProjection, SMatrix, SVector, Scalar, Sgd,
+        Sigmoid, Softmax, SplitMix64, Tanh, Workspace, Zeroed,
     };
 }

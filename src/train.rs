@@ -290,7 +290,7 @@ where
         if !value.is_finite() {
             return Err(Error::NonFiniteLoss);
         }
-        model.backward(x, &mut ws.cache, &mut ws.dy, None, &mut ws.grads);
+        model.backward(x, &mut ws.cache, &mut ws.dy, None, Some(&mut ws.grads));
         if let Some(hook) = before_update {
             if !ws.grads.all_finite() {
                 return Err(Error::NonFiniteGradient);
@@ -509,7 +509,7 @@ where
             &mut self.ws.cache,
             &mut self.ws.dy,
             None,
-            &mut self.ws.grads,
+            Some(&mut self.ws.grads),
         );
         Ok(sum)
     }

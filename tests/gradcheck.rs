@@ -210,3 +210,41 @@ fn normalisation_and_residual_inside_a_chain() {
     let (dx, dp) = check_layer(&net, &inputs());
     assert!(dx <= TOL && dp <= TOL, "chain: {dx:e} {dp:e}");
 }
+
+/// A frozen layer is differentiated in inference mode: its input gradient is that of the
+/// function it computes (batch normalisation with its running statistics, dropout as the
+/// identity), and it has no parameter gradients.
+#[test]
+fn frozen_layers() {
+    let mut bn = scaled(BatchNorm::<f64, 3>::default());
+    bn.running_mean = SVector::from([0.3, -1.0, 2.0]);
+    bn.running_var = SVector::from([0.5, 4.0, 1.5]);
+    assert_layer("frozen batch_norm", &Frozen(bn));
+    assert_layer(
+        "frozen dropout",
+        &Frozen(Dropout::<f64>::new(0.5, SplitMix64::new(1)).unwrap()),
+    );
+    // In the middle of a chain: the layers around it are trained, the input gradient flows
+    // through the frozen part.
+    let mut net: (
+        Dense<f64, 3, 6>,
+        Frozen<(Dense<f64, 6, 6>, BatchNorm<f64, 6>, Tanh)>,
+        Dense<f64, 6, 3>,
+    ) = Default::default();
+    net.init(Init::XavierUniform, &mut SplitMix64::new(21));
+    net.1
+         .0
+         .0
+        .init(Init::XavierUniform, &mut SplitMix64::new(22));
+    net.1 .0 .1 = scaled(BatchNorm::default());
+    net.1 .0 .1.running_mean = SVector::from_fn(|i, _| 0.1 * i as f64);
+    let (dx, dp) = check_layer(&net, &inputs());
+    assert!(
+        dx <= TOL && dp <= TOL,
+        "frozen inside a chain: {dx:e} {dp:e}"
+    );
+    assert_eq!(
+        <(Dense<f64, 3, 6>, Frozen<Dense<f64, 6, 6>>) as Parameters<f64>>::COUNT,
+        24
+    );
+}

@@ -60,7 +60,7 @@ where
     let mut dy: SMatrix<f64, O, 4> = batch(&c["grad_output"]);
     let mut dx = SMatrix::<f64, 3, 4>::zeros();
     let mut grads: M::Grads = Zeroed::zeroed();
-    layer.backward(&x, &mut cache, &mut dy, Some(&mut dx), &mut grads);
+    layer.backward(&x, &mut cache, &mut dy, Some(&mut dx), Some(&mut grads));
     let want: SMatrix<f64, 3, 4> = batch(&c["grad_input"]);
     assert_close(
         &format!("{name} grad_input"),

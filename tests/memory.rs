@@ -144,9 +144,10 @@ fn normalisation_buffers_are_counted() {
         size_of::<<BatchNorm<f32, 10> as Model<f32>>::Grads>(),
         20 * 4
     );
-    // Its training cache: normalised input, per-feature 1/σ, output.
+    // Its training cache: normalised input, per-feature 1/σ, output, and whether the
+    // statistics were the running ones (a frozen layer's; a bool, padded).
     type Cache = <BatchNorm<f32, 10> as Layer<f32, SMatrix<f32, 10, 8>>>::Cache;
-    assert_eq!(size_of::<Cache>(), (10 * 8 + 10 + 10 * 8) * 4);
+    assert_eq!(size_of::<Cache>(), (10 * 8 + 10 + 10 * 8 + 1) * 4);
     // The figures of a network with batch norm include the running statistics.
     type Net = (
         Dense<f32, 4, 10>,

@@ -37,7 +37,13 @@ fn training_and_inference_allocate_nothing() {
         let _ = Mse.loss_and_grad(out, &targets, &mut ws.dy);
         let _ = BceWithLogits.loss_and_grad(out, &targets, &mut ws.dy);
         let mut dx = Batch::zeros();
-        net.backward(&x, &mut ws.cache, &mut ws.dy, Some(&mut dx), &mut ws.grads);
+        net.backward(
+            &x,
+            &mut ws.cache,
+            &mut ws.dy,
+            Some(&mut dx),
+            Some(&mut ws.grads),
+        );
         Optimizer::<f32, Net>::step(&mut opt, &mut net, &ws.grads).unwrap();
         for _ in 0..10 {
             train_step(&mut net, &mut opt, &CrossEntropy, &x, &labels, &mut ws).unwrap();

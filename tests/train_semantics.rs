@@ -62,7 +62,7 @@ where
     let mut ws = Workspace::<f64, SMatrix<f64, 3, 1>, Net>::new();
     let y = net.forward_train(&x, &mut ws.cache);
     let l = loss.loss_and_grad(y, target, &mut ws.dy).unwrap();
-    net.backward(&x, &mut ws.cache, &mut ws.dy, None, &mut ws.grads);
+    net.backward(&x, &mut ws.cache, &mut ws.dy, None, Some(&mut ws.grads));
     (l, flat(&ws.grads))
 }
 
@@ -682,4 +682,68 @@ fn evaluation_runs_in_inference_mode() {
     let m = evaluate(&plain, &Mse, &regression, Default::default(), None).unwrap();
     assert_eq!((m.correct, m.accuracy(), m.samples), (None, None, N));
     assert!(data.len() == regression.len());
+}
+
+/// Frozen layers do not move: not with weight decay (which moves weights whose gradient is
+/// zero), not their running statistics; the layers around them train; the memory saved is
+/// exactly the frozen parameters' gradients and optimizer state.
+#[test]
+fn frozen_layers_do_not_move() {
+    type Head = (Dense<f32, 4, 8>, BatchNorm<f32, 8>, Relu);
+    type Net = (Frozen<Head>, Dense<f32, 8, 3>);
+    let mut net: Net = Default::default();
+    net.0 .0 .0.init(Init::HeUniform, &mut SplitMix64::new(1));
+    net.0 .0 .1.running_mean = SVector::from_element(0.25);
+    net.1.init(Init::HeUniform, &mut SplitMix64::new(2));
+    let frozen = net.0.clone();
+    let last = net.1.clone();
+    let mut opt = AdamW::new(AdamWConfig {
+        lr: 0.01,
+        weight_decay: 0.5,
+        ..Default::default()
+    })
+    .unwrap();
+    let mut ws = Workspace::<f32, SMatrix<f32, 4, 4>, Net>::new();
+    let mut rng = SplitMix64::new(3);
+    for _ in 0..20 {
+        let x = SMatrix::<f32, 4, 4>::from_fn(|_, _| tinyprop::rng::unit_f32(&mut rng));
+        train_step(
+            &mut net,
+            &mut opt,
+            &CrossEntropy,
+            &x,
+            &[0, 1, 2, 1],
+            &mut ws,
+        )
+        .unwrap();
+    }
+    assert_eq!(
+        net.0, frozen,
+        "weights, running statistics and batch count unchanged"
+    );
+    assert_ne!(net.1, last, "the last layer trained");
+
+    // Memory: the gradients and Adam's two buffers exist for the last layer only.
+    use std::mem::size_of;
+    type Open = (Head, Dense<f32, 8, 3>);
+    type Grads<M> = <M as Model<f32>>::Grads;
+    let head_params = (4 * 8 + 8 + 2 * 8) * 4;
+    assert_eq!(
+        size_of::<Grads<Open>>() - size_of::<Grads<Net>>(),
+        head_params
+    );
+    assert_eq!(
+        Adam::<f32, Grads<Open>>::STATE_BYTES - Adam::<f32, Grads<Net>>::STATE_BYTES,
+        2 * head_params
+    );
+    type X = SMatrix<f32, 4, 4>;
+    type OptOf<M> = Adam<f32, Grads<M>>;
+    // The workspace's copy of the buffers shrinks too: a frozen BatchNorm's statistics are
+    // constants.
+    let saved = (2 * 8 + 1) * 4;
+    assert_eq!(
+        tinyprop::memory::training_bytes::<f32, X, Open, OptOf<Open>>()
+            - tinyprop::memory::training_bytes::<f32, X, Net, OptOf<Net>>(),
+        3 * head_params + saved
+    );
 }

@@ -49,7 +49,7 @@ where
     let mut ws = Workspace::<f32, Batch, M>::new();
     let y = net.forward_train(x, &mut ws.cache);
     Mse.loss_and_grad(y, t, &mut ws.dy).unwrap_or(f32::NAN);
-    net.backward(x, &mut ws.cache, &mut ws.dy, None, &mut ws.grads);
+    net.backward(x, &mut ws.cache, &mut ws.dy, None, Some(&mut ws.grads));
     let first = ws.grads.tensors().next().unwrap_or(&[]);
     first.iter().map(|g| g * g).sum::<f32>().sqrt()
 }

@@ -34,6 +34,15 @@ macro_rules! output_is_the_cache {
             cache
         }
 
+        fn forward_frozen<'c>(
+            &self,
+            x: &SMatrix<T, N, B>,
+            cache: &'c mut SMatrix<T, N, B>,
+        ) -> &'c SMatrix<T, N, B> {
+            Layer::<T, SMatrix<T, N, B>>::forward(self, x, cache);
+            cache
+        }
+
         fn output(cache: &SMatrix<T, N, B>) -> &SMatrix<T, N, B> {
             cache
         }
@@ -69,7 +78,7 @@ macro_rules! elementwise {
                 cache: &mut SMatrix<T, N, B>,
                 dy: &mut SMatrix<T, N, B>,
                 dx: Option<&mut SMatrix<T, N, B>>,
-                _grads: &mut (),
+                _grads: Option<&mut ()>,
             ) {
                 let $me2 = self;
                 if let Some(dx) = dx {
@@ -245,7 +254,7 @@ impl<T: Scalar, const N: usize, const B: usize> Layer<T, SMatrix<T, N, B>> for S
         cache: &mut SMatrix<T, N, B>,
         dy: &mut SMatrix<T, N, B>,
         dx: Option<&mut SMatrix<T, N, B>>,
-        _grads: &mut (),
+        _grads: Option<&mut ()>,
     ) {
         // dx_i = y_i (dy_i - Σ_j dy_j y_j)
         if let Some(dx) = dx {

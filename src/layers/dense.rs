@@ -260,6 +260,15 @@ where
         cache
     }
 
+    fn forward_frozen<'c>(
+        &self,
+        x: &SMatrix<T, IN, BATCH>,
+        cache: &'c mut Self::Cache,
+    ) -> &'c Self::Output {
+        self.forward(x, cache);
+        cache
+    }
+
     fn output(cache: &Self::Cache) -> &Self::Output {
         cache
     }
@@ -270,11 +279,13 @@ where
         _cache: &mut Self::Cache,
         dy: &mut Self::Output,
         dx: Option<&mut SMatrix<T, IN, BATCH>>,
-        grads: &mut Self,
+        grads: Option<&mut Self>,
     ) {
-        // dW += dy · xᵀ, summed over the samples in order; no transposed copy of anything.
-        kernels::add_matmul_bt(&mut grads.weight.data.0, &dy.data.0, &x.data.0);
-        grads.bias.accumulate(dy);
+        if let Some(grads) = grads {
+            // dW += dy · xᵀ, summed over the samples in order; no transposed copy of anything.
+            kernels::add_matmul_bt(&mut grads.weight.data.0, &dy.data.0, &x.data.0);
+            grads.bias.accumulate(dy);
+        }
         if let Some(dx) = dx {
             // dx = Wᵀ dy: dot products of the columns of W with those of dy.
             kernels::matmul_at(&self.weight.data.0, &dy.data.0, &mut dx.data.0);

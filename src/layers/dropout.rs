@@ -132,6 +132,18 @@ impl<T: Scalar, R: RngCore + Clone, const N: usize, const B: usize> Layer<T, SMa
         y
     }
 
+    /// The identity (inference mode), with a mask of ones for backward.
+    fn forward_frozen<'c>(
+        &self,
+        x: &SMatrix<T, N, B>,
+        cache: &'c mut Self::Cache,
+    ) -> &'c SMatrix<T, N, B> {
+        let (mask, y) = cache;
+        mask.fill(T::one());
+        y.copy_from(x);
+        y
+    }
+
     fn output(cache: &Self::Cache) -> &SMatrix<T, N, B> {
         &cache.1
     }
@@ -142,7 +154,7 @@ impl<T: Scalar, R: RngCore + Clone, const N: usize, const B: usize> Layer<T, SMa
         cache: &mut Self::Cache,
         dy: &mut SMatrix<T, N, B>,
         dx: Option<&mut SMatrix<T, N, B>>,
-        _grads: &mut (),
+        _grads: Option<&mut ()>,
     ) {
         if let Some(dx) = dx {
             for ((d, &g), &m) in dx.iter_mut().zip(dy.iter()).zip(cache.0.iter()) {

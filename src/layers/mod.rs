@@ -6,6 +6,7 @@
 mod activation;
 mod dense;
 mod dropout;
+mod frozen;
 mod norm;
 mod residual;
 
@@ -13,5 +14,6 @@ pub(crate) use activation::sigmoid;
 pub use activation::{Identity, LeakyRelu, Relu, Sigmoid, Softmax, Tanh};
 pub use dense::{Bias, Dense, DenseNoBias, NoBias};
 pub use dropout::{Dropout, SavedRng};
+pub use frozen::Frozen;
 pub use norm::{Affine, BatchNorm, LayerNorm, NormCache};
 pub use residual::{Residual, ResidualProjection};

@@ -324,6 +324,9 @@ pub struct NormCache<T: Scalar, const N: usize, const B: usize, const G: usize> 
     pub inv_std: SVector<T, G>,
     /// The output.
     pub y: SMatrix<T, N, B>,
+    /// Whether the statistics were constants ([`Layer::forward_frozen`] of batch
+    /// normalisation: the running statistics), not computed from the input being normalised.
+    pub constant_statistics: bool,
 }
 
 impl<T: Scalar, const N: usize, const B: usize, const G: usize> Zeroed for NormCache<T, N, B, G> {
@@ -332,12 +335,14 @@ impl<T: Scalar, const N: usize, const B: usize, const G: usize> Zeroed for NormC
             xhat: SMatrix::zeros(),
             inv_std: SVector::zeros(),
             y: SMatrix::zeros(),
+            constant_statistics: false,
         }
     }
     fn set_zero(&mut self) {
         self.xhat.set_zero();
         self.inv_std.set_zero();
         self.y.set_zero();
+        self.constant_statistics = false;
     }
 }
 
@@ -411,6 +416,36 @@ impl<T: Scalar, const N: usize, const B: usize> Layer<T, SMatrix<T, N, B>> for B
             }
         }
         self.num_batches_tracked = self.num_batches_tracked.saturating_add(1);
+        cache.constant_statistics = false;
+        &cache.y
+    }
+
+    /// Inference mode (the running statistics, left unchanged), with a cache for backward,
+    /// which then differentiates `γ (x - μ_running) / sqrt(σ²_running + eps) + β`.
+    fn forward_frozen<'c>(
+        &self,
+        x: &SMatrix<T, N, B>,
+        cache: &'c mut Self::Cache,
+    ) -> &'c SMatrix<T, N, B> {
+        nonempty_batch::<B>();
+        for (((((((mut xh, mut yr), xr), is), &m), &v), &g), &b) in cache
+            .xhat
+            .row_iter_mut()
+            .zip(cache.y.row_iter_mut())
+            .zip(x.row_iter())
+            .zip(cache.inv_std.iter_mut())
+            .zip(self.running_mean.iter())
+            .zip(self.running_var.iter())
+            .zip(self.affine.weight.iter())
+            .zip(self.affine.bias.iter())
+        {
+            *is = T::one() / (v + self.eps).sqrt();
+            for ((h, yv), &xv) in xh.iter_mut().zip(yr.iter_mut()).zip(xr.iter()) {
+                *h = (xv - m) * *is;
+                *yv = g * *h + b;
+            }
+        }
+        cache.constant_statistics = true;
         &cache.y
     }
 
@@ -424,18 +459,34 @@ impl<T: Scalar, const N: usize, const B: usize> Layer<T, SMatrix<T, N, B>> for B
         cache: &mut Self::Cache,
         dy: &mut SMatrix<T, N, B>,
         dx: Option<&mut SMatrix<T, N, B>>,
-        grads: &mut Affine<T, N>,
+        grads: Option<&mut Affine<T, N>>,
     ) {
-        for (((dyr, xh), gw), gb) in dy
-            .row_iter()
-            .zip(cache.xhat.row_iter())
-            .zip(grads.weight.iter_mut())
-            .zip(grads.bias.iter_mut())
-        {
-            *gw += dyr.dot(&xh);
-            *gb += dyr.sum();
+        if let Some(grads) = grads {
+            for (((dyr, xh), gw), gb) in dy
+                .row_iter()
+                .zip(cache.xhat.row_iter())
+                .zip(grads.weight.iter_mut())
+                .zip(grads.bias.iter_mut())
+            {
+                *gw += dyr.dot(&xh);
+                *gb += dyr.sum();
+            }
         }
         let Some(dx) = dx else { return };
+        if cache.constant_statistics {
+            // An affine map per feature: dx = dy · γ / sqrt(σ²_running + eps).
+            for (((mut dxr, dyr), &is), &g) in dx
+                .row_iter_mut()
+                .zip(dy.row_iter())
+                .zip(cache.inv_std.iter())
+                .zip(self.affine.weight.iter())
+            {
+                for (d, &dyv) in dxr.iter_mut().zip(dyr.iter()) {
+                    *d = dyv * g * is;
+                }
+            }
+            return;
+        }
         for ((((mut dxr, dyr), xh), &is), &g) in dx
             .row_iter_mut()
             .zip(dy.row_iter())
@@ -597,6 +648,17 @@ impl<T: Scalar, const N: usize, const B: usize> Layer<T, SMatrix<T, N, B>> for L
         &cache.y
     }
 
+    /// The same as training: layer normalisation has no training mode.
+    fn forward_frozen<'c>(
+        &self,
+        x: &SMatrix<T, N, B>,
+        cache: &'c mut Self::Cache,
+    ) -> &'c SMatrix<T, N, B> {
+        nonempty_batch::<B>();
+        self.normalise(x, cache);
+        &cache.y
+    }
+
     fn output(cache: &Self::Cache) -> &SMatrix<T, N, B> {
         &cache.y
     }
@@ -607,11 +669,13 @@ impl<T: Scalar, const N: usize, const B: usize> Layer<T, SMatrix<T, N, B>> for L
         cache: &mut Self::Cache,
         dy: &mut SMatrix<T, N, B>,
         dx: Option<&mut SMatrix<T, N, B>>,
-        grads: &mut Affine<T, N>,
+        grads: Option<&mut Affine<T, N>>,
     ) {
-        for (dyc, xh) in dy.column_iter().zip(cache.xhat.column_iter()) {
-            grads.weight += dyc.component_mul(&xh);
-            grads.bias += dyc;
+        if let Some(grads) = grads {
+            for (dyc, xh) in dy.column_iter().zip(cache.xhat.column_iter()) {
+                grads.weight += dyc.component_mul(&xh);
+                grads.bias += dyc;
+            }
         }
         let Some(dx) = dx else { return };
         for (((mut dxc, dyc), xh), &is) in dx

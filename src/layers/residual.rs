@@ -108,6 +108,17 @@ where
         y
     }
 
+    fn forward_frozen<'c>(
+        &self,
+        x: &SMatrix<T, N, B>,
+        cache: &'c mut Self::Cache,
+    ) -> &'c SMatrix<T, N, B> {
+        let (fc, y, _) = cache;
+        y.copy_from(self.0.forward_frozen(x, fc));
+        *y += x;
+        y
+    }
+
     fn output(cache: &Self::Cache) -> &SMatrix<T, N, B> {
         &cache.1
     }
@@ -118,7 +129,7 @@ where
         cache: &mut Self::Cache,
         dy: &mut SMatrix<T, N, B>,
         dx: Option<&mut SMatrix<T, N, B>>,
-        grads: &mut F::Grads,
+        grads: Option<&mut F::Grads>,
     ) {
         let (fc, _, skip) = cache;
         match dx {
@@ -232,6 +243,17 @@ where
         y
     }
 
+    fn forward_frozen<'c>(
+        &self,
+        x: &SMatrix<T, N, B>,
+        cache: &'c mut Self::Cache,
+    ) -> &'c SMatrix<T, M, B> {
+        let (fc, pc, y, _, _) = cache;
+        y.copy_from(self.f.forward_frozen(x, fc));
+        *y += self.projection.forward_frozen(x, pc);
+        y
+    }
+
     fn output(cache: &Self::Cache) -> &SMatrix<T, M, B> {
         &cache.2
     }
@@ -242,10 +264,13 @@ where
         cache: &mut Self::Cache,
         dy: &mut SMatrix<T, M, B>,
         dx: Option<&mut SMatrix<T, N, B>>,
-        grads: &mut Self::Grads,
+        grads: Option<&mut Self::Grads>,
     ) {
         let (fc, pc, _, dy_copy, dx_projection) = cache;
-        let (fg, pg) = grads;
+        let (fg, pg) = match grads {
+            Some((fg, pg)) => (Some(fg), Some(pg)),
+            None => (None, None),
+        };
         dy_copy.copy_from(dy);
         match dx {
             Some(dx) => {

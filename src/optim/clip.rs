@@ -22,7 +22,7 @@
 //!     let y = net.forward_train(&x, &mut ws.cache);
 //!     let loss = BceWithLogits.loss_and_grad(y, &t, &mut ws.dy).unwrap();
 //!     assert!(loss.is_finite());
-//!     net.backward(&x, &mut ws.cache, &mut ws.dy, None, &mut ws.grads);
+//!     net.backward(&x, &mut ws.cache, &mut ws.dy, None, Some(&mut ws.grads));
 //!     // Refuses NaN or infinite gradients, leaving them as they were.
 //!     let norm = clip_grad_norm(&mut ws.grads, 1.0, Norm::L2).unwrap();
 //!     assert!(norm >= 0.0);

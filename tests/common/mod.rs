@@ -52,7 +52,7 @@ where
     let mut dx = SMatrix::<f64, I, B>::zeros();
     m.forward_train(x, &mut cache);
     let mut dy = r;
-    m.backward(x, &mut cache, &mut dy, Some(&mut dx), &mut grads);
+    m.backward(x, &mut cache, &mut dy, Some(&mut dx), Some(&mut grads));
 
     // Input gradient by central differences.
     let mut numeric_dx = Vec::new();
