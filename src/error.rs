@@ -67,6 +67,8 @@ pub enum Error {
     /// A tensor's `state_dict` name is longer than
     /// [`io::names::NAME_CAPACITY`](crate::io::names::NAME_CAPACITY) bytes.
     NameTooLong,
+    /// Writing text failed (a fixed-size output buffer is too small).
+    WriteFailed,
 }
 
 impl fmt::Display for Error {
@@ -105,6 +107,7 @@ impl fmt::Display for Error {
                 f.write_str("the optimizer's state has a NaN or infinite value")
             }
             Error::NameTooLong => f.write_str("a tensor's name is too long"),
+            Error::WriteFailed => f.write_str("writing the output failed"),
             Error::Overflow => f.write_str(
                 "the step could overflow a weight, a buffer or the optimizer's state; it was not taken",
             ),

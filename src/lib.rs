@@ -98,6 +98,7 @@ pub use layers::{
 };
 pub use loss::{BceWithLogits, CrossEntropy, Loss, Mse};
 pub use metrics::{evaluate, ConfusionMatrix};
+pub use nalgebra;
 pub use nalgebra::{SMatrix, SVector};
 pub use optim::{
     clip_grad_norm, clip_grad_value, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, AdamWConfig,

@@ -35,6 +35,11 @@ impl SplitMix64 {
     pub const fn new(seed: u64) -> Self {
         Self { state: seed }
     }
+
+    /// The state: `SplitMix64::new(g.state())` continues the stream of `g`.
+    pub const fn state(&self) -> u64 {
+        self.state
+    }
 }
 
 impl RngCore for SplitMix64 {

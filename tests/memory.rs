@@ -162,3 +162,65 @@ fn normalisation_buffers_are_counted() {
             + 3 * 10 * 4 // intermediates
     );
 }
+
+/// A model with one layer of each kind, as `io::rust` writes it into `tests/data/static_net.rs`
+/// (regenerate with `TINYPROP_UPDATE=1`).
+type StaticNet = (
+    Dense<f32, 3, 4>,
+    BatchNorm<f32, 4>,
+    LeakyRelu<f32>,
+    Frozen<Dense<f32, 4, 4>>,
+    Residual<(Dense<f32, 4, 4>, Tanh)>,
+    Dropout<f32>,
+    LayerNorm<f32, 4>,
+    DenseNoBias<f32, 4, 2>,
+);
+
+fn static_net() -> StaticNet {
+    let mut net: StaticNet = (
+        Default::default(),
+        BatchNorm::new(0.2, 1e-3).unwrap(),
+        LeakyRelu::new(-0.3).unwrap(),
+        Default::default(),
+        Default::default(),
+        Dropout::new(0.25, SplitMix64::new(99)).unwrap(),
+        LayerNorm::new(1e-4).unwrap(),
+        Default::default(),
+    );
+    net.init(Init::HeNormal, &mut SplitMix64::new(5));
+    net.3 .0.init(Init::XavierNormal, &mut SplitMix64::new(6));
+    net.1.running_mean = SVector::from([0.5, -0.25, 1e-7, 3.0]);
+    net.1.running_var = SVector::from([2.0, 0.125, 1e30, 1.0]);
+    net.1.num_batches_tracked = 17;
+    net.6.affine.weight = SVector::from([1.5, -2.0, 0.1, 1.0 / 3.0]);
+    net
+}
+
+include!("data/static_net.rs");
+
+/// A trained model can live in flash: the source `io::rust::write_static` writes builds the
+/// model in a `static` with `const` constructors only, bit for bit.
+#[test]
+fn models_as_statics() {
+    let net = static_net();
+    let mut source = String::new();
+    tinyprop::io::rust::write_static(&net, "STATIC_NET", "StaticNet", &mut source).unwrap();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/static_net.rs");
+    if std::env::var_os("TINYPROP_UPDATE").is_some() {
+        std::fs::write(path, &source).unwrap();
+    }
+    assert_eq!(source, std::fs::read_to_string(path).unwrap());
+    assert_eq!(STATIC_NET, net);
+    let x = SMatrix::<f32, 3, 2>::new(0.5, -1.0, 2.0, 0.25, 1.0, -3.0);
+    let (mut a, mut b) = (SMatrix::<f32, 2, 2>::zeros(), SMatrix::<f32, 2, 2>::zeros());
+    STATIC_NET.forward(&x, &mut a);
+    net.forward(&x, &mut b);
+    assert_eq!(a, b);
+    // A model that is not finite is refused.
+    let mut bad = static_net();
+    bad.0.bias[1] = f32::NAN;
+    assert_eq!(
+        tinyprop::io::rust::write_static(&bad, "X", "StaticNet", &mut String::new()),
+        Err(Error::NonFiniteModel)
+    );
+}

@@ -148,6 +148,32 @@ impl<T: Scalar> LeakyRelu<T> {
         self.negative_slope
     }
 }
+/// `const` constructors, for models built at compile time (see [`crate::io::rust`]).
+macro_rules! leaky_const {
+    ($t:ty) => {
+        impl LeakyRelu<$t> {
+            /// [`LeakyRelu::new`] in a `const` context.
+            ///
+            /// ```
+            #[doc = concat!("static LAYER: tinyprop::LeakyRelu<", stringify!($t), "> = match tinyprop::LeakyRelu::<", stringify!($t), ">::const_new(0.2) {")]
+            ///     Ok(layer) => layer,
+            ///     Err(_) => panic!("the slope must be finite"),
+            /// };
+            /// assert_eq!(LAYER.negative_slope(), 0.2);
+            /// ```
+            pub const fn const_new(negative_slope: $t) -> Result<Self, Error> {
+                if negative_slope.is_finite() {
+                    Ok(Self { negative_slope })
+                } else {
+                    Err(Error::InvalidHyperparameter("negative_slope must be finite"))
+                }
+            }
+        }
+    };
+}
+leaky_const!(f32);
+leaky_const!(f64);
+
 impl<T: Scalar> Default for LeakyRelu<T> {
     fn default() -> Self {
         Self {

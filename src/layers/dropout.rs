@@ -49,7 +49,32 @@ impl<T: Scalar, R: RngCore> Dropout<T, R> {
     pub fn p(&self) -> T {
         self.p
     }
+
+    /// The random generator the masks are drawn from.
+    pub fn rng(&self) -> &R {
+        &self.rng
+    }
 }
+
+/// `const` constructors, for models built at compile time (see [`crate::io::rust`]).
+macro_rules! dropout_const {
+    ($t:ty) => {
+        impl Dropout<$t, SplitMix64> {
+            /// [`Dropout::new`] in a `const` context, drawing from `rng`.
+            pub const fn const_new(p: $t, rng: SplitMix64) -> Result<Self, Error> {
+                if p >= 0.0 && p <= 1.0 {
+                    Ok(Self { p, rng })
+                } else {
+                    Err(Error::InvalidHyperparameter(
+                        "dropout probability must be in [0, 1]",
+                    ))
+                }
+            }
+        }
+    };
+}
+dropout_const!(f32);
+dropout_const!(f64);
 
 impl<T: Scalar, R: Default> Default for Dropout<T, R> {
     /// `p = 0.5` (PyTorch's default), with `R::default()`.

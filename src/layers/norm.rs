@@ -246,6 +246,53 @@ impl<T: Scalar, const N: usize> BatchNorm<T, N> {
     }
 }
 
+/// `const` constructors, for models built at compile time (see [`crate::io::rust`]).
+macro_rules! norm_const {
+    ($t:ty) => {
+        impl<const N: usize> BatchNorm<$t, N> {
+            /// A layer with the given parameters, running statistics and batch count, in a
+            /// `const` context; refuses a momentum outside `[0, 1]` or an eps that is not
+            /// finite and `> 0`, as [`BatchNorm::new`].
+            pub const fn from_state(
+                affine: Affine<$t, N>,
+                running_mean: SVector<$t, N>,
+                running_var: SVector<$t, N>,
+                num_batches_tracked: u32,
+                momentum: $t,
+                eps: $t,
+            ) -> Result<Self, Error> {
+                if !(momentum >= 0.0 && momentum <= 1.0) {
+                    return Err(Error::InvalidHyperparameter("momentum must be in [0, 1]"));
+                }
+                if !(eps > 0.0 && eps.is_finite()) {
+                    return Err(Error::InvalidHyperparameter("eps must be finite and > 0"));
+                }
+                Ok(Self {
+                    affine,
+                    running_mean,
+                    running_var,
+                    num_batches_tracked,
+                    momentum,
+                    eps,
+                })
+            }
+        }
+
+        impl<const N: usize> LayerNorm<$t, N> {
+            /// A layer with the given parameters in a `const` context; refuses an eps that is
+            /// not finite and `> 0`, as [`LayerNorm::new`].
+            pub const fn from_state(affine: Affine<$t, N>, eps: $t) -> Result<Self, Error> {
+                if !(eps > 0.0 && eps.is_finite()) {
+                    return Err(Error::InvalidHyperparameter("eps must be finite and > 0"));
+                }
+                Ok(Self { affine, eps })
+            }
+        }
+    };
+}
+norm_const!(f32);
+norm_const!(f64);
+
 impl<T: Scalar, const N: usize> Default for BatchNorm<T, N> {
     /// Momentum 0.1 and eps 1e-5, as `torch.nn.BatchNorm1d`.
     fn default() -> Self {

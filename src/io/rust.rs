@@ -1,0 +1,274 @@
+//! A model as Rust source: a `static` built by `const` constructors only, so that a trained
+//! model lives in a microcontroller's flash and runs inference with no copy in RAM.
+//!
+//! [`write_static`] writes `pub static NAME: Type = …;` for any model (every layer implements
+//! [`RustSource`]). The usual place to call it is a firmware's `build.rs`, which runs on the
+//! host: it loads the weights (a safetensors file from PyTorch, say) into the model type and
+//! writes the source into `OUT_DIR`, which the firmware includes:
+//!
+//! ```ignore
+//! // build.rs (build-dependency: tinyprop with the `std` feature)
+//! include!("src/model_type.rs"); // `type Net = (Dense<f32, 4, 16>, Relu, Dense<f32, 16, 3>);`
+//! fn main() {
+//!     let bytes = std::fs::read("model.safetensors").unwrap();
+//!     let mut net = Net::default();
+//!     tinyprop::io::safetensors::load(&mut net, &bytes).unwrap();
+//!     let mut source = String::new();
+//!     tinyprop::io::rust::write_static(&net, "NET", "Net", &mut source).unwrap();
+//!     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap());
+//!     std::fs::write(out.join("net.rs"), source).unwrap();
+//!     println!("cargo::rerun-if-changed=model.safetensors");
+//! }
+//!
+//! // src/main.rs of the firmware
+//! include!("model_type.rs");
+//! include!(concat!(env!("OUT_DIR"), "/net.rs")); // pub static NET: Net = …;
+//! // NET.forward(&x, &mut y) reads the weights from flash.
+//! ```
+//!
+//! The numbers are written with Rust's shortest round-trip formatting, so the `static` holds
+//! exactly the weights the model had.
+//!
+//! ```
+//! use tinyprop::prelude::*;
+//! let mut net = (Dense::<f32, 2, 3>::default(), Relu);
+//! net.init(Init::HeUniform, &mut SplitMix64::new(1));
+//! let mut source = String::new();
+//! tinyprop::io::rust::write_static(&net, "NET", "Net", &mut source).unwrap();
+//! assert!(source.starts_with("pub static NET: Net = (tinyprop::Dense {"));
+//! ```
+
+use core::fmt::{self, Write};
+use core::mem::size_of;
+
+use nalgebra::SMatrix;
+
+use crate::io::StateDict;
+use crate::io::Values;
+use crate::layers::{Affine, NoBias};
+use crate::{
+    BatchNorm, Dense, Dropout, Error, Frozen, Identity, LayerNorm, LeakyRelu, Relu, Residual,
+    ResidualProjection, Scalar, Sigmoid, Softmax, SplitMix64, Tanh,
+};
+
+/// A value that can be written as a Rust expression evaluable in a `static`.
+pub trait RustSource {
+    /// Writes the expression.
+    fn write_rust<W: Write>(&self, out: &mut W) -> fmt::Result;
+}
+
+/// Writes `pub static {name}: {ty} = {model};` and a newline. Refuses a model holding a NaN or
+/// an infinity ([`Error::NonFiniteModel`]); [`Error::WriteFailed`] if `out` refuses (a
+/// fixed-size buffer too small).
+pub fn write_static<T, M, W>(model: &M, name: &str, ty: &str, out: &mut W) -> Result<(), Error>
+where
+    T: Scalar,
+    M: RustSource + StateDict<T>,
+    W: Write,
+{
+    model.for_each_tensor(|_, values| match values {
+        Values::Float(v) if !v.iter().all(|x| x.is_finite()) => Err(Error::NonFiniteModel),
+        _ => Ok(()),
+    })?;
+    let write = |out: &mut W| -> fmt::Result {
+        write!(out, "pub static {name}: {ty} = ")?;
+        model.write_rust(out)?;
+        out.write_str(";\n")
+    };
+    write(out).map_err(|_| Error::WriteFailed)
+}
+
+/// `f32` or `f64`.
+fn scalar_name<T: Scalar>() -> &'static str {
+    if size_of::<T>() == 4 {
+        "f32"
+    } else {
+        "f64"
+    }
+}
+
+/// `[a, b, …]`, each number as Rust prints it (shortest round trip).
+fn write_list<T: Scalar, W: Write>(out: &mut W, values: &[T]) -> fmt::Result {
+    out.write_char('[')?;
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            out.write_str(", ")?;
+        }
+        write!(out, "{v:?}")?;
+    }
+    out.write_char(']')
+}
+
+/// A static matrix from its column-major storage.
+fn write_matrix<T: Scalar, W: Write, const R: usize, const C: usize>(
+    out: &mut W,
+    m: &SMatrix<T, R, C>,
+) -> fmt::Result {
+    out.write_str("tinyprop::SMatrix::from_array_storage(tinyprop::nalgebra::ArrayStorage([")?;
+    for (i, column) in m.data.0.iter().enumerate() {
+        if i > 0 {
+            out.write_str(", ")?;
+        }
+        write_list(out, column)?;
+    }
+    out.write_str("]))")
+}
+
+/// `match {constructor} { Ok(layer) => layer, Err(_) => panic!(…) }`: a `const` constructor
+/// that checks its arguments (a failure is a build error).
+fn write_checked<W: Write>(
+    out: &mut W,
+    constructor: impl FnOnce(&mut W) -> fmt::Result,
+) -> fmt::Result {
+    out.write_str("match ")?;
+    constructor(out)?;
+    out.write_str(" { Ok(layer) => layer, Err(_) => panic!(\"invalid layer\") }")
+}
+
+impl<T: Scalar, const IN: usize, const OUT: usize> RustSource for Dense<T, IN, OUT> {
+    fn write_rust<W: Write>(&self, out: &mut W) -> fmt::Result {
+        out.write_str("tinyprop::Dense { weight: ")?;
+        write_matrix(out, &self.weight)?;
+        out.write_str(", bias: ")?;
+        write_matrix(out, &self.bias)?;
+        out.write_str(" }")
+    }
+}
+
+impl<T: Scalar, const IN: usize, const OUT: usize> RustSource for Dense<T, IN, OUT, NoBias> {
+    fn write_rust<W: Write>(&self, out: &mut W) -> fmt::Result {
+        out.write_str("tinyprop::Dense { weight: ")?;
+        write_matrix(out, &self.weight)?;
+        out.write_str(", bias: tinyprop::layers::NoBias }")
+    }
+}
+
+/// `tinyprop::layers::Affine { weight, bias }`.
+fn write_affine<T: Scalar, W: Write, const N: usize>(
+    out: &mut W,
+    affine: &Affine<T, N>,
+) -> fmt::Result {
+    out.write_str("tinyprop::layers::Affine { weight: ")?;
+    write_matrix(out, &affine.weight)?;
+    out.write_str(", bias: ")?;
+    write_matrix(out, &affine.bias)?;
+    out.write_str(" }")
+}
+
+impl<T: Scalar, const N: usize> RustSource for BatchNorm<T, N> {
+    fn write_rust<W: Write>(&self, out: &mut W) -> fmt::Result {
+        write_checked(out, |out| {
+            write!(
+                out,
+                "tinyprop::BatchNorm::<{}, {N}>::from_state(",
+                scalar_name::<T>()
+            )?;
+            write_affine(out, &self.affine)?;
+            out.write_str(", ")?;
+            write_matrix(out, &self.running_mean)?;
+            out.write_str(", ")?;
+            write_matrix(out, &self.running_var)?;
+            let (n, m, e) = (self.num_batches_tracked, self.momentum(), self.eps());
+            write!(out, ", {n}, {m:?}, {e:?})")
+        })
+    }
+}
+
+impl<T: Scalar, const N: usize> RustSource for LayerNorm<T, N> {
+    fn write_rust<W: Write>(&self, out: &mut W) -> fmt::Result {
+        write_checked(out, |out| {
+            write!(
+                out,
+                "tinyprop::LayerNorm::<{}, {N}>::from_state(",
+                scalar_name::<T>()
+            )?;
+            write_affine(out, &self.affine)?;
+            write!(out, ", {:?})", self.eps())
+        })
+    }
+}
+
+impl<T: Scalar> RustSource for LeakyRelu<T> {
+    fn write_rust<W: Write>(&self, out: &mut W) -> fmt::Result {
+        write_checked(out, |out| {
+            let (t, slope) = (scalar_name::<T>(), self.negative_slope());
+            write!(out, "tinyprop::LeakyRelu::<{t}>::const_new({slope:?})")
+        })
+    }
+}
+
+impl<T: Scalar> RustSource for Dropout<T, SplitMix64> {
+    fn write_rust<W: Write>(&self, out: &mut W) -> fmt::Result {
+        write_checked(out, |out| {
+            let (t, p, state) = (scalar_name::<T>(), self.p(), self.rng().state());
+            write!(
+                out,
+                "tinyprop::Dropout::<{t}>::const_new({p:?}, tinyprop::SplitMix64::new({state}))"
+            )
+        })
+    }
+}
+
+/// Unit structs: their path.
+macro_rules! unit_source {
+    ($($name:ident)*) => {
+        $(impl RustSource for $name {
+            fn write_rust<W: Write>(&self, out: &mut W) -> fmt::Result {
+                out.write_str(concat!("tinyprop::", stringify!($name)))
+            }
+        })*
+    };
+}
+unit_source!(Relu Sigmoid Tanh Softmax Identity);
+
+impl<L: RustSource> RustSource for Frozen<L> {
+    fn write_rust<W: Write>(&self, out: &mut W) -> fmt::Result {
+        out.write_str("tinyprop::Frozen(")?;
+        self.0.write_rust(out)?;
+        out.write_char(')')
+    }
+}
+
+impl<F: RustSource> RustSource for Residual<F> {
+    fn write_rust<W: Write>(&self, out: &mut W) -> fmt::Result {
+        out.write_str("tinyprop::Residual(")?;
+        self.0.write_rust(out)?;
+        out.write_char(')')
+    }
+}
+
+impl<F: RustSource, P: RustSource> RustSource for ResidualProjection<F, P> {
+    fn write_rust<W: Write>(&self, out: &mut W) -> fmt::Result {
+        out.write_str("tinyprop::ResidualProjection { f: ")?;
+        self.f.write_rust(out)?;
+        out.write_str(", projection: ")?;
+        self.projection.write_rust(out)?;
+        out.write_str(" }")
+    }
+}
+
+/// Tuples: `(a, b, …)`.
+macro_rules! tuple_source {
+    ($first:ident 0 $(, $name:ident $i:tt)*) => {
+        impl<$first: RustSource $(, $name: RustSource)*> RustSource for ($first, $($name,)*) {
+            fn write_rust<W: Write>(&self, out: &mut W) -> fmt::Result {
+                out.write_char('(')?;
+                self.0.write_rust(out)?;
+                $(
+                    out.write_str(", ")?;
+                    self.$i.write_rust(out)?;
+                )*
+                out.write_char(')')
+            }
+        }
+    };
+}
+tuple_source!(A 0, B 1);
+tuple_source!(A 0, B 1, C 2);
+tuple_source!(A 0, B 1, C 2, D 3);
+tuple_source!(A 0, B 1, C 2, D 3, E 4);
+tuple_source!(A 0, B 1, C 2, D 3, E 4, F 5);
+tuple_source!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+tuple_source!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+tuple_source!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8);
+tuple_source!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9);
