@@ -213,6 +213,94 @@ fn store<T: Copy, const N: usize>(dst: &mut [T; N], src: &[T; N], skip: usize) {
     }
 }
 
+/// Whether the tiles go through their columns as one call per column ([`column_calls`])
+/// rather than a loop. On targets with vector gathers and scatters (AVX-512), LLVM's loop
+/// vectorizer takes a tile's loop over its columns, once the loop over rows within it is
+/// unrolled, and vectorizes it *across* the columns: one lane per column, the accumulators
+/// left in memory and, at every step, gathered from it and scattered back, several times
+/// slower than the tile in registers. Elsewhere it unrolls that loop and keeps the
+/// accumulators in registers, as intended.
+const COLUMN_CALLS: bool = cfg!(target_feature = "avx512f");
+
+/// Calls `f` on `x[j]` and `y[j]` for each column `j` in order: as [`column_calls`] where
+/// [`COLUMN_CALLS`], otherwise in a loop.
+#[inline(always)]
+fn each_column<X, Y, const N: usize>(x: &mut [X; N], y: &[Y; N], mut f: impl FnMut(&mut X, &Y)) {
+    if COLUMN_CALLS {
+        column_calls(x, y, f);
+    } else {
+        for (xj, yj) in x.iter_mut().zip(y) {
+            f(xj, yj);
+        }
+    }
+}
+
+/// Calls `f` on `x[j]` and `y[j]` for each column `j` in order, written out as one call per
+/// column where there are 1, 2, 4 or 8 of them (a loop otherwise), so that the compiler sees
+/// no loop over the columns.
+#[inline(always)]
+fn column_calls<X, Y, const N: usize>(x: &mut [X; N], y: &[Y; N], mut f: impl FnMut(&mut X, &Y)) {
+    match (x.as_mut_slice(), y.as_slice()) {
+        ([x0], [y0]) => f(x0, y0),
+        ([x0, x1], [y0, y1]) => {
+            f(x0, y0);
+            f(x1, y1);
+        }
+        ([x0, x1, x2, x3], [y0, y1, y2, y3]) => {
+            f(x0, y0);
+            f(x1, y1);
+            f(x2, y2);
+            f(x3, y3);
+        }
+        ([x0, x1, x2, x3, x4, x5, x6, x7], [y0, y1, y2, y3, y4, y5, y6, y7]) => {
+            f(x0, y0);
+            f(x1, y1);
+            f(x2, y2);
+            f(x3, y3);
+            f(x4, y4);
+            f(x5, y5);
+            f(x6, y6);
+            f(x7, y7);
+        }
+        (x, y) => {
+            for (xj, yj) in x.iter_mut().zip(y) {
+                f(xj, yj);
+            }
+        }
+    }
+}
+
+/// Writes the tile `acc` into rows `r ..` of the columns of `c` (from row `r + skip`).
+#[inline(always)]
+fn store_tile<T: Copy, const MC: usize, const NR: usize, const MR: usize>(
+    acc: &[[T; MR]; NR],
+    c: &mut [[T; MC]; NR],
+    r: usize,
+    skip: usize,
+) {
+    if COLUMN_CALLS {
+        column_calls(c, acc, |cj, sums| {
+            if let Some(dst) = block_mut::<T, MR>(cj, r) {
+                store(dst, sums, skip);
+            }
+        });
+    } else {
+        for (sums, cj) in acc.iter().zip(c.iter_mut()) {
+            if let Some(dst) = block_mut::<T, MR>(cj, r) {
+                store(dst, sums, skip);
+            }
+        }
+    }
+}
+
+/// `sums += av · b`, element by element.
+#[inline(always)]
+fn add_scaled<T: Scalar, const N: usize>(sums: &mut [T; N], av: &[T; N], b: T) {
+    for (s, &v) in sums.iter_mut().zip(av) {
+        *s += v * b;
+    }
+}
+
 /// One kind of tile, run at a given start (row or column) for each tile size.
 trait Tiles {
     /// Runs the tile of `R` rows (or columns) from `start`, storing only from `skip` on.
@@ -393,30 +481,38 @@ fn matmul_tile<
 ) {
     let mut acc = [[T::zero(); MR]; NR];
     if k0 != 0 {
-        for (sums, cj) in acc.iter_mut().zip(c.iter()) {
+        each_column(&mut acc, c, |sums, cj| {
             if let Some(src) = block::<T, MR>(cj, rc) {
                 *sums = *src;
             }
-        }
+        });
     }
     for (ak, k) in panel.iter().zip(k0..) {
         let Some(av) = block::<T, MR>(ak, ra) else {
             return;
         };
-        for (sums, bj) in acc.iter_mut().zip(b) {
-            let Some(&bkj) = bj.get(k) else {
+        if COLUMN_CALLS {
+            // A copy of the rows of `a`, and no exit between the columns: otherwise the
+            // compiler loads them again, piece by piece, for every column.
+            if k >= KB {
                 return;
-            };
-            for (s, &v) in sums.iter_mut().zip(av) {
-                *s += v * bkj;
+            }
+            let av = *av;
+            column_calls(&mut acc, b, |sums, bj| {
+                if let Some(&bkj) = bj.get(k) {
+                    add_scaled(sums, &av, bkj);
+                }
+            });
+        } else {
+            for (sums, bj) in acc.iter_mut().zip(b) {
+                let Some(&bkj) = bj.get(k) else {
+                    return;
+                };
+                add_scaled(sums, av, bkj);
             }
         }
     }
-    for (sums, cj) in acc.iter().zip(c.iter_mut()) {
-        if let Some(dst) = block_mut::<T, MR>(cj, rc) {
-            store(dst, sums, skip);
-        }
-    }
+    store_tile(&acc, c, rc, skip);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -533,26 +629,25 @@ fn add_matmul_bt_tile<
     skip: usize,
 ) {
     let mut acc = [[T::zero(); MR]; KR];
-    for (sums, ck) in acc.iter_mut().zip(c.iter()) {
+    each_column(&mut acc, c, |sums, ck| {
         if let Some(src) = block::<T, MR>(ck, r) {
             *sums = *src;
         }
-    }
+    });
     for (aj, bj) in a.iter().zip(b) {
         let (Some(av), Some(bv)) = (block::<T, MR>(aj, r), block::<T, KR>(bj, k0)) else {
             return;
         };
-        for (sums, &bkj) in acc.iter_mut().zip(bv) {
-            for (s, &v) in sums.iter_mut().zip(av) {
-                *s += v * bkj;
+        if COLUMN_CALLS {
+            let av = *av;
+            column_calls(&mut acc, bv, |sums, &bkj| add_scaled(sums, &av, bkj));
+        } else {
+            for (sums, &bkj) in acc.iter_mut().zip(bv) {
+                add_scaled(sums, av, bkj);
             }
         }
     }
-    for (sums, ck) in acc.iter().zip(c.iter_mut()) {
-        if let Some(dst) = block_mut::<T, MR>(ck, r) {
-            store(dst, sums, skip);
-        }
-    }
+    store_tile(&acc, c, r, skip);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -623,13 +718,13 @@ fn dots_tile<T: Scalar, const M: usize, const NK: usize, const L: usize>(
         let Some(bv) = block::<T, L>(b, o) else {
             break;
         };
-        for (sums, ak) in acc.iter_mut().zip(a) {
+        each_column(&mut acc, a, |sums, ak| {
             if let Some(av) = block::<T, L>(ak, o) {
                 for ((s, &x), &y) in sums.iter_mut().zip(av).zip(bv) {
                     *s += x * y;
                 }
             }
-        }
+        });
         o += L;
     }
     let mut out = [T::zero(); NK];
@@ -738,6 +833,36 @@ fn matmul_at_block<T: Scalar, const M: usize, const K: usize, const KL: usize, c
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`column_calls`] and [`each_column`] visit the same pairs as a loop, in the same order.
+    #[test]
+    fn columns_in_order() {
+        fn visits<const N: usize>() {
+            let y: [usize; N] = core::array::from_fn(|j| 10 * j);
+            let mut x = [0; N];
+            let mut order = [usize::MAX; N];
+            let mut n = 0;
+            column_calls(&mut x, &y, |xj, &yj| {
+                *xj = yj + 1;
+                order[n] = yj;
+                n += 1;
+            });
+            assert_eq!(n, N);
+            assert_eq!(order, y);
+            assert_eq!(x, core::array::from_fn(|j| 10 * j + 1));
+            let mut again = [0; N];
+            each_column(&mut again, &y, |xj, &yj| *xj = yj + 1);
+            assert_eq!(again, x);
+        }
+        visits::<0>();
+        visits::<1>();
+        visits::<2>();
+        visits::<3>();
+        visits::<4>();
+        visits::<5>();
+        visits::<8>();
+        visits::<9>();
+    }
 
     #[test]
     fn pairwise_sum() {
