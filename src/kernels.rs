@@ -22,11 +22,15 @@ use core::mem::size_of;
 
 use crate::Scalar;
 
-/// Bytes in one vector register of the build target (a scalar register's worth where there is
-/// no vector unit).
-const VECTOR_BYTES: usize = if cfg!(target_feature = "avx512f") {
-    64
-} else if cfg!(target_feature = "avx") {
+/// Bytes in one vector register as the compiler uses them on the build target (a scalar
+/// register's worth where there is no vector unit).
+///
+/// AVX-512 counts as 32 bytes: LLVM vectorizes for 256-bit registers on every Intel AVX-512
+/// processor and on `x86-64-v4` (their tuning prefers 256-bit vectors, which `cfg` cannot
+/// see), so tiles sized for 64 bytes would take twice the registers intended. Where it does
+/// use 512-bit registers (AMD Zen 4 and 5; `avx512f` without a target processor), a tile
+/// sized for 32 bytes is half as many of them.
+const VECTOR_BYTES: usize = if cfg!(target_feature = "avx") {
     32
 } else if cfg!(any(
     target_feature = "sse2",
