@@ -4,13 +4,16 @@
 //! Each kernel computes a small tile of its result in an array of accumulators that the
 //! compiler keeps in vector registers, so that every value loaded from memory feeds several
 //! multiply-adds; tiles at the edges use smaller blocks. Tile sizes follow the width of the
-//! target's vector registers ([`VECTOR_BYTES`]) and the element size, never the matrix sizes.
+//! vector registers and the element size, never the matrix sizes. [`matmul`],
+//! [`add_matmul_bt`] and [`matmul_at`] tile for the build target's width ([`VECTOR_BYTES`]);
+//! the [`Kernels`] of [`Vectors`] compute the same products tiled for any of the widths (8,
+//! 16, 32 and 64 bytes), so that the tests check every tiling on any host.
 //!
 //! [`matmul`], [`add_matmul_bt`] and [`matmul_at`] (for blocks of 4 columns) add the products
 //! of each result element in the same order as the straightforward loop (`k = 0, 1, …`), so
 //! they give bit-identical results to it. The columns of [`matmul_at`] left over are dot
 //! products summed in several partial sums: they differ from the straightforward loop by
-//! rounding only.
+//! rounding only (without vector registers, they are summed in order too).
 //!
 //! No `unsafe`, no panics: every slice access goes through `get` / `first_chunk`, whose checks
 //! the compiler hoists out of the loops.
@@ -19,11 +22,15 @@ use core::mem::size_of;
 
 use crate::Scalar;
 
-/// Bytes in one vector register of the build target (a scalar register's worth where there is
-/// no vector unit).
-const VECTOR_BYTES: usize = if cfg!(target_feature = "avx512f") {
-    64
-} else if cfg!(target_feature = "avx") {
+/// Bytes in one vector register as the compiler uses them on the build target (a scalar
+/// register's worth where there is no vector unit).
+///
+/// AVX-512 counts as 32 bytes: LLVM vectorizes for 256-bit registers on every Intel AVX-512
+/// processor and on `x86-64-v4` (their tuning prefers 256-bit vectors, which `cfg` cannot
+/// see), so tiles sized for 64 bytes would take twice the registers intended. Where it does
+/// use 512-bit registers (AMD Zen 4 and 5; `avx512f` without a target processor), a tile
+/// sized for 32 bytes is half as many of them.
+const VECTOR_BYTES: usize = if cfg!(target_feature = "avx") {
     32
 } else if cfg!(any(
     target_feature = "sse2",
@@ -35,26 +42,149 @@ const VECTOR_BYTES: usize = if cfg!(target_feature = "avx512f") {
     8
 };
 
-/// Whether the target has vector registers (of at least 16 bytes).
-const SIMD: bool = VECTOR_BYTES >= 16;
+/// `c = a · b`: `a` is `M × K`, `b` is `K × N`, `c` is `M × N`.
+///
+/// The forward pass of a dense layer: `y = W x` with `W` `OUT × IN` and `x` one column per
+/// sample.
+#[inline]
+pub(crate) fn matmul<T: Scalar, const K: usize, const M: usize, const N: usize>(
+    a: &[[T; M]; K],
+    b: &[[T; K]; N],
+    c: &mut [[T; M]; N],
+) {
+    Vectors::<VECTOR_BYTES>::matmul(a, b, c);
+}
 
-/// Elements of `f32` in one vector register.
-const L32: usize = VECTOR_BYTES / 4;
-/// Elements of `f64` in one vector register.
-const L64: usize = if VECTOR_BYTES >= 16 {
-    VECTOR_BYTES / 8
-} else {
-    1
-};
-/// Partial sums of [`matmul_at`]'s `f32` dot products: a vector's worth, or one (in order)
-/// without vector registers (where [`L64`] is 1 already).
-const DOT32: usize = if SIMD { L32 } else { 1 };
+/// `c += a · bᵀ`: `a` is `M × N`, `b` is `K × N`, `c` is `M × K`.
+///
+/// The weight gradient of a dense layer: `dW += dy · xᵀ`, summed over the samples in order.
+#[inline]
+pub(crate) fn add_matmul_bt<T: Scalar, const M: usize, const K: usize, const N: usize>(
+    c: &mut [[T; M]; K],
+    a: &[[T; M]; N],
+    b: &[[T; K]; N],
+) {
+    Vectors::<VECTOR_BYTES>::add_matmul_bt(c, a, b);
+}
 
-/// Whether tiles of 4 vectors × 2 columns are used for `f32` where the result has at least 4
-/// vectors' worth of rows, instead of 2 vectors × 4 columns: with 16-byte vectors (SSE2,
-/// NEON), whose broadcasts cost a shuffle each, the tile with fewer broadcasts per product is
-/// faster; with wider ones, where a broadcast is a load, the squarer tile.
-const TALL: bool = VECTOR_BYTES == 16;
+/// `c = aᵀ · b`: `a` is `M × K`, `b` is `M × N`, `c` is `K × N`.
+///
+/// The input gradient of a dense layer: `dx = Wᵀ dy`. For blocks of 4 columns of `b`, blocks
+/// of columns of `a` are transposed, [`AT_ROWS`] rows at a time, into a small buffer on the
+/// stack (at most 4 KiB for vectors of up to 32 bytes), which then serves as the left operand
+/// of register tiles like those of [`matmul`]; every element is summed over `M` in order. The
+/// columns left over (all of them for a batch of 1, and on targets without vector registers,
+/// where there is no such buffer) are dot products of columns, each summed in vector-wide
+/// partial sums (in order without vector registers).
+#[inline]
+pub(crate) fn matmul_at<T: Scalar, const M: usize, const K: usize, const N: usize>(
+    a: &[[T; M]; K],
+    b: &[[T; M]; N],
+    c: &mut [[T; K]; N],
+) {
+    Vectors::<VECTOR_BYTES>::matmul_at(a, b, c);
+}
+
+/// Vector registers of `BYTES` bytes (8: none, a scalar register's worth), for which
+/// [`Kernels`] sizes its tiles.
+struct Vectors<const BYTES: usize>;
+
+/// The three products, with tiles sized for one width of vector registers: what [`matmul`],
+/// [`add_matmul_bt`] and [`matmul_at`] compute, in the same order of additions.
+trait Kernels {
+    /// `c = a · b`, as [`matmul`].
+    fn matmul<T: Scalar, const K: usize, const M: usize, const N: usize>(
+        a: &[[T; M]; K],
+        b: &[[T; K]; N],
+        c: &mut [[T; M]; N],
+    );
+    /// `c += a · bᵀ`, as [`add_matmul_bt`].
+    fn add_matmul_bt<T: Scalar, const M: usize, const K: usize, const N: usize>(
+        c: &mut [[T; M]; K],
+        a: &[[T; M]; N],
+        b: &[[T; K]; N],
+    );
+    /// `c = aᵀ · b`, as [`matmul_at`].
+    fn matmul_at<T: Scalar, const M: usize, const K: usize, const N: usize>(
+        a: &[[T; M]; K],
+        b: &[[T; M]; N],
+        c: &mut [[T; K]; N],
+    );
+}
+
+/// [`Kernels`] for vectors of `$bytes` bytes, which hold `$l32` elements of `f32` and `$l64`
+/// of `f64` (for 8 bytes, no vector registers: tiles for a file of scalar registers).
+///
+/// For `f32` with 16-byte vectors (SSE2, NEON), whose broadcasts cost a shuffle each, tiles of
+/// 4 vectors × 2 columns (fewer broadcasts per product) where the result has at least 4
+/// vectors' worth of rows, instead of 2 vectors × 4 columns; with wider vectors, where a
+/// broadcast is a load, the squarer tile. Without vector registers, [`matmul_at`] transposes
+/// nothing (it would buy nothing) and sums its dot products in order.
+macro_rules! kernels_for {
+    ($($bytes:literal => f32: $l32:literal, f64: $l64:literal;)*) => {$(
+        impl Kernels for Vectors<$bytes> {
+            #[inline(always)]
+            fn matmul<T: Scalar, const K: usize, const M: usize, const N: usize>(
+                a: &[[T; M]; K],
+                b: &[[T; K]; N],
+                c: &mut [[T; M]; N],
+            ) {
+                const TALL: bool = $bytes == 16;
+                if is_f32::<T>() {
+                    matmul_lanes::<T, K, M, N, $l32, { 2 * $l32 }, { 4 * $l32 }, { 8 * $l32 }>(
+                        a, b, c, TALL,
+                    );
+                } else {
+                    matmul_lanes::<T, K, M, N, $l64, { 2 * $l64 }, { 4 * $l64 }, { 8 * $l64 }>(
+                        a, b, c, false,
+                    );
+                }
+            }
+
+            #[inline(always)]
+            fn add_matmul_bt<T: Scalar, const M: usize, const K: usize, const N: usize>(
+                c: &mut [[T; M]; K],
+                a: &[[T; M]; N],
+                b: &[[T; K]; N],
+            ) {
+                const TALL: bool = $bytes == 16;
+                if is_f32::<T>() {
+                    add_matmul_bt_lanes::<T, M, K, N, $l32, { 2 * $l32 }, { 4 * $l32 }>(
+                        c, a, b, TALL,
+                    );
+                } else {
+                    add_matmul_bt_lanes::<T, M, K, N, $l64, { 2 * $l64 }, { 4 * $l64 }>(
+                        c, a, b, false,
+                    );
+                }
+            }
+
+            #[inline(always)]
+            fn matmul_at<T: Scalar, const M: usize, const K: usize, const N: usize>(
+                a: &[[T; M]; K],
+                b: &[[T; M]; N],
+                c: &mut [[T; K]; N],
+            ) {
+                const SIMD: bool = $bytes >= 16;
+                // Partial sums of the dot products of `f32`: a vector's worth, or one (in
+                // order) without vector registers (where `$l64` is 1 already).
+                const DOT32: usize = if SIMD { $l32 } else { 1 };
+                if is_f32::<T>() {
+                    matmul_at_lanes::<T, M, K, N, { 2 * $l32 }, $l32, DOT32>(a, b, c, SIMD);
+                } else {
+                    matmul_at_lanes::<T, M, K, N, { 2 * $l64 }, $l64, $l64>(a, b, c, SIMD);
+                }
+            }
+        }
+    )*};
+}
+
+kernels_for! {
+    8 => f32: 2, f64: 1;
+    16 => f32: 4, f64: 2;
+    32 => f32: 8, f64: 4;
+    64 => f32: 16, f64: 8;
+}
 
 /// `true` when `T` is `f32` (the other [`Scalar`] is `f64`).
 #[inline(always)]
@@ -84,6 +214,94 @@ fn store<T: Copy, const N: usize>(dst: &mut [T; N], src: &[T; N], skip: usize) {
         for (d, &v) in dst.iter_mut().zip(src).skip(skip) {
             *d = v;
         }
+    }
+}
+
+/// Whether the tiles go through their columns as one call per column ([`column_calls`])
+/// rather than a loop. On targets with vector gathers and scatters (AVX-512), LLVM's loop
+/// vectorizer takes a tile's loop over its columns, once the loop over rows within it is
+/// unrolled, and vectorizes it *across* the columns: one lane per column, the accumulators
+/// left in memory and, at every step, gathered from it and scattered back, several times
+/// slower than the tile in registers. Elsewhere it unrolls that loop and keeps the
+/// accumulators in registers, as intended.
+const COLUMN_CALLS: bool = cfg!(target_feature = "avx512f");
+
+/// Calls `f` on `x[j]` and `y[j]` for each column `j` in order: as [`column_calls`] where
+/// [`COLUMN_CALLS`], otherwise in a loop.
+#[inline(always)]
+fn each_column<X, Y, const N: usize>(x: &mut [X; N], y: &[Y; N], mut f: impl FnMut(&mut X, &Y)) {
+    if COLUMN_CALLS {
+        column_calls(x, y, f);
+    } else {
+        for (xj, yj) in x.iter_mut().zip(y) {
+            f(xj, yj);
+        }
+    }
+}
+
+/// Calls `f` on `x[j]` and `y[j]` for each column `j` in order, written out as one call per
+/// column where there are 1, 2, 4 or 8 of them (a loop otherwise), so that the compiler sees
+/// no loop over the columns.
+#[inline(always)]
+fn column_calls<X, Y, const N: usize>(x: &mut [X; N], y: &[Y; N], mut f: impl FnMut(&mut X, &Y)) {
+    match (x.as_mut_slice(), y.as_slice()) {
+        ([x0], [y0]) => f(x0, y0),
+        ([x0, x1], [y0, y1]) => {
+            f(x0, y0);
+            f(x1, y1);
+        }
+        ([x0, x1, x2, x3], [y0, y1, y2, y3]) => {
+            f(x0, y0);
+            f(x1, y1);
+            f(x2, y2);
+            f(x3, y3);
+        }
+        ([x0, x1, x2, x3, x4, x5, x6, x7], [y0, y1, y2, y3, y4, y5, y6, y7]) => {
+            f(x0, y0);
+            f(x1, y1);
+            f(x2, y2);
+            f(x3, y3);
+            f(x4, y4);
+            f(x5, y5);
+            f(x6, y6);
+            f(x7, y7);
+        }
+        (x, y) => {
+            for (xj, yj) in x.iter_mut().zip(y) {
+                f(xj, yj);
+            }
+        }
+    }
+}
+
+/// Writes the tile `acc` into rows `r ..` of the columns of `c` (from row `r + skip`).
+#[inline(always)]
+fn store_tile<T: Copy, const MC: usize, const NR: usize, const MR: usize>(
+    acc: &[[T; MR]; NR],
+    c: &mut [[T; MC]; NR],
+    r: usize,
+    skip: usize,
+) {
+    if COLUMN_CALLS {
+        column_calls(c, acc, |cj, sums| {
+            if let Some(dst) = block_mut::<T, MR>(cj, r) {
+                store(dst, sums, skip);
+            }
+        });
+    } else {
+        for (sums, cj) in acc.iter().zip(c.iter_mut()) {
+            if let Some(dst) = block_mut::<T, MR>(cj, r) {
+                store(dst, sums, skip);
+            }
+        }
+    }
+}
+
+/// `sums += av · b`, element by element.
+#[inline(always)]
+fn add_scaled<T: Scalar, const N: usize>(sums: &mut [T; N], av: &[T; N], b: T) {
+    for (s, &v) in sums.iter_mut().zip(av) {
+        *s += v * b;
     }
 }
 
@@ -158,37 +376,38 @@ fn last_tile<Op: Tiles, const R1: usize, const R2: usize, const R3: usize>(
 /// of `b`.
 const PANEL_BYTES: usize = 8 * 1024;
 
-/// `c = a · b`: `a` is `M × K`, `b` is `K × N`, `c` is `M × N`.
-///
-/// The forward pass of a dense layer: `y = W x` with `W` `OUT × IN` and `x` one column per
-/// sample.
-#[inline]
-pub(crate) fn matmul<T: Scalar, const K: usize, const M: usize, const N: usize>(
+/// [`matmul`] with `L` elements per vector (`L2 = 2 L`, `L4 = 4 L`, `L8 = 8 L`).
+#[inline(always)]
+fn matmul_lanes<
+    T: Scalar,
+    const K: usize,
+    const M: usize,
+    const N: usize,
+    const L: usize,
+    const L2: usize,
+    const L4: usize,
+    const L8: usize,
+>(
     a: &[[T; M]; K],
     b: &[[T; K]; N],
     c: &mut [[T; M]; N],
+    tall: bool,
 ) {
-    // Blocks of 4 columns of `b` use tiles of 2 vectors × 4 columns (8 accumulators), or
-    // blocks of 2 columns tiles of 4 vectors × 2 columns (see [`TALL`]); the columns left
-    // over use tiles of up to 8 vectors × 1 column, so that there are still 8 independent
-    // sums.
-    let tall = is_f32::<T>() && TALL && M >= 4 * L32;
+    // Blocks of 4 columns of `b` use tiles of 2 vectors × 4 columns (8 accumulators), or,
+    // where `tall` and there are at least 4 vectors' worth of rows, blocks of 2 columns tiles
+    // of 4 vectors × 2 columns; the columns left over use tiles of up to 8 vectors × 1 column,
+    // so that there are still 8 independent sums.
+    let tall = tall && M >= L4;
     let nr = if tall { 2 } else { 4 };
     let blocked = N - N % nr;
     let (bn, b1) = b.split_at(blocked);
     let (cn, c1) = c.split_at_mut(blocked);
     if tall {
-        matmul_pass::<T, K, M, 2, { 4 * L32 }, { 2 * L32 }, L32>(a, bn, cn);
-    } else if is_f32::<T>() {
-        matmul_pass::<T, K, M, 4, { 2 * L32 }, L32, L32>(a, bn, cn);
+        matmul_pass::<T, K, M, 2, L4, L2, L>(a, bn, cn);
     } else {
-        matmul_pass::<T, K, M, 4, { 2 * L64 }, L64, L64>(a, bn, cn);
+        matmul_pass::<T, K, M, 4, L2, L, L>(a, bn, cn);
     }
-    if is_f32::<T>() {
-        matmul_pass::<T, K, M, 1, { 8 * L32 }, { 2 * L32 }, L32>(a, b1, c1);
-    } else {
-        matmul_pass::<T, K, M, 1, { 8 * L64 }, { 2 * L64 }, L64>(a, b1, c1);
-    }
+    matmul_pass::<T, K, M, 1, L8, L2, L>(a, b1, c1);
 }
 
 /// `c = a · b` for the columns of `b` and `c` given, taken `NR` at a time (their number is a
@@ -266,50 +485,64 @@ fn matmul_tile<
 ) {
     let mut acc = [[T::zero(); MR]; NR];
     if k0 != 0 {
-        for (sums, cj) in acc.iter_mut().zip(c.iter()) {
+        each_column(&mut acc, c, |sums, cj| {
             if let Some(src) = block::<T, MR>(cj, rc) {
                 *sums = *src;
             }
-        }
+        });
     }
     for (ak, k) in panel.iter().zip(k0..) {
         let Some(av) = block::<T, MR>(ak, ra) else {
             return;
         };
-        for (sums, bj) in acc.iter_mut().zip(b) {
-            let Some(&bkj) = bj.get(k) else {
+        if COLUMN_CALLS {
+            // A copy of the rows of `a`, and no exit between the columns: otherwise the
+            // compiler loads them again, piece by piece, for every column.
+            if k >= KB {
                 return;
-            };
-            for (s, &v) in sums.iter_mut().zip(av) {
-                *s += v * bkj;
+            }
+            let av = *av;
+            column_calls(&mut acc, b, |sums, bj| {
+                if let Some(&bkj) = bj.get(k) {
+                    add_scaled(sums, &av, bkj);
+                }
+            });
+        } else {
+            for (sums, bj) in acc.iter_mut().zip(b) {
+                let Some(&bkj) = bj.get(k) else {
+                    return;
+                };
+                add_scaled(sums, av, bkj);
             }
         }
     }
-    for (sums, cj) in acc.iter().zip(c.iter_mut()) {
-        if let Some(dst) = block_mut::<T, MR>(cj, rc) {
-            store(dst, sums, skip);
-        }
-    }
+    store_tile(&acc, c, rc, skip);
 }
 
 // ---------------------------------------------------------------------------------------------
 // C += A · Bᵀ
 
-/// `c += a · bᵀ`: `a` is `M × N`, `b` is `K × N`, `c` is `M × K`.
-///
-/// The weight gradient of a dense layer: `dW += dy · xᵀ`, summed over the samples in order.
-#[inline]
-pub(crate) fn add_matmul_bt<T: Scalar, const M: usize, const K: usize, const N: usize>(
+/// [`add_matmul_bt`] with `L` elements per vector (`L2 = 2 L`, `L4 = 4 L`): tiles of 4
+/// vectors × 2 columns where `tall` and `M ≥ 4 L`, otherwise of 2 vectors × 4 columns.
+#[inline(always)]
+fn add_matmul_bt_lanes<
+    T: Scalar,
+    const M: usize,
+    const K: usize,
+    const N: usize,
+    const L: usize,
+    const L2: usize,
+    const L4: usize,
+>(
     c: &mut [[T; M]; K],
     a: &[[T; M]; N],
     b: &[[T; K]; N],
+    tall: bool,
 ) {
-    if is_f32::<T>() && TALL && M >= 4 * L32 {
-        add_matmul_bt_cols::<T, M, K, N, 2, { 4 * L32 }, { 2 * L32 }>(c, a, b);
-    } else if is_f32::<T>() {
-        add_matmul_bt_cols::<T, M, K, N, 4, { 2 * L32 }, L32>(c, a, b);
+    if tall && M >= L4 {
+        add_matmul_bt_cols::<T, M, K, N, 2, L4, L2>(c, a, b);
     } else {
-        add_matmul_bt_cols::<T, M, K, N, 4, { 2 * L64 }, L64>(c, a, b);
+        add_matmul_bt_cols::<T, M, K, N, 4, L2, L>(c, a, b);
     }
 }
 
@@ -400,26 +633,25 @@ fn add_matmul_bt_tile<
     skip: usize,
 ) {
     let mut acc = [[T::zero(); MR]; KR];
-    for (sums, ck) in acc.iter_mut().zip(c.iter()) {
+    each_column(&mut acc, c, |sums, ck| {
         if let Some(src) = block::<T, MR>(ck, r) {
             *sums = *src;
         }
-    }
+    });
     for (aj, bj) in a.iter().zip(b) {
         let (Some(av), Some(bv)) = (block::<T, MR>(aj, r), block::<T, KR>(bj, k0)) else {
             return;
         };
-        for (sums, &bkj) in acc.iter_mut().zip(bv) {
-            for (s, &v) in sums.iter_mut().zip(av) {
-                *s += v * bkj;
+        if COLUMN_CALLS {
+            let av = *av;
+            column_calls(&mut acc, bv, |sums, &bkj| add_scaled(sums, &av, bkj));
+        } else {
+            for (sums, &bkj) in acc.iter_mut().zip(bv) {
+                add_scaled(sums, av, bkj);
             }
         }
     }
-    for (sums, ck) in acc.iter().zip(c.iter_mut()) {
-        if let Some(dst) = block_mut::<T, MR>(ck, r) {
-            store(dst, sums, skip);
-        }
-    }
+    store_tile(&acc, c, r, skip);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -428,30 +660,8 @@ fn add_matmul_bt_tile<
 /// Rows of `a` transposed at a time by [`matmul_at`].
 const AT_ROWS: usize = 64;
 
-/// `c = aᵀ · b`: `a` is `M × K`, `b` is `M × N`, `c` is `K × N`.
-///
-/// The input gradient of a dense layer: `dx = Wᵀ dy`. For blocks of `NJ` columns of `b`,
-/// blocks of columns of `a` are transposed, [`AT_ROWS`] rows at a time, into a small buffer on
-/// the stack (at most 4 KiB), which then serves as the left operand of register tiles like
-/// those of [`matmul`]; every element is summed over `M` in order. The columns left over (all
-/// of them for a batch of 1, and on targets without vector registers, where there is no such
-/// buffer) are dot products of columns, each summed in vector-wide partial sums (in order
-/// without vector registers).
-#[inline]
-pub(crate) fn matmul_at<T: Scalar, const M: usize, const K: usize, const N: usize>(
-    a: &[[T; M]; K],
-    b: &[[T; M]; N],
-    c: &mut [[T; K]; N],
-) {
-    if is_f32::<T>() {
-        matmul_at_lanes::<T, M, K, N, { 2 * L32 }, L32, DOT32>(a, b, c);
-    } else {
-        matmul_at_lanes::<T, M, K, N, { 2 * L64 }, L64, L64>(a, b, c);
-    }
-}
-
-/// [`matmul_at`] with tiles of `K1` and `K2` rows of `c` for blocks of columns, and dot
-/// products in `DL` partial sums for the columns left over.
+/// [`matmul_at`] with tiles of `K1` and `K2` rows of `c` for blocks of columns (where `simd`:
+/// with vector registers), and dot products in `DL` partial sums for the columns left over.
 #[inline(always)]
 fn matmul_at_lanes<
     T: Scalar,
@@ -465,10 +675,11 @@ fn matmul_at_lanes<
     a: &[[T; M]; K],
     b: &[[T; M]; N],
     c: &mut [[T; K]; N],
+    simd: bool,
 ) {
     const NJ: usize = 4;
     // Without vector registers, transposing buys nothing: dot products in order, no buffer.
-    let blocked = if SIMD { N - N % NJ } else { 0 };
+    let blocked = if simd { N - N % NJ } else { 0 };
     let (b4, b1) = b.split_at(blocked);
     let (c4, c1) = c.split_at_mut(blocked);
     matmul_at_cols::<T, M, K, K1, K2, NJ>(a, b4, c4);
@@ -511,13 +722,13 @@ fn dots_tile<T: Scalar, const M: usize, const NK: usize, const L: usize>(
         let Some(bv) = block::<T, L>(b, o) else {
             break;
         };
-        for (sums, ak) in acc.iter_mut().zip(a) {
+        each_column(&mut acc, a, |sums, ak| {
             if let Some(av) = block::<T, L>(ak, o) {
                 for ((s, &x), &y) in sums.iter_mut().zip(av).zip(bv) {
                     *s += x * y;
                 }
             }
-        }
+        });
         o += L;
     }
     let mut out = [T::zero(); NK];
@@ -627,6 +838,36 @@ fn matmul_at_block<T: Scalar, const M: usize, const K: usize, const KL: usize, c
 mod tests {
     use super::*;
 
+    /// [`column_calls`] and [`each_column`] visit the same pairs as a loop, in the same order.
+    #[test]
+    fn columns_in_order() {
+        fn visits<const N: usize>() {
+            let y: [usize; N] = core::array::from_fn(|j| 10 * j);
+            let mut x = [0; N];
+            let mut order = [usize::MAX; N];
+            let mut n = 0;
+            column_calls(&mut x, &y, |xj, &yj| {
+                *xj = yj + 1;
+                order[n] = yj;
+                n += 1;
+            });
+            assert_eq!(n, N);
+            assert_eq!(order, y);
+            assert_eq!(x, core::array::from_fn(|j| 10 * j + 1));
+            let mut again = [0; N];
+            each_column(&mut again, &y, |xj, &yj| *xj = yj + 1);
+            assert_eq!(again, x);
+        }
+        visits::<0>();
+        visits::<1>();
+        visits::<2>();
+        visits::<3>();
+        visits::<4>();
+        visits::<5>();
+        visits::<8>();
+        visits::<9>();
+    }
+
     #[test]
     fn pairwise_sum() {
         assert_eq!(horizontal_sum([1.0f32, 2.0, 3.0, 4.0, 5.0]), 15.0);
@@ -646,27 +887,31 @@ mod tests {
         })
     }
 
-    /// Every kernel against the straightforward loops, in `T`: bit-identical where the kernel
-    /// adds in the loop's order, within `tol` (relative to the sum of magnitudes) where not.
-    fn check<T: Scalar, const M: usize, const K: usize, const N: usize>(tol: f64) {
+    /// Every kernel tiled for vectors of `VB` bytes against the straightforward loops, in `T`:
+    /// bit-identical where the kernel adds in the loop's order, within `tol` (relative to the
+    /// sum of magnitudes) where not.
+    fn check<const VB: usize, T: Scalar, const M: usize, const K: usize, const N: usize>(tol: f64)
+    where
+        Vectors<VB>: Kernels,
+    {
         let a: [[T; M]; K] = fill(1);
         let b: [[T; K]; N] = fill(2);
         let mut c = [[T::zero(); M]; N];
-        matmul(&a, &b, &mut c);
+        Vectors::<VB>::matmul(&a, &b, &mut c);
         for j in 0..N {
             for i in 0..M {
                 let mut s = T::zero();
                 for k in 0..K {
                     s += a[k][i] * b[j][k];
                 }
-                assert_eq!(c[j][i], s, "{M} {K} {N}");
+                assert_eq!(c[j][i], s, "{VB} bytes: {M} {K} {N}");
             }
         }
         // c2 (M × K) += d (M × N) · bᵀ (N × K) where b is K × N.
         let d: [[T; M]; N] = fill(3);
         let mut c2: [[T; M]; K] = fill(4);
         let mut want = c2;
-        add_matmul_bt(&mut c2, &d, &b);
+        Vectors::<VB>::add_matmul_bt(&mut c2, &d, &b);
         for j in 0..N {
             for k in 0..K {
                 for i in 0..M {
@@ -674,10 +919,12 @@ mod tests {
                 }
             }
         }
-        assert_eq!(c2, want, "{M} {K} {N}");
-        // c3 (K × N) = aᵀ · d.
+        assert_eq!(c2, want, "{VB} bytes: {M} {K} {N}");
+        // c3 (K × N) = aᵀ · d: blocks of 4 columns in order; without vector registers, every
+        // column.
+        let in_order = if VB >= 16 { N - N % 4 } else { N };
         let mut c3 = [[T::zero(); K]; N];
-        matmul_at(&a, &d, &mut c3);
+        Vectors::<VB>::matmul_at(&a, &d, &mut c3);
         for j in 0..N {
             for k in 0..K {
                 let mut s = T::zero();
@@ -686,34 +933,41 @@ mod tests {
                     s += a[k][i] * d[j][i];
                     magnitude += (a[k][i] * d[j][i]).as_f64().abs();
                 }
-                if j < N - N % 4 {
-                    assert_eq!(c3[j][k], s, "{M} {K} {N}");
+                if j < in_order {
+                    assert_eq!(c3[j][k], s, "{VB} bytes: {M} {K} {N}");
                 } else {
                     let err = (c3[j][k] - s).as_f64().abs();
-                    assert!(err <= tol * magnitude, "{M} {K} {N}: {err}");
+                    assert!(err <= tol * magnitude, "{VB} bytes: {M} {K} {N}: {err}");
                 }
             }
         }
     }
 
-    fn check_both<const M: usize, const K: usize, const N: usize>() {
-        check::<f64, M, K, N>(1e-15);
-        check::<f32, M, K, N>(1e-6);
+    /// [`check`] for every width of vectors, in `f64` and `f32`.
+    fn check_all<const M: usize, const K: usize, const N: usize>() {
+        check::<8, f64, M, K, N>(1e-15);
+        check::<8, f32, M, K, N>(1e-6);
+        check::<16, f64, M, K, N>(1e-15);
+        check::<16, f32, M, K, N>(1e-6);
+        check::<32, f64, M, K, N>(1e-15);
+        check::<32, f32, M, K, N>(1e-6);
+        check::<64, f64, M, K, N>(1e-15);
+        check::<64, f32, M, K, N>(1e-6);
     }
 
     #[test]
     fn kernels_match_loops() {
-        check_both::<1, 1, 1>();
-        check_both::<3, 5, 2>();
-        check_both::<17, 7, 5>();
-        check_both::<33, 3, 9>();
-        check_both::<8, 16, 4>();
-        check_both::<40, 9, 1>();
-        check_both::<130, 21, 6>();
-        check_both::<10, 128, 32>();
-        check_both::<37, 19, 3>();
-        check_both::<32, 64, 32>();
-        check_both::<16, 5, 7>();
-        check_both::<20, 11, 3>();
+        check_all::<1, 1, 1>();
+        check_all::<3, 5, 2>();
+        check_all::<17, 7, 5>();
+        check_all::<33, 3, 9>();
+        check_all::<8, 16, 4>();
+        check_all::<40, 9, 1>();
+        check_all::<130, 21, 6>();
+        check_all::<10, 128, 32>();
+        check_all::<37, 19, 3>();
+        check_all::<32, 64, 32>();
+        check_all::<16, 5, 7>();
+        check_all::<20, 11, 3>();
     }
 }
