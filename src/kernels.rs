@@ -337,9 +337,11 @@ fn cover<Op: Tiles, const R1: usize, const R2: usize, const R3: usize>(len: usiz
 /// Tiles of `R` from `done` while they fit in `len`.
 #[inline(always)]
 fn full_tiles<Op: Tiles, const R: usize>(len: usize, done: &mut usize, op: &mut Op) {
-    while *done + R <= len {
+    // (Offsets within one matrix's rows: far from overflowing; wrapping arithmetic compiles to
+    // the plain instructions and cannot panic.)
+    while done.wrapping_add(R) <= len {
         op.run::<R>(*done, 0);
-        *done += R;
+        *done = done.wrapping_add(R);
     }
 }
 
@@ -351,17 +353,18 @@ fn last_tile<Op: Tiles, const R1: usize, const R2: usize, const R3: usize>(
     done: usize,
     op: &mut Op,
 ) -> bool {
-    let rest = len - done;
+    // `done <= len`, and each tile is taken only where `rest <= R <= len`.
+    let rest = len.wrapping_sub(done);
     if rest == 0 {
         true
     } else if rest <= R3 && R3 <= len {
-        op.run::<R3>(len - R3, R3 - rest);
+        op.run::<R3>(len.wrapping_sub(R3), R3.wrapping_sub(rest));
         true
     } else if rest <= R2 && R2 <= len {
-        op.run::<R2>(len - R2, R2 - rest);
+        op.run::<R2>(len.wrapping_sub(R2), R2.wrapping_sub(rest));
         true
     } else if rest <= R1 && R1 <= len {
-        op.run::<R1>(len - R1, R1 - rest);
+        op.run::<R1>(len.wrapping_sub(R1), R1.wrapping_sub(rest));
         true
     } else {
         false
@@ -398,10 +401,13 @@ fn matmul_lanes<
     // of 4 vectors × 2 columns; the columns left over use tiles of up to 8 vectors × 1 column,
     // so that there are still 8 independent sums.
     let tall = tall && M >= L4;
-    let nr = if tall { 2 } else { 4 };
-    let blocked = N - N % nr;
-    let (bn, b1) = b.split_at(blocked);
-    let (cn, c1) = c.split_at_mut(blocked);
+    let nr: usize = if tall { 2 } else { 4 };
+    let blocked = N.wrapping_sub(N.checked_rem(nr).unwrap_or(0));
+    let (Some((bn, b1)), Some((cn, c1))) =
+        (b.split_at_checked(blocked), c.split_at_mut_checked(blocked))
+    else {
+        return;
+    };
     if tall {
         matmul_pass::<T, K, M, 2, L4, L2, L>(a, bn, cn);
     } else {
@@ -431,16 +437,21 @@ fn matmul_pass<
     if b.is_empty() {
         return;
     }
-    let kc = (PANEL_BYTES / (M * size_of::<T>()).max(1)).max(8);
-    let mut k0 = 0;
-    for panel in a.chunks(kc) {
+    let kc = PANEL_BYTES
+        .checked_div(M.saturating_mul(size_of::<T>()))
+        .unwrap_or(0)
+        .max(8);
+    let mut k0: usize = 0;
+    #[allow(clippy::disallowed_methods)] // `kc >= 8`: never a chunk size of 0
+    let panels = a.chunks(kc);
+    for panel in panels {
         for (bb, cb) in b.chunks_exact(NR).zip(c.chunks_exact_mut(NR)) {
             if let (Some(b), Some(c)) = (bb.first_chunk::<NR>(), cb.first_chunk_mut::<NR>()) {
                 let mut op = MatmulTiles { panel, k0, b, c };
                 cover::<_, R1, R2, R3>(M, &mut op);
             }
         }
-        k0 += kc;
+        k0 = k0.wrapping_add(kc);
     }
 }
 
@@ -563,16 +574,16 @@ fn add_matmul_bt_cols<
     b: &[[T; K]; N],
 ) {
     let mut cs = c.chunks_exact_mut(KR);
-    let mut k0 = 0;
+    let mut k0: usize = 0;
     for cb in &mut cs {
         if let Some(cb) = cb.first_chunk_mut::<KR>() {
             add_matmul_bt_rows::<T, M, K, N, KR, R1, R2>(cb, a, b, k0);
         }
-        k0 += KR;
+        k0 = k0.wrapping_add(KR); // a column index of `c`: below K
     }
     for cc in cs.into_remainder() {
         add_matmul_bt_rows::<T, M, K, N, 1, R1, R2>(core::array::from_mut(cc), a, b, k0);
-        k0 += 1;
+        k0 = k0.wrapping_add(1);
     }
 }
 
@@ -679,9 +690,12 @@ fn matmul_at_lanes<
 ) {
     const NJ: usize = 4;
     // Without vector registers, transposing buys nothing: dot products in order, no buffer.
-    let blocked = if simd { N - N % NJ } else { 0 };
-    let (b4, b1) = b.split_at(blocked);
-    let (c4, c1) = c.split_at_mut(blocked);
+    let blocked = if simd { N.wrapping_sub(N % NJ) } else { 0 };
+    let (Some((b4, b1)), Some((c4, c1))) =
+        (b.split_at_checked(blocked), c.split_at_mut_checked(blocked))
+    else {
+        return;
+    };
     matmul_at_cols::<T, M, K, K1, K2, NJ>(a, b4, c4);
     for (bj, cj) in b1.iter().zip(c1) {
         dots::<T, M, K, 8, DL>(a, bj, cj);
@@ -717,8 +731,9 @@ fn dots_tile<T: Scalar, const M: usize, const NK: usize, const L: usize>(
     b: &[T; M],
 ) -> [T; NK] {
     let mut acc = [[T::zero(); L]; NK];
-    let mut o = 0;
-    while o + L <= M {
+    let mut o: usize = 0;
+    // `o` is an offset into a column of `M` elements: `o + L` cannot overflow.
+    while o.wrapping_add(L) <= M {
         let Some(bv) = block::<T, L>(b, o) else {
             break;
         };
@@ -729,7 +744,7 @@ fn dots_tile<T: Scalar, const M: usize, const NK: usize, const L: usize>(
                 }
             }
         });
-        o += L;
+        o = o.wrapping_add(L);
     }
     let mut out = [T::zero(); NK];
     for ((d, sums), ak) in out.iter_mut().zip(&acc).zip(a) {
@@ -748,11 +763,14 @@ fn horizontal_sum<T: Scalar, const L: usize>(mut v: [T; L]) -> T {
     let mut n = L;
     while n > 1 {
         let half = n / 2;
-        let (low, high) = v.split_at_mut(n - half);
+        // `half <= n`: the split is in range.
+        let Some((low, high)) = v.split_at_mut_checked(n.wrapping_sub(half)) else {
+            break;
+        };
         for (x, &y) in low.iter_mut().zip(high.iter().take(half)) {
             *x += y;
         }
-        n -= half;
+        n = n.wrapping_sub(half);
     }
     v.first().copied().unwrap_or_else(T::zero)
 }
@@ -809,11 +827,12 @@ fn matmul_at_block<T: Scalar, const M: usize, const K: usize, const KL: usize, c
     skip: usize,
 ) {
     let mut buf = [[T::zero(); KL]; AT_ROWS];
-    let mut o0 = 0;
+    let mut o0: usize = 0;
     while o0 < M {
-        let len = (M - o0).min(AT_ROWS);
+        // `o0 < M`: no overflow below.
+        let len = M.wrapping_sub(o0).min(AT_ROWS);
         for (kk, ak) in a.iter().enumerate() {
-            let Some(src) = ak.get(o0..o0 + len) else {
+            let Some(src) = ak.get(o0..o0.wrapping_add(len)) else {
                 return;
             };
             for (row, &v) in buf.iter_mut().zip(src) {
@@ -830,7 +849,7 @@ fn matmul_at_block<T: Scalar, const M: usize, const K: usize, const KL: usize, c
                 matmul_tile::<T, M, KL, K, NJ, KL>(rows, o0, bb, cb, 0, k0, skip);
             }
         }
-        o0 += len;
+        o0 = o0.wrapping_add(len);
     }
 }
 

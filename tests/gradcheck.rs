@@ -226,11 +226,12 @@ fn frozen_layers() {
     );
     // In the middle of a chain: the layers around it are trained, the input gradient flows
     // through the frozen part.
-    let mut net: (
+    type Net = (
         Dense<f64, 3, 6>,
         Frozen<(Dense<f64, 6, 6>, BatchNorm<f64, 6>, Tanh)>,
         Dense<f64, 6, 3>,
-    ) = Default::default();
+    );
+    let mut net = Net::default();
     net.init(Init::XavierUniform, &mut SplitMix64::new(21));
     net.1
          .0
