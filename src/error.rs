@@ -59,7 +59,7 @@ pub enum Error {
     /// before the step.
     NonFiniteModel,
     /// The optimizer's state (a running average, a momentum buffer) was NaN or infinite
-    /// before the step.
+    /// before the step, or invalid (a negative running average of squares, set by hand).
     NonFiniteOptimizerState,
     /// The step could make a weight, a buffer or the optimizer's state overflow to infinity
     /// (a learning rate, gradient or weight too large for the scalar type); it was not taken.

@@ -3,7 +3,7 @@ use core::mem::size_of;
 use super::optimizer_impls;
 use super::{
     check_lr, check_non_negative, check_positive, count, for_each_element, magnitudes,
-    non_negative, state_magnitude, with_bounds, within, StateBounds,
+    squares_magnitude, with_bounds, within, StateBounds,
 };
 use crate::{Error, Parameters, Scalar, Zeroed};
 
@@ -148,7 +148,7 @@ impl<T: Scalar, G: Parameters<T> + Zeroed> Adagrad<T, G> {
         let sum = &self.state.sum;
         let bounds = with_bounds(
             self.bounds,
-            || Ok([state_magnitude(sum)?]),
+            || Ok([squares_magnitude(sum)?]),
             |[s_max]| {
                 let s_bound = s_max + g_bound * g_bound;
                 within([s_bound, w_max + clr * g_bound / c.eps])?;
@@ -165,8 +165,8 @@ impl<T: Scalar, G: Parameters<T> + Zeroed> Adagrad<T, G> {
                 g += c.weight_decay * *w;
             }
             *s += g * g;
-            // `max`: a state set by hand to a negative sum must not give a NaN.
-            let std = non_negative(*s).sqrt() + c.eps;
+            // `s >= 0` (see `squares_magnitude`).
+            let std = s.sqrt() + c.eps;
             *w += -clr * g / std;
         });
         Ok(())

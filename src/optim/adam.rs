@@ -2,8 +2,8 @@ use core::mem::size_of;
 
 use super::{
     check_lr, check_non_negative, check_positive, check_unit, count, for_each_tensor, lerp,
-    lerp_bound, magnitudes, non_negative, optimizer_impls, state_magnitude, with_bounds, within,
-    StateBounds,
+    lerp_bound, magnitudes, optimizer_impls, squares_magnitude, state_magnitude, with_bounds,
+    within, StateBounds,
 };
 use crate::{Error, Parameters, Scalar, Zeroed};
 
@@ -212,8 +212,8 @@ impl<T: Scalar, G: Parameters<T> + Zeroed, A: Parameters<T> + Zeroed> Adam<T, G,
         let measure = || {
             Ok([
                 state_magnitude(&state.exp_avg)?,
-                state_magnitude(&state.exp_avg_sq)?,
-                state_magnitude(&state.max_exp_avg_sq)?,
+                squares_magnitude(&state.exp_avg_sq)?,
+                squares_magnitude(&state.max_exp_avg_sq)?,
             ])
         };
         let bounds = with_bounds(self.bounds, measure, |[m_max, v_max, v_hat_max]| {
@@ -257,8 +257,8 @@ impl<T: Scalar, G: Parameters<T> + Zeroed, A: Parameters<T> + Zeroed> Adam<T, G,
                 }
                 None => *v,
             };
-            // `max`: a state set by hand to a negative `v` must not give a NaN.
-            let denom = non_negative(second).sqrt() + eps;
+            // `v >= 0` (see `squares_magnitude`).
+            let denom = second.sqrt() + eps;
             *w += -step_size * *m / denom;
         };
         // Per tensor, so that each loop is branch-free and vectorizes.

@@ -184,6 +184,18 @@ pub(crate) fn state_magnitude<T: Scalar, P: Parameters<T>>(p: &P) -> Result<T, E
     magnitude(p, Error::NonFiniteOptimizerState)
 }
 
+/// The magnitude of a running average of squares (see [`magnitude`]), which must not be
+/// negative (its square root is taken): [`Error::NonFiniteOptimizerState`] if it is. Updates
+/// keep it so (sums of non-negative terms), so only a state set by hand can fail here, which
+/// is measured by this function before the next step.
+pub(crate) fn squares_magnitude<T: Scalar, P: Parameters<T>>(p: &P) -> Result<T, Error> {
+    let magnitude = state_magnitude(p)?;
+    if p.tensors().flatten().any(|&x| x < T::zero()) {
+        return Err(Error::NonFiniteOptimizerState);
+    }
+    Ok(magnitude)
+}
+
 /// Upper bounds of the magnitudes of the elements of an optimizer's `K` state buffers, kept
 /// from one step to the next, so that a step need not read its state to check it: each step
 /// computes the bounds of the state it leaves (the bounds of [`within`]). They only grow, so
@@ -243,17 +255,6 @@ pub(crate) fn within<const N: usize, T: Scalar>(bounds: [T; N]) -> Result<(), Er
         Ok(())
     } else {
         Err(Error::Overflow)
-    }
-}
-
-/// `x`, or 0 if `x` is negative: a compare and a select, which vectorize (`max` must also
-/// handle NaN, and does not).
-#[inline(always)]
-pub(crate) fn non_negative<T: Scalar>(x: T) -> T {
-    if x < T::zero() {
-        T::zero()
-    } else {
-        x
     }
 }
 

@@ -2,7 +2,8 @@ use core::mem::size_of;
 
 use super::{
     check_lr, check_non_negative, check_positive, check_unit, for_each_element, lerp, lerp_bound,
-    magnitudes, non_negative, optimizer_impls, state_magnitude, with_bounds, within, StateBounds,
+    magnitudes, optimizer_impls, squares_magnitude, state_magnitude, with_bounds, within,
+    StateBounds,
 };
 use crate::{Error, Parameters, Scalar, Zeroed};
 
@@ -218,7 +219,7 @@ where
         let state = &self.state;
         let measure = || {
             Ok([
-                state_magnitude(&state.square_avg)?,
+                squares_magnitude(&state.square_avg)?,
                 state_magnitude(&state.grad_avg)?,
                 state_magnitude(&state.momentum_buffer)?,
             ])
@@ -261,8 +262,8 @@ where
                         // v ≥ ḡ² in exact arithmetic; rounding must not make it a NaN.
                         (*v + -*mean * *mean).max(T::zero()).sqrt()
                     }
-                    // `max`: a state set by hand to a negative `v` must not give a NaN.
-                    None => non_negative(*v).sqrt(),
+                    // `v >= 0` (see `squares_magnitude`).
+                    None => v.sqrt(),
                 } + c.eps;
                 match b {
                     Some(b) => {
