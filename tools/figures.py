@@ -1,0 +1,212 @@
+#!/usr/bin/env python3
+"""The deterministic figures of README.md and examples/cortex-m/README.md, produced by running
+the code: accuracies and losses of the examples, firmware sizes, stack high-water marks and
+results under QEMU.
+
+    python3 tools/figures.py           # runs everything, rewrites the figures in both READMEs
+    python3 tools/figures.py --check   # runs everything, fails if a README differs (CI)
+
+Each figure block in a README sits between `<!-- figures:NAME -->` and `<!-- /figures -->`;
+everything between the markers is generated here. Timings are not figures: they vary.
+Needs the firmware toolchain (thumb targets, qemu-system-arm, llvm-size), as CI installs it.
+"""
+
+import os
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIRMWARE = os.path.join(ROOT, "examples", "cortex-m")
+TARGETS = [
+    ("thumbv7em-none-eabihf", "Cortex-M4F"),
+    ("thumbv6m-none-eabi", "Cortex-M0"),
+]
+# Firmware binaries in table order, with what each does.
+BINARIES = [
+    ("baseline", "no tinyprop"),
+    ("xor", "2-8-1, SGD"),
+    ("iris", "4-16-3, Adam, data in flash"),
+]
+
+
+def run(args, cwd=ROOT):
+    out = subprocess.run(args, cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if out.returncode != 0:
+        sys.exit(f"figures.py: {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}")
+    return out.stdout
+
+
+def find(pattern, text, what):
+    m = re.search(pattern, text, re.MULTILINE)
+    if not m:
+        sys.exit(f"figures.py: no {what} in the output:\n{text}")
+    return m.groups() if len(m.groups()) > 1 else m.group(1)
+
+
+def example(name):
+    return run(["cargo", "run", "--release", "--quiet", "--example", name])
+
+
+def thousands(n):
+    """1 234 567 with thin spaces, as the README writes numbers."""
+    return f"{n:,}".replace(",", " ")
+
+
+def host_figures():
+    f = {}
+    iris = example("iris")
+    f["iris_acc"] = find(r"^held-out accuracy: ([0-9.]+)", iris, "iris accuracy")
+    digits = example("digits")
+    f["digits_acc"] = find(r"^held-out accuracy: ([0-9.]+)", digits, "digits accuracy")
+    for form in ("batch", "stochastic", "mini-batch 32"):
+        start, end = find(
+            rf"^\s+{re.escape(form)}\s.*training loss ([0-9.]+) -> ([0-9.]+)", digits, form
+        )
+        f[f"gd_start"] = start
+        f[f"gd_{form.split()[0]}"] = end
+    deep = example("deep_models")
+    f["residual_acc"] = find(r"^residual .*held-out accuracy: ([0-9.]+)", deep, "residual")
+    f["bn_acc"] = find(r"^batch norm .*held-out accuracy: ([0-9.]+)", deep, "batch norm")
+    van = example("vanishing")
+    f["van_plain"], f["van_res"] = find(
+        r"first-layer gradient norm: plain=(\S+) residual=(\S+)", van, "gradient norms"
+    )
+    f["van_loss_plain"], f["van_loss_res"] = find(
+        r"final loss: plain=(\S+) residual=(\S+)", van, "final losses"
+    )
+    return f
+
+
+def firmware_figures():
+    sizes = {}
+    out = run([os.path.join(FIRMWARE, "size.sh")], cwd=FIRMWARE)
+    for line in out.splitlines():
+        m = re.match(r"^(thumb\S+)\s+(\w+)\s+(\d+)\s+(\d+)$", line)
+        if m:
+            sizes[(m.group(1), m.group(2))] = (int(m.group(3)), int(m.group(4)))
+    runs = {}
+    for target, _ in TARGETS:
+        for binary, _ in BINARIES:
+            text = run(
+                ["cargo", "run", "--release", "--quiet", "--target", target, "--bin", binary],
+                cwd=FIRMWARE,
+            )
+            stack, total = find(r"stack high-water mark: (\d+) of (\d+) bytes", text, "stack")
+            runs[(target, binary)] = (int(stack), int(total), text)
+    return sizes, runs
+
+
+def firmware_table(sizes, runs, comma):
+    def num(n):
+        return f"{n:,}" if comma else thousands(n)
+
+    rows = [
+        "| target | binary | flash (B) | library share (B) | static RAM (B) | stack (B) |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for target, core in TARGETS:
+        base_flash = sizes[(target, "baseline")][0]
+        for binary, what in BINARIES:
+            flash, ram = sizes[(target, binary)]
+            stack, total, _ = runs[(target, binary)]
+            share = "—" if binary == "baseline" else num(flash - base_flash)
+            stack_text = num(stack)
+            if target.startswith("thumbv6m") and binary != "baseline":
+                stack_text += f" of {num(total)}"
+            rows.append(
+                f"| {core} | `{binary}` ({what}) | {num(flash)} | {share} | {ram} | {stack_text} |"
+            )
+    return "\n".join(rows)
+
+
+def firmware_results(runs):
+    lines = []
+    xor = {t: find(r"final loss ([0-9.]+) after (\d+) steps", runs[(t, "xor")][2], "xor loss")
+           for t, _ in TARGETS}
+    iris = {t: find(r"held-out accuracy: ([0-9.]+) \((\d+) of (\d+)\)", runs[(t, "iris")][2],
+                    "iris accuracy") for t, _ in TARGETS}
+    prints = {t: find(r"weights fingerprint: (\w+)", runs[(t, "iris")][2], "fingerprint")
+              for t, _ in TARGETS}
+    (loss, steps), = set(xor.values())
+    (acc, correct, total), = set(iris.values())
+    (fingerprint,) = set(prints.values())
+    return (
+        f"XOR reaches loss {loss} after {thousands(int(steps))} steps on both cores; iris reaches "
+        f"{acc} held-out accuracy ({correct} of {total}) on both, with weights bit-identical to "
+        f"each other (fingerprint `{fingerprint}`; CI compares them)."
+    )
+
+
+def blocks(host, sizes, runs):
+    b = {}
+    b["accuracy"] = "\n".join([
+        "| example | model | training | held-out accuracy |",
+        "| --- | --- | --- | --- |",
+        f"| `iris` (150 × 4, 3 classes) | 4-16-3 ReLU | Adam lr 0.01, batches of 8, 300 epochs | {host['iris_acc']} |",
+        f"| `digits` (1797 × 8×8, 10 classes) | 64-32-10 ReLU | Adam lr 0.01, batches of 32, early stopping (patience 10), at most 40 epochs | {host['digits_acc']} |",
+        f"| `deep_models` | 64-32-[32-32]+skip-10 | Adam lr 0.01, batches of 32, 30 epochs | {host['residual_acc']} |",
+        f"| `deep_models` | 64-32-BN-ReLU-10-BN-Softmax | Adam lr 0.01, batches of 32, 30 epochs | {host['bn_acc']} |",
+    ])
+    b["gd-forms"] = (
+        "**The three forms of gradient descent** on digits (`examples/digits.rs`, plain SGD lr 0.05, the\n"
+        "same initial weights, 40 epochs of 1 008 sample-gradients each): training loss from "
+        f"{host['gd_start']} to\n{host['gd_batch']} with batch gradient descent (1 step per epoch), "
+        f"{host['gd_stochastic']} with stochastic (1 008 steps per\nepoch) and {host['gd_mini-batch']} "
+        "with mini-batches of 32 (32 steps per epoch). The example writes the curves to\n"
+        "`target/digits_gd_curves.csv` and `.png`."
+    )
+    b["vanishing"] = (
+        "**Vanishing gradients** (`examples/vanishing.rs`): a 20-layer sigmoid MLP, width 16, the same\n"
+        "initial weights with and without skip connections around the 18 hidden blocks: first-layer\n"
+        f"gradient norm plain {host['van_plain']}, residual {host['van_res']}; after 1 000 SGD steps "
+        f"the plain network's loss is\n{host['van_loss_plain']} (the target's variance is 0.210), the "
+        f"residual one's {host['van_loss_res']}."
+    )
+    b["firmware"] = firmware_table(sizes, runs, comma=False) + "\n\n" + firmware_results(runs)
+    b["firmware-table"] = firmware_table(sizes, runs, comma=True)
+    return b
+
+
+def rewrite(path, blocks_by_name, check):
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    found = set()
+
+    def replace(m):
+        name = m.group(1)
+        if name not in blocks_by_name:
+            sys.exit(f"figures.py: {path}: unknown figure block {name}")
+        found.add(name)
+        return f"<!-- figures:{name} -->\n{blocks_by_name[name]}\n<!-- /figures -->"
+
+    new = re.sub(r"<!-- figures:([\w-]+) -->\n(?:.*?\n)??<!-- /figures -->", replace, text, flags=re.S)
+    if check:
+        if new != text:
+            import difflib
+            diff = "".join(difflib.unified_diff(text.splitlines(True), new.splitlines(True),
+                                                path, path + " (measured)"))
+            print(diff)
+            return False
+        return True
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(new)
+    return True
+
+
+def main():
+    check = "--check" in sys.argv[1:]
+    host = host_figures()
+    sizes, runs = firmware_figures()
+    b = blocks(host, sizes, runs)
+    ok = True
+    for path in (os.path.join(ROOT, "README.md"), os.path.join(FIRMWARE, "README.md")):
+        ok = rewrite(path, b, check) and ok
+    if not ok:
+        sys.exit("figures.py: README figures differ from what the code gives (above); "
+                 "run python3 tools/figures.py")
+    print("figures: " + ("README figures match" if check else "README figures written"))
+
+
+if __name__ == "__main__":
+    main()
