@@ -2,7 +2,7 @@
 //!
 //! A model visits its tensors in the order of PyTorch's `state_dict()`, each with its name, its
 //! shape as PyTorch has it, whether it is a parameter or a buffer, and how its elements are
-//! laid out in memory ([`Layout`]). Formats ([`crate::io::safetensors`]) write PyTorch's
+//! laid out in memory ([`Layout`]). File formats write PyTorch's
 //! row-major order and convert where the memory layout differs, so a file saved from PyTorch
 //! loads into the same model here, element for element.
 //!

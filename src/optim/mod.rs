@@ -198,7 +198,7 @@ pub(crate) fn squares_magnitude<T: Scalar, P: Parameters<T>>(p: &P) -> Result<T,
 
 /// Upper bounds of the magnitudes of the elements of an optimizer's `K` state buffers, kept
 /// from one step to the next, so that a step need not read its state to check it: each step
-/// computes the bounds of the state it leaves (the bounds of [`within`]). They only grow, so
+/// computes the bounds of the state it leaves (from the bounds of its inputs). They only grow, so
 /// when they become too loose for the check (after some tens of steps), or are unknown (the
 /// state was changed through `state_mut`), the step measures the state instead, one pass over
 /// it.
