@@ -93,8 +93,8 @@ pub use error::Error;
 pub use init::Init;
 pub use layer::{Layer, Model, Parameters};
 pub use layers::{
-    BatchNorm, Dense, DenseNoBias, Dropout, Frozen, Identity, LayerNorm, LeakyRelu, Relu, Residual,
-    ResidualProjection, Sigmoid, Softmax, Tanh,
+    BatchNorm, Dense, DenseNoBias, Dropout, Frozen, Identity, LayerNorm, LeakyRelu, Normalize,
+    Relu, Residual, ResidualProjection, Sigmoid, Softmax, Tanh,
 };
 pub use loss::{BceWithLogits, CrossEntropy, Loss, Mse};
 pub use metrics::{evaluate, ConfusionMatrix};
@@ -123,7 +123,7 @@ pub mod prelude {
     pub use crate::{
         train_step, train_step_with, BatchNorm, BceWithLogits, CrossEntropy, Dense, DenseNoBias,
         Dropout, Error, Frozen, Identity, Init, Layer, LayerNorm, LeakyRelu, Loss, Model, Mse,
-        Optimizer, Parameters, Relu, Residual, ResidualProjection, SMatrix, SVector, Scalar, Sgd,
-        Sigmoid, Softmax, SplitMix64, Tanh, Workspace, Zeroed,
+        Normalize, Optimizer, Parameters, Relu, Residual, ResidualProjection, SMatrix, SVector,
+        Scalar, Sgd, Sigmoid, Softmax, SplitMix64, Tanh, Workspace, Zeroed,
     };
 }

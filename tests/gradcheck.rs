@@ -249,3 +249,12 @@ fn frozen_layers() {
         24
     );
 }
+
+#[test]
+fn feature_scaling() {
+    let scaler = Normalize::<f64, 3> {
+        offset: SVector::from([0.5, -2.0, 10.0]),
+        scale: SVector::from([2.0, 0.25, -1.5]),
+    };
+    assert_layer("normalize", &scaler);
+}

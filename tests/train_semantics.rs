@@ -747,3 +747,88 @@ fn frozen_layers_do_not_move() {
         3 * head_params + saved
     );
 }
+
+/// `Normalize` fitted like scikit-learn's `StandardScaler` and `MinMaxScaler`: the training
+/// features come out with mean 0 and (population) variance 1, or in `[0, 1]`; a constant
+/// feature is shifted, not divided by zero; the scaler is not trained, and is saved with the
+/// model.
+#[test]
+fn feature_scaling_fits_like_scikit_learn() {
+    let x: Vec<[f64; 3]> = (0..50)
+        .map(|i| {
+            let i = i as f64;
+            [1000.0 + 37.0 * (i * 0.7).sin(), -0.001 * i, 5.0]
+        })
+        .collect();
+    let y = vec![0u8; 50];
+    let data = DataSet::new(&x, &y).unwrap();
+    let s = Normalize::standardize(&data).unwrap();
+    let scaled: Vec<[f64; 3]> = x.iter().map(|r| s.apply(r)).collect();
+    for j in 0..2 {
+        let mean = scaled.iter().map(|r| r[j]).sum::<f64>() / 50.0;
+        let var = scaled.iter().map(|r| (r[j] - mean).powi(2)).sum::<f64>() / 50.0;
+        assert!(
+            mean.abs() < 1e-12 && (var - 1.0).abs() < 1e-12,
+            "{j}: {mean} {var}"
+        );
+    }
+    assert_eq!((s.offset[2], s.scale[2]), (5.0, 1.0), "constant feature");
+    assert!(scaled.iter().all(|r| r[2] == 0.0));
+
+    let m = Normalize::min_max(&data).unwrap();
+    let scaled: Vec<[f64; 3]> = x.iter().map(|r| m.apply(r)).collect();
+    for j in 0..2 {
+        let lo = scaled.iter().map(|r| r[j]).fold(f64::INFINITY, f64::min);
+        let hi = scaled
+            .iter()
+            .map(|r| r[j])
+            .fold(f64::NEG_INFINITY, f64::max);
+        assert!(
+            lo.abs() < 1e-15 && (hi - 1.0).abs() < 1e-12,
+            "{j}: {lo} {hi}"
+        );
+    }
+    // Fitted on part of the data (the training subset) without copying it.
+    let rows = [0u8, 1, 2, 3];
+    let part = data.subset(&rows).unwrap();
+    let p = Normalize::standardize(&part).unwrap();
+    assert!((p.offset[0] - x[..4].iter().map(|r| r[0]).sum::<f64>() / 4.0).abs() < 1e-9);
+
+    // Bad data is refused.
+    let mut bad = x.clone();
+    bad[7][1] = f64::NAN;
+    let bad = DataSet::new(&bad, &y).unwrap();
+    assert_eq!(
+        Normalize::standardize(&bad),
+        Err(Error::NonFiniteSample { index: 7 })
+    );
+
+    // In a model: trained around, not trained itself, and saved as two buffers.
+    type Net = (Normalize<f64, 3>, Dense<f64, 3, 2>);
+    let mut net: Net = (s.clone(), Default::default());
+    net.1.init(Init::HeUniform, &mut SplitMix64::new(1));
+    let mut opt = Adam::new(AdamConfig::default()).unwrap();
+    let mut ws = Workspace::<f64, SMatrix<f64, 3, 2>, Net>::new();
+    let batch = SMatrix::<f64, 3, 2>::from_fn(|i, j| x[j][i]);
+    for _ in 0..5 {
+        train_step(&mut net, &mut opt, &CrossEntropy, &batch, &[0, 1], &mut ws).unwrap();
+    }
+    assert_eq!(net.0, s);
+    let mut names = Vec::new();
+    use tinyprop::io::StateDict;
+    net.for_each_tensor(|t, _| {
+        names.push((t.name.to_string(), t.kind));
+        Ok(())
+    })
+    .unwrap();
+    use tinyprop::io::Kind;
+    assert_eq!(
+        names,
+        [
+            ("0.offset".to_string(), Kind::Buffer),
+            ("0.scale".to_string(), Kind::Buffer),
+            ("1.weight".to_string(), Kind::Parameter),
+            ("1.bias".to_string(), Kind::Parameter)
+        ]
+    );
+}

@@ -100,7 +100,7 @@ fn write_list<T: Scalar, W: Write>(out: &mut W, values: &[T]) -> fmt::Result {
 }
 
 /// A static matrix from its column-major storage.
-fn write_matrix<T: Scalar, W: Write, const R: usize, const C: usize>(
+pub(crate) fn write_matrix<T: Scalar, W: Write, const R: usize, const C: usize>(
     out: &mut W,
     m: &SMatrix<T, R, C>,
 ) -> fmt::Result {

@@ -9,6 +9,7 @@ mod dropout;
 mod frozen;
 mod norm;
 mod residual;
+mod scale;
 
 pub(crate) use activation::sigmoid;
 pub use activation::{Identity, LeakyRelu, Relu, Sigmoid, Softmax, Tanh};
@@ -17,3 +18,4 @@ pub use dropout::{Dropout, SavedRng};
 pub use frozen::Frozen;
 pub use norm::{Affine, BatchNorm, LayerNorm, NormCache};
 pub use residual::{Residual, ResidualProjection};
+pub use scale::Normalize;
