@@ -105,8 +105,8 @@ impl<T: Scalar, const R: usize, const C: usize> TargetBatch for SMatrix<T, R, C>
     }
 }
 
-/// The target of one sample, for a model with `OUT` outputs: a class label (any [`Unsigned`])
-/// or a row of `OUT` values `[T; OUT]`.
+/// The target of one sample, for a model with `OUT` outputs: a class label (any [`Unsigned`]:
+/// below `OUT`, or 0 or 1 for a model with one output) or a row of `OUT` values `[T; OUT]`.
 ///
 /// It knows the batch form a [`Loss`](crate::Loss) takes for `B` samples
 /// ([`Target::Batch`]: `[usize; B]` for labels, `SMatrix<T, OUT, B>` for rows) and writes
@@ -130,15 +130,15 @@ pub trait Target<T: Scalar, const OUT: usize>: Copy {
 impl<T: Scalar, const OUT: usize, U: Unsigned> Target<T, OUT> for U {
     type Batch<const B: usize> = [usize; B];
 
+    /// A label must be below `OUT`, or for a model with one output (a binary classifier on
+    /// one logit, trained with [`BceWithLogits`](crate::BceWithLogits)) be 0 or 1.
     fn check(&self) -> Result<(), Error> {
         let label = self.to_usize();
-        if label < OUT {
+        let classes = if OUT == 1 { 2 } else { OUT };
+        if label < classes {
             Ok(())
         } else {
-            Err(Error::LabelOutOfRange {
-                label,
-                classes: OUT,
-            })
+            Err(Error::LabelOutOfRange { label, classes })
         }
     }
 

@@ -219,6 +219,48 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, SMatrix<T, N, B>, SMatri
     }
 }
 
+/// Binary cross-entropy on one logit per sample with class labels 0 and 1 as targets, so that
+/// a binary classifier trains on the labels of a [`DataSet`](crate::data::DataSet) directly:
+/// the same as with a target row holding the label as `0.0` or `1.0`. A label above 1 gives
+/// [`Error::LabelOutOfRange`].
+///
+/// ```
+/// use tinyprop::prelude::*;
+/// let logits = SMatrix::<f64, 1, 2>::new(2.0, -1.0);
+/// let rows = SMatrix::<f64, 1, 2>::new(1.0, 0.0);
+/// assert_eq!(BceWithLogits.loss(&logits, &[1, 0]), BceWithLogits.loss(&logits, &rows));
+/// assert!(BceWithLogits.loss(&logits, &[1, 2]).is_err());
+/// ```
+impl<T: Scalar, const B: usize> Loss<T, SMatrix<T, 1, B>, [usize; B]> for BceWithLogits {
+    fn loss(&self, y: &SMatrix<T, 1, B>, labels: &[usize; B]) -> Result<T, Error> {
+        nonempty_batch::<B>();
+        self.loss(y, &label_rows::<T, B>(labels)?)
+    }
+
+    fn loss_and_grad(
+        &self,
+        y: &SMatrix<T, 1, B>,
+        labels: &[usize; B],
+        dy: &mut SMatrix<T, 1, B>,
+    ) -> Result<T, Error> {
+        nonempty_batch::<B>();
+        self.loss_and_grad(y, &label_rows::<T, B>(labels)?, dy)
+    }
+}
+
+/// Labels 0 and 1 as a row of targets; [`Error::LabelOutOfRange`] for any other.
+fn label_rows<T: Scalar, const B: usize>(labels: &[usize; B]) -> Result<SMatrix<T, 1, B>, Error> {
+    let mut t = SMatrix::<T, 1, B>::zeros();
+    for (v, &label) in t.iter_mut().zip(labels) {
+        *v = match label {
+            0 => T::zero(),
+            1 => T::one(),
+            _ => return Err(Error::LabelOutOfRange { label, classes: 2 }),
+        };
+    }
+    Ok(t)
+}
+
 /// `n` as a scalar (batch and element counts are far below 2^24, exact in `f32`).
 fn count<T: Scalar>(n: usize) -> T {
     T::of_f64(n as f64)

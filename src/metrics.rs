@@ -70,8 +70,9 @@ pub fn argmax<T: Scalar, const N: usize>(y: &SMatrix<T, N, 1>) -> usize {
     best
 }
 
-/// The class a classifier gives one sample: the index of its largest output, computed in
-/// inference mode. For firmware that classifies one reading at a time.
+/// The class a classifier gives one sample: the index of its largest output (for a model with
+/// one output, a binary classifier on one logit: 1 when the logit is above 0, a probability
+/// above 0.5), computed in inference mode. For firmware that classifies one reading at a time.
 ///
 /// Refuses a NaN or infinite feature ([`Error::NonFiniteInput`]) and a NaN or infinite output
 /// ([`Error::NonFiniteOutput`], from weights that are not finite, say), which has no class.
@@ -91,10 +92,68 @@ where
     T: Scalar,
     M: Layer<T, SMatrix<T, IN, 1>, Output = SMatrix<T, OUT, 1>>,
 {
+    predict_with_threshold(model, features, T::zero())
+}
+
+/// [`predict`] for a binary classifier with one output (one logit, as trained with
+/// [`BceWithLogits`](crate::BceWithLogits)): class 1 when the probability `sigmoid(logit)` is
+/// above `threshold` (in `(0, 1)`; [`predict`] takes 0.5), else class 0. For models with more
+/// outputs the threshold plays no part.
+///
+/// ```
+/// use tinyprop::prelude::*;
+/// use tinyprop::metrics::{predict, predict_binary};
+/// let mut net = Dense::<f32, 1, 1>::default();
+/// net.weight[(0, 0)] = 1.0; // logit = x
+/// assert_eq!(predict(&net, &[0.5]), Ok(1)); // sigmoid(0.5) = 0.62 > 0.5
+/// assert_eq!(predict_binary(&net, &[0.5], 0.7), Ok(0)); // but not > 0.7
+/// assert!(predict_binary(&net, &[0.5], 1.0).is_err());
+/// ```
+pub fn predict_binary<T, const IN: usize, const OUT: usize, M>(
+    model: &M,
+    features: &[T; IN],
+    threshold: T,
+) -> Result<usize, Error>
+where
+    T: Scalar,
+    M: Layer<T, SMatrix<T, IN, 1>, Output = SMatrix<T, OUT, 1>>,
+{
+    predict_with_threshold(model, features, logit_of(threshold)?)
+}
+
+/// [`predict`] with a decision threshold on the logit scale.
+fn predict_with_threshold<T, const IN: usize, const OUT: usize, M>(
+    model: &M,
+    features: &[T; IN],
+    logit_threshold: T,
+) -> Result<usize, Error>
+where
+    T: Scalar,
+    M: Layer<T, SMatrix<T, IN, 1>, Output = SMatrix<T, OUT, 1>>,
+{
     let x = SMatrix::<T, IN, 1>::from_data(ArrayStorage([*features]));
     let mut y = SMatrix::<T, OUT, 1>::zeros();
     model.forward_checked(&x, &mut y)?;
-    Ok(argmax(&y))
+    Ok(class_of(&y, logit_threshold))
+}
+
+/// The class of one output column: the largest output's index, or for a single output (one
+/// logit) 1 when the logit is above `logit_threshold`, else 0.
+fn class_of<T: Scalar, const OUT: usize>(y: &SMatrix<T, OUT, 1>, logit_threshold: T) -> usize {
+    if OUT == 1 {
+        usize::from(y.iter().any(|&v| v > logit_threshold))
+    } else {
+        argmax(y)
+    }
+}
+
+/// The logit of a probability threshold in `(0, 1)`: `ln(p / (1 − p))`.
+fn logit_of<T: Scalar>(p: T) -> Result<T, Error> {
+    if p > T::zero() && p < T::one() {
+        Ok((p / (T::one() - p)).ln())
+    } else {
+        Err(Error::InvalidHyperparameter("threshold must be in (0, 1)"))
+    }
 }
 
 /// Evaluates `model` on every sample of `data` in inference mode: the mean `loss`, and for
@@ -121,6 +180,66 @@ where
     D::Target: Target<T, OUT>,
     L: Loss<T, SMatrix<T, OUT, 1>, <D::Target as Target<T, OUT>>::Batch<1>>,
 {
+    evaluate_with(model, loss, data, non_finite, T::zero(), confusion)
+}
+
+/// [`evaluate`] for a binary classifier with one output (one logit, trained with
+/// [`BceWithLogits`](crate::BceWithLogits) on labels 0 and 1): a sample is predicted as class
+/// 1 when its probability `sigmoid(logit)` is above `threshold` (in `(0, 1)`; [`evaluate`]
+/// takes 0.5). The accuracy and the 2 × 2 confusion matrix (and so precision, recall and F1 of
+/// each class) follow the threshold; the loss does not depend on it.
+///
+/// ```
+/// use tinyprop::data::{DataSet, NonFinite};
+/// use tinyprop::metrics::{evaluate_binary, ConfusionMatrix};
+/// use tinyprop::prelude::*;
+/// let mut net = Dense::<f64, 1, 1>::default();
+/// net.weight[(0, 0)] = 1.0; // logit = x
+/// let x = [[-2.0], [-0.2], [0.3], [2.0]];
+/// let data = DataSet::new(&x, &[0u8, 1, 0, 1]).unwrap();
+/// let mut confusion = ConfusionMatrix::<2>::new();
+/// let m = evaluate_binary(&net, &BceWithLogits, &data, NonFinite::Reject, 0.5, Some(&mut confusion))
+///     .unwrap();
+/// assert_eq!(m.accuracy(), Some(0.5));
+/// assert_eq!((confusion.count(1, 1), confusion.count(0, 1)), (1, 1));
+/// assert_eq!(confusion.precision(1), Some(0.5));
+/// ```
+pub fn evaluate_binary<T, const IN: usize, M, L, D>(
+    model: &M,
+    loss: &L,
+    data: &D,
+    non_finite: NonFinite,
+    threshold: T,
+    confusion: Option<&mut ConfusionMatrix<2>>,
+) -> Result<Metrics<T>, Error>
+where
+    T: Scalar,
+    M: Layer<T, SMatrix<T, IN, 1>, Output = SMatrix<T, 1, 1>>,
+    D: Samples<T, IN> + ?Sized,
+    D::Target: Target<T, 1>,
+    L: Loss<T, SMatrix<T, 1, 1>, <D::Target as Target<T, 1>>::Batch<1>>,
+{
+    let logit_threshold = logit_of(threshold)?;
+    evaluate_with(model, loss, data, non_finite, logit_threshold, confusion)
+}
+
+/// [`evaluate`] with a decision threshold (on the logit scale, for one output) and a confusion
+/// matrix of `C` classes.
+fn evaluate_with<T, const IN: usize, const OUT: usize, const C: usize, M, L, D>(
+    model: &M,
+    loss: &L,
+    data: &D,
+    non_finite: NonFinite,
+    logit_threshold: T,
+    confusion: Option<&mut ConfusionMatrix<C>>,
+) -> Result<Metrics<T>, Error>
+where
+    T: Scalar,
+    M: Layer<T, SMatrix<T, IN, 1>, Output = SMatrix<T, OUT, 1>>,
+    D: Samples<T, IN> + ?Sized,
+    D::Target: Target<T, OUT>,
+    L: Loss<T, SMatrix<T, OUT, 1>, <D::Target as Target<T, OUT>>::Batch<1>>,
+{
     if data.is_empty() {
         return Err(Error::EmptyDataSet);
     }
@@ -133,7 +252,9 @@ where
         t.write::<1>(&mut target, 0);
         sum += loss.loss(y, &target)?;
         match t.class() {
-            Some(class) if argmax(y) == class => correct = correct.saturating_add(1),
+            Some(class) if class_of(y, logit_threshold) == class => {
+                correct = correct.saturating_add(1);
+            }
             Some(_) => {}
             None => classified = false,
         }
@@ -147,7 +268,7 @@ where
     if let Some(c) = confusion {
         each_output(model, data, |y, t| {
             if let Some(class) = t.class() {
-                c.record(class, argmax(y));
+                c.record(class, class_of(y, logit_threshold));
             }
             Ok(())
         })?;
@@ -307,6 +428,40 @@ impl<const C: usize> ConfusionMatrix<C> {
     }
 }
 
+impl<const C: usize> ConfusionMatrix<C> {
+    /// The F1 score of `class`: the harmonic mean of its precision and recall; `None` when it
+    /// was never predicted or never true (no precision or no recall), and 0 when both are 0.
+    ///
+    /// ```
+    /// use tinyprop::metrics::ConfusionMatrix;
+    /// let mut m = ConfusionMatrix::<2>::new();
+    /// for (truth, predicted) in [(1, 1), (1, 1), (1, 0), (0, 1), (0, 0)] {
+    ///     m.record(truth, predicted);
+    /// }
+    /// // class 1: precision 2/3, recall 2/3
+    /// assert!((m.f1(1).unwrap() - 2.0 / 3.0).abs() < 1e-12);
+    /// assert!((m.macro_f1().unwrap() - (2.0 / 3.0 + 0.5) / 2.0).abs() < 1e-12);
+    /// ```
+    pub fn f1(&self, class: usize) -> Option<f64> {
+        let (p, r) = (self.precision(class)?, self.recall(class)?);
+        Some(if p + r > 0.0 {
+            2.0 * p * r / (p + r)
+        } else {
+            0.0
+        })
+    }
+
+    /// The mean F1 score over the classes that have one ([`ConfusionMatrix::f1`]), as
+    /// scikit-learn's `f1_score(average="macro")` where every class occurs; `None` when none
+    /// has.
+    pub fn macro_f1(&self) -> Option<f64> {
+        let (sum, n) = (0..C)
+            .filter_map(|c| self.f1(c))
+            .fold((0.0, 0u32), |(s, n), f| (s + f, n.saturating_add(1)));
+        (n > 0).then(|| sum / f64::from(n))
+    }
+}
+
 fn ratio(part: u64, all: u64) -> Option<f64> {
     (all > 0).then(|| part as f64 / all as f64)
 }
@@ -345,5 +500,77 @@ impl<const C: usize> fmt::Display for ConfusionMatrix<C> {
             writeln!(f)?;
         }
         Ok(())
+    }
+}
+
+/// What a regressor's errors are on a data set of target rows, over every output of every
+/// sample: the mean absolute error, the root mean squared error and the coefficient of
+/// determination R² (1 − residual sum of squares / total sum of squares about the targets'
+/// mean, as scikit-learn's `r2_score` of flattened outputs; `None` when the targets do not
+/// vary).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Regression<T> {
+    /// Mean absolute error.
+    pub mae: T,
+    /// Root mean squared error.
+    pub rmse: T,
+    /// Coefficient of determination.
+    pub r2: Option<T>,
+    /// The number of samples.
+    pub samples: usize,
+}
+
+/// MAE, RMSE and R² of `model` on `data` (target rows), in inference mode; the same errors as
+/// [`evaluate`] for a data set with a NaN or infinite sample or output.
+///
+/// ```
+/// use tinyprop::data::DataSet;
+/// use tinyprop::metrics::regression;
+/// use tinyprop::prelude::*;
+/// let net = Dense::<f64, 1, 1>::default(); // predicts 0
+/// let x = [[0.0], [0.0], [0.0], [0.0]];
+/// let y = [[1.0], [-1.0], [3.0], [-3.0]];
+/// let r = regression(&net, &DataSet::new(&x, &y).unwrap()).unwrap();
+/// assert_eq!((r.mae, r.rmse, r.r2), (2.0, 5f64.sqrt(), Some(0.0)));
+/// ```
+pub fn regression<T, const IN: usize, const OUT: usize, M, D>(
+    model: &M,
+    data: &D,
+) -> Result<Regression<T>, Error>
+where
+    T: Scalar,
+    M: Layer<T, SMatrix<T, IN, 1>, Output = SMatrix<T, OUT, 1>>,
+    D: Samples<T, IN, Target = [T; OUT]> + ?Sized,
+{
+    if data.is_empty() {
+        return Err(Error::EmptyDataSet);
+    }
+    let usable = scan::<T, IN, OUT, D>(data, NonFinite::Reject)?;
+    let n = T::of_f64(usable as f64) * T::of_f64(OUT as f64);
+    let mut target_sum = T::zero();
+    each_output(model, data, |_, t| {
+        target_sum += t.iter().fold(T::zero(), |a, &v| a + v);
+        Ok(())
+    })?;
+    let target_mean = target_sum / n;
+    let (mut abs, mut sq, mut total) = (T::zero(), T::zero(), T::zero());
+    each_output(model, data, |y, t| {
+        for (&p, &v) in y.iter().zip(t) {
+            abs += (p - v).abs();
+            sq += (p - v) * (p - v);
+            total += (v - target_mean) * (v - target_mean);
+        }
+        Ok(())
+    })?;
+    let r = Regression {
+        mae: abs / n,
+        rmse: (sq / n).sqrt(),
+        r2: (total > T::zero()).then(|| T::one() - sq / total),
+        samples: usable,
+    };
+    if r.mae.is_finite() && r.rmse.is_finite() && r.r2.is_none_or(|v| v.is_finite()) {
+        Ok(r)
+    } else {
+        Err(Error::NonFiniteLoss)
     }
 }

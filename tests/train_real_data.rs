@@ -157,3 +157,89 @@ fn digits_held_out_accuracy_at_least_0_95() {
         );
     }
 }
+
+/// Binary classification on one logit, end to end: iris virginica against the other two
+/// species, trained with `BceWithLogits` on the integer labels (no float target array), the
+/// features standardized by a `Normalize` fitted on the training part and shipped in the
+/// model; accuracy and the 2 × 2 confusion matrix at a threshold, and F1.
+#[test]
+fn binary_classification_on_one_logit() {
+    use tinyprop::metrics::{evaluate_binary, predict, predict_binary};
+    let (features, labels) = csv::iris();
+    let binary: Vec<u8> = labels.iter().map(|&l| u8::from(l == 2)).collect();
+    let data = DataSet::new(&features, &binary).unwrap();
+    let mut rng = SplitMix64::new(3);
+    let mut rows = [0u16; 150];
+    let (train_rows, test_rows) = stratified_split(&binary, 0.3, &mut rng, &mut rows).unwrap();
+    let (train, test) = (
+        data.subset(train_rows).unwrap(),
+        data.subset(test_rows).unwrap(),
+    );
+    type Net = (Normalize<f32, 4>, Dense<f32, 4, 8>, Relu, Dense<f32, 8, 1>);
+    let mut net: Net = Default::default();
+    net.init(Init::HeUniform, &mut rng);
+    net.0 = Normalize::standardize(&train).unwrap();
+    let mut opt = Adam::new(AdamConfig {
+        lr: 0.02,
+        ..Default::default()
+    })
+    .unwrap();
+    let mut trainer = Trainer::<f32, 4, 8, Net>::new();
+    let mut order = [0u16; 105];
+    let plan = Fit::new(&train, &mut order, &mut rng).max_epochs(150);
+    trainer
+        .fit(&mut net, &mut opt, &BceWithLogits, plan, |_| {
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    let mut confusion = ConfusionMatrix::<2>::new();
+    let m = evaluate_binary(
+        &net,
+        &BceWithLogits,
+        &test,
+        Default::default(),
+        0.5,
+        Some(&mut confusion),
+    )
+    .unwrap();
+    let accuracy = m.accuracy().unwrap();
+    println!(
+        "virginica vs rest: accuracy {accuracy}, F1 {:?}\n{confusion}",
+        confusion.f1(1)
+    );
+    assert!(accuracy >= 0.9, "{accuracy}");
+    assert_eq!(confusion.total(), 45);
+    assert_eq!(f64::from(accuracy), confusion.accuracy() as f32 as f64);
+    assert!(confusion.f1(1).unwrap() >= 0.85);
+    // `evaluate` agrees at the default threshold; a higher threshold predicts fewer positives.
+    let plain = evaluate(&net, &BceWithLogits, &test, Default::default(), None).unwrap();
+    assert_eq!(plain.correct, m.correct);
+    let positives = |threshold: f32| {
+        let mut c = ConfusionMatrix::<2>::new();
+        evaluate_binary(
+            &net,
+            &BceWithLogits,
+            &test,
+            Default::default(),
+            threshold,
+            Some(&mut c),
+        )
+        .unwrap();
+        c.count(0, 1) + c.count(1, 1)
+    };
+    let counts = [positives(0.05), positives(0.5), positives(0.95)];
+    println!("positives at thresholds 0.05, 0.5, 0.95: {counts:?}");
+    assert!(counts[0] >= counts[1] && counts[1] >= counts[2] && counts[0] > counts[2]);
+    // One reading at a time, raw sensor values: the scaling is inside the model.
+    let x = features[120];
+    assert_eq!(predict(&net, &x), predict_binary(&net, &x, 0.5));
+    // A label other than 0 or 1 is refused for a one-output model.
+    let bad = DataSet::new(&features, &labels).unwrap();
+    assert_eq!(
+        evaluate_binary(&net, &BceWithLogits, &bad, Default::default(), 0.5, None),
+        Err(Error::LabelOutOfRange {
+            label: 2,
+            classes: 2
+        })
+    );
+}
