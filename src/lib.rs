@@ -106,7 +106,7 @@ pub use optim::{
 };
 pub use rng::SplitMix64;
 pub use scalar::{Scalar, Zeroed};
-pub use train::{train_step, train_step_with, Descent, Fit, Trainer, Workspace};
+pub use train::{train_step, train_step_with, Descent, Every, Fit, Monitor, Trainer, Workspace};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
@@ -115,11 +115,12 @@ struct ReadmeDoctests;
 
 /// Everything a typical program needs, in one `use`.
 pub mod prelude {
+    pub use crate::optim::clip::Clip;
     pub use crate::{
         clip_grad_norm, clip_grad_value, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW,
         AdamWConfig, LearningRate, Norm, RmsProp, RmsPropConfig, Schedule, SgdConfig,
     };
-    pub use crate::{evaluate, ConfusionMatrix, DataSet, Descent, Fit, Trainer};
+    pub use crate::{evaluate, ConfusionMatrix, DataSet, Descent, Every, Fit, Monitor, Trainer};
     pub use crate::{
         train_step, train_step_with, BatchNorm, BceWithLogits, CrossEntropy, Dense, DenseNoBias,
         Dropout, Error, Frozen, Identity, Init, Layer, LayerNorm, LeakyRelu, Loss, Model, Mse,

@@ -100,6 +100,8 @@ use crate::data::{
 };
 use crate::layer::nonempty_batch;
 use crate::metrics::{evaluate, Metrics};
+use crate::optim::clip::Clip;
+use crate::optim::Schedule;
 use crate::{Error, Layer, Loss, Model, Optimizer, Parameters, Scalar, Zeroed};
 
 /// The buffers of a training step for model `M` on inputs `X`: the training cache (every
@@ -168,6 +170,29 @@ fn check_buffers<T: Scalar, M: Model<T>>(model: &M) -> Result<(), Error> {
     } else {
         Err(Error::Overflow)
     }
+}
+
+/// The hook, then the optimizer's step; if either fails, the learning rate the hook may have
+/// set is put back (the optimizer's state is unchanged by a failed step).
+fn hooked_step<T, M, O, H>(
+    model: &mut M,
+    optimizer: &mut O,
+    grads: &mut M::Grads,
+    before_step: &mut H,
+) -> Result<(), Error>
+where
+    T: Scalar,
+    M: Model<T>,
+    O: Optimizer<T, M>,
+    H: FnMut(&mut M::Grads, &mut O) -> Result<(), Error>,
+{
+    let lr = optimizer.learning_rate();
+    let result = before_step(grads, optimizer).and_then(|()| optimizer.step(model, grads));
+    if result.is_err() {
+        // The rate was valid, so it is accepted again.
+        let _ = optimizer.set_learning_rate(lr);
+    }
+    result
 }
 
 impl<T: Scalar, X, M: Layer<T, X>> Default for Workspace<T, X, M> {
@@ -593,12 +618,35 @@ where
             + Loss<T, SMatrix<T, OUT, 1>, <D::Target as Target<T, OUT>>::Batch<1>>,
         O: Optimizer<T, M>,
     {
+        self.batch_epoch_with::<D, L, O, OUT>(model, optimizer, loss, data, |_, _| Ok(()))
+    }
+
+    /// [`Trainer::batch_epoch`] with a hook that sees the gradient (and the optimizer, to set
+    /// its learning rate) before the step: the place for clipping or a per-step schedule. An
+    /// error from the hook is an error of the step: nothing changes (the learning rate is put
+    /// back too).
+    pub fn batch_epoch_with<D, L, O, const OUT: usize>(
+        &mut self,
+        model: &mut M,
+        optimizer: &mut O,
+        loss: &L,
+        data: &D,
+        mut before_step: impl FnMut(&mut M::Grads, &mut O) -> Result<(), Error>,
+    ) -> Result<EpochLoss<T>, Error>
+    where
+        M: Layer<T, SMatrix<T, IN, B>, Output = SMatrix<T, OUT, B>>,
+        D: Samples<T, IN> + ?Sized,
+        D::Target: Target<T, OUT, Batch<B> = Y>,
+        L: Loss<T, SMatrix<T, OUT, B>, Y>
+            + Loss<T, SMatrix<T, OUT, 1>, <D::Target as Target<T, OUT>>::Batch<1>>,
+        O: Optimizer<T, M>,
+    {
         begin(model, &mut self.ws.saved)?;
         let result = self
             .gradient_of::<D, L, OUT>(model, loss, data)
             .and_then(|epoch| {
                 check_buffers(model)?;
-                optimizer.step(model, &self.ws.grads)?;
+                hooked_step(model, optimizer, &mut self.ws.grads, &mut before_step)?;
                 Ok(EpochLoss { steps: 1, ..epoch })
             });
         settle(model, &self.ws.saved, result)
@@ -619,6 +667,53 @@ where
         loss: &L,
         data: &D,
         order: &[I],
+    ) -> Result<EpochLoss<T>, Error>
+    where
+        M: Layer<T, SMatrix<T, IN, B>, Output = SMatrix<T, OUT, B>>,
+        D: Samples<T, IN> + ?Sized,
+        D::Target: Target<T, OUT, Batch<B> = Y>,
+        L: Loss<T, SMatrix<T, OUT, B>, Y>
+            + Loss<T, SMatrix<T, OUT, 1>, <D::Target as Target<T, OUT>>::Batch<1>>,
+        O: Optimizer<T, M>,
+        I: Unsigned,
+    {
+        self.minibatch_epoch_with::<D, L, O, I, OUT>(model, optimizer, loss, data, order, |_, _| {
+            Ok(())
+        })
+    }
+
+    /// [`Trainer::minibatch_epoch`] with a hook called before every step (see
+    /// [`Trainer::batch_epoch_with`]).
+    ///
+    /// ```
+    /// use tinyprop::data::{sequence, DataSet};
+    /// use tinyprop::prelude::*;
+    /// use tinyprop::train::Trainer;
+    /// let x = [[0.0f32, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]];
+    /// let data = DataSet::new(&x, &[0u8, 1, 1, 0]).unwrap();
+    /// type Net = (Dense<f32, 2, 4>, Tanh, Dense<f32, 4, 2>);
+    /// let mut net = Net::default();
+    /// net.init(Init::XavierUniform, &mut SplitMix64::new(1));
+    /// let mut opt = Sgd::new(0.5).unwrap();
+    /// let mut trainer = Trainer::<f32, 2, 2, Net>::new();
+    /// let mut order = [0u8; 4];
+    /// sequence(&mut order).unwrap();
+    /// let mut norms = Vec::new();
+    /// trainer.minibatch_epoch_with(&mut net, &mut opt, &CrossEntropy, &data, &order, |g, _| {
+    ///     norms.push(clip_grad_norm(g, 0.1, Norm::L2)?);
+    ///     Ok(())
+    /// })?;
+    /// assert_eq!(norms.len(), 2); // two steps, each clipped
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn minibatch_epoch_with<D, L, O, I, const OUT: usize>(
+        &mut self,
+        model: &mut M,
+        optimizer: &mut O,
+        loss: &L,
+        data: &D,
+        order: &[I],
+        mut before_step: impl FnMut(&mut M::Grads, &mut O) -> Result<(), Error>,
     ) -> Result<EpochLoss<T>, Error>
     where
         M: Layer<T, SMatrix<T, IN, B>, Output = SMatrix<T, OUT, B>>,
@@ -658,7 +753,7 @@ where
                 self.accumulate::<D, L, OUT>(model, loss, data, k)
                     .and_then(|batch_loss| {
                         check_buffers(model)?;
-                        optimizer.step(model, &self.ws.grads)?;
+                        hooked_step(model, optimizer, &mut self.ws.grads, &mut before_step)?;
                         Ok(batch_loss)
                     });
             sum += settle(model, &self.ws.saved, result)?;
@@ -693,32 +788,69 @@ where
         O: Optimizer<T, M>,
         I: Unsigned,
     {
+        self.epoch_with::<D, L, O, I, OUT>(descent, model, optimizer, loss, data, order, |_, _| {
+            Ok(())
+        })
+    }
+
+    /// [`Trainer::epoch`] with a hook before every step (see [`Trainer::batch_epoch_with`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn epoch_with<D, L, O, I, const OUT: usize>(
+        &mut self,
+        descent: Descent,
+        model: &mut M,
+        optimizer: &mut O,
+        loss: &L,
+        data: &D,
+        order: &[I],
+        before_step: impl FnMut(&mut M::Grads, &mut O) -> Result<(), Error>,
+    ) -> Result<EpochLoss<T>, Error>
+    where
+        M: Layer<T, SMatrix<T, IN, B>, Output = SMatrix<T, OUT, B>>,
+        D: Samples<T, IN> + ?Sized,
+        D::Target: Target<T, OUT, Batch<B> = Y>,
+        L: Loss<T, SMatrix<T, OUT, B>, Y>
+            + Loss<T, SMatrix<T, OUT, 1>, <D::Target as Target<T, OUT>>::Batch<1>>,
+        O: Optimizer<T, M>,
+        I: Unsigned,
+    {
         match descent {
-            Descent::Batch => self.batch_epoch::<D, L, O, OUT>(model, optimizer, loss, data),
-            Descent::MiniBatch => {
-                self.minibatch_epoch::<D, L, O, I, OUT>(model, optimizer, loss, data, order)
+            Descent::Batch => {
+                self.batch_epoch_with::<D, L, O, OUT>(model, optimizer, loss, data, before_step)
             }
+            Descent::MiniBatch => self.minibatch_epoch_with::<D, L, O, I, OUT>(
+                model,
+                optimizer,
+                loss,
+                data,
+                order,
+                before_step,
+            ),
         }
     }
 
     /// Trains `model` epoch after epoch as `plan` says, until a stopping rule fires, and
     /// returns what happened.
     ///
-    /// Each epoch: shuffle the index buffer (mini-batch, unless turned off), run one epoch of
-    /// the chosen [`Descent`], evaluate the validation set if there is one (in inference
-    /// mode, one sample at a time), then call `callback` with the [`Epoch`]. Training stops
-    /// when the callback returns [`ControlFlow::Break`], the training loss reaches the target
-    /// loss, the monitored loss (validation loss, or the training loss without a validation
-    /// set) has not improved for `patience` epochs, or after the maximum number of epochs,
-    /// whichever comes first (checked in that order).
+    /// Each epoch: shuffle the index buffer (mini-batch, unless turned off), set the learning
+    /// rate from the schedule ([`Fit::schedule`] per epoch), run one epoch of the chosen
+    /// [`Descent`] (before every step: clipping ([`Fit::clip`]), the step hook
+    /// ([`Fit::before_step`]) and a per-step schedule), evaluate the validation set if there
+    /// is one (in inference mode, one sample at a time), then call `callback` with the
+    /// [`Epoch`]. Training stops when the callback returns [`ControlFlow::Break`], the
+    /// training loss reaches the target loss, the monitored value ([`Fit::monitor`]; by
+    /// default the validation loss, or the training loss without a validation set) has not
+    /// improved for `patience` epochs, or after the maximum number of epochs, whichever comes
+    /// first (checked in that order).
     ///
-    /// With [`Fit::keep_best`], the model ends with the weights of the epoch with the lowest
-    /// monitored loss. The index buffer is refilled with `0..n` at the start, so the run
+    /// With [`Fit::keep_best`], the model ends with the weights of the epoch with the best
+    /// monitored value. The index buffer is refilled with `0..n` at the start, so the run
     /// depends only on the model, the data and the random generator's state.
     ///
     /// Errors: everything is checked before the first change (the module docs list the
     /// errors; also a `max_epochs` or `patience` of 0, a negative or non-finite `min_delta`
-    /// or a non-finite target loss give [`Error::InvalidHyperparameter`]). An error during an
+    /// or a non-finite target loss, an invalid clipping rule and [`Monitor::ValidationAccuracy`]
+    /// without a validation set of class labels give [`Error::InvalidHyperparameter`]). An error during an
     /// epoch (a diverging loss, an update that would overflow) ends training with that error:
     /// what the steps before it did is kept (the model and the optimizer are as after the last
     /// successful step, and finite; the best weights are not put back), the index buffer holds
@@ -756,6 +888,10 @@ where
             patience,
             min_delta,
             shuffle: shuffling,
+            monitor,
+            clip,
+            schedule,
+            mut before_step,
         } = plan;
         if max_epochs == 0 {
             return Err(Error::InvalidHyperparameter("max_epochs must be >= 1"));
@@ -770,6 +906,19 @@ where
         }
         if target_loss.is_some_and(|t| !t.is_finite()) {
             return Err(Error::InvalidHyperparameter("target_loss must be finite"));
+        }
+        if let Some(c) = clip {
+            c.check()?;
+        }
+        if let Monitor::ValidationAccuracy = monitor {
+            let classes = validation
+                .and_then(|v| v.get(0))
+                .and_then(|(_, t)| t.class());
+            if classes.is_none() {
+                return Err(Error::InvalidHyperparameter(
+                    "Monitor::ValidationAccuracy needs a validation set of class labels",
+                ));
+            }
         }
         if train.is_empty() {
             return Err(Error::EmptyDataSet);
@@ -790,15 +939,36 @@ where
         sequence(order)?;
 
         let mut best_epoch: Option<Epoch<T>> = None;
+        let mut best_cost: Option<T> = None;
         let mut since_best = 0usize;
         let mut epoch = 0usize;
+        let mut steps: u32 = 0;
         let (last, stop) = loop {
             epoch = epoch.saturating_add(1);
             if shuffling && descent == Descent::MiniBatch {
                 shuffle(order, rng);
             }
-            let train_loss =
-                self.epoch::<D, L, O, I, OUT>(descent, model, optimizer, loss, train, order)?;
+            if let Some((s, Every::Epoch)) = schedule {
+                let t = u32::try_from(epoch.saturating_sub(1)).unwrap_or(u32::MAX);
+                optimizer.set_learning_rate(s.lr(t))?;
+            }
+            // Before every step: clipping, the caller's hook, a per-step learning rate.
+            let step_hook = |grads: &mut M::Grads, optimizer: &mut O| -> Result<(), Error> {
+                if let Some(c) = clip {
+                    c.apply(grads)?;
+                }
+                if let Some(hook) = before_step.as_deref_mut() {
+                    hook(grads)?;
+                }
+                if let Some((s, Every::Step)) = schedule {
+                    optimizer.set_learning_rate(s.lr(steps))?;
+                }
+                steps = steps.saturating_add(1);
+                Ok(())
+            };
+            let train_loss = self.epoch_with::<D, L, O, I, OUT>(
+                descent, model, optimizer, loss, train, order, step_hook,
+            )?;
             let metrics = match validation {
                 Some(v) => Some(evaluate::<T, IN, OUT, M, L, D>(
                     model,
@@ -815,12 +985,14 @@ where
                 validation: metrics,
                 improved: false,
             };
-            let monitored = current.monitored();
-            current.improved = match &best_epoch {
-                None => monitored.is_finite(),
-                Some(b) => monitored < b.monitored() - min_delta,
+            let cost = monitor.cost(&current);
+            current.improved = match (cost, best_cost) {
+                (Some(c), Some(b)) => c < b - min_delta,
+                (Some(_), None) => true,
+                (None, _) => false,
             };
             if current.improved {
+                best_cost = cost;
                 best_epoch = Some(current);
                 since_best = 0;
                 if let Some(b) = best.as_deref_mut() {
@@ -893,7 +1065,7 @@ fn count<T: Scalar>(n: usize) -> T {
 ///     .patience(20)
 ///     .keep_best(&mut best);
 /// ```
-pub struct Fit<'a, T, D: ?Sized, I, R: ?Sized, M> {
+pub struct Fit<'a, T: Scalar, D: ?Sized, I, R: ?Sized, M: Model<T>> {
     train: &'a D,
     validation: Option<&'a D>,
     order: &'a mut [I],
@@ -905,9 +1077,61 @@ pub struct Fit<'a, T, D: ?Sized, I, R: ?Sized, M> {
     patience: Option<usize>,
     min_delta: T,
     shuffle: bool,
+    monitor: Monitor<T>,
+    clip: Option<Clip<T>>,
+    schedule: Option<(&'a dyn Schedule<T>, Every)>,
+    before_step: Option<BeforeStep<'a, T, M>>,
 }
 
-impl<'a, T: Scalar, D: ?Sized, I, R: ?Sized, M> Fit<'a, T, D, I, R, M> {
+/// A hook [`Trainer::fit`] calls before every optimizer step, with the gradients.
+pub type BeforeStep<'a, T, M> = &'a mut dyn FnMut(&mut <M as Model<T>>::Grads) -> Result<(), Error>;
+
+/// What [`Trainer::fit`] watches for patience (early stopping) and keep-best.
+#[derive(Debug, Clone, Copy)]
+pub enum Monitor<T> {
+    /// The validation loss, or without a validation set the training loss (the default).
+    Loss,
+    /// The training loss, even with a validation set.
+    TrainingLoss,
+    /// The validation accuracy (class labels; higher is better).
+    ValidationAccuracy,
+    /// Any value of the epoch, such as an F1 score computed in the callback's data: `value`
+    /// returns it (`None`: no value this epoch, not an improvement), `higher_is_better` says
+    /// which way is better.
+    Custom {
+        /// The value of an epoch.
+        value: fn(&Epoch<T>) -> Option<T>,
+        /// Whether a higher value is better.
+        higher_is_better: bool,
+    },
+}
+
+impl<T: Scalar> Monitor<T> {
+    /// The monitored value of `epoch` as a cost (lower is better), or `None`.
+    fn cost(&self, epoch: &Epoch<T>) -> Option<T> {
+        match *self {
+            Monitor::Loss => Some(epoch.monitored()),
+            Monitor::TrainingLoss => Some(epoch.train.loss),
+            Monitor::ValidationAccuracy => epoch.validation.and_then(|v| v.accuracy()).map(|a| -a),
+            Monitor::Custom {
+                value,
+                higher_is_better,
+            } => value(epoch).map(|v| if higher_is_better { -v } else { v }),
+        }
+        .filter(|c| c.is_finite())
+    }
+}
+
+/// When a learning-rate schedule given to [`Fit::schedule`] advances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Every {
+    /// Once per epoch (`t` counts epochs from 0), as PyTorch's schedulers are usually stepped.
+    Epoch,
+    /// Before every optimizer step (`t` counts steps from 0 over the whole run).
+    Step,
+}
+
+impl<'a, T: Scalar, D: ?Sized, I, R: ?Sized, M: Model<T>> Fit<'a, T, D, I, R, M> {
     /// Trains on `train`; `order` is the index buffer (one slot per training sample, of any
     /// [`Unsigned`] type that can count them: `[u16; N]` for up to 65 536 samples) and `rng`
     /// shuffles it every epoch. Its contents do not matter: it is filled with `0..n` first.
@@ -928,7 +1152,68 @@ impl<'a, T: Scalar, D: ?Sized, I, R: ?Sized, M> Fit<'a, T, D, I, R, M> {
             patience: None,
             min_delta: T::zero(),
             shuffle: true,
+            monitor: Monitor::Loss,
+            clip: None,
+            schedule: None,
+            before_step: None,
         }
+    }
+
+    /// What patience and keep-best watch (default [`Monitor::Loss`]: the validation loss, or
+    /// the training loss without a validation set).
+    ///
+    /// ```
+    /// # use tinyprop::prelude::*;
+    /// # use tinyprop::data::DataSet;
+    /// # use tinyprop::train::{Fit, Monitor};
+    /// # type Net = Dense<f32, 2, 3>;
+    /// # let x = [[0.0f32, 1.0]; 4];
+    /// # let data = DataSet::new(&x, &[0u8, 1, 2, 0]).unwrap();
+    /// # let (mut order, mut rng, mut best) = ([0u8; 4], SplitMix64::new(0), Net::default());
+    /// let plan = Fit::new(&data, &mut order, &mut rng)
+    ///     .validation(&data)
+    ///     .monitor(Monitor::ValidationAccuracy)
+    ///     .patience(10)
+    ///     .keep_best(&mut best);
+    /// ```
+    pub fn monitor(mut self, monitor: Monitor<T>) -> Self {
+        self.monitor = monitor;
+        self
+    }
+
+    /// Clips every step's gradients before the optimizer uses them (like calling
+    /// `torch.nn.utils.clip_grad_norm_` or `clip_grad_value_` before `optimizer.step()`).
+    pub fn clip(mut self, clip: Clip<T>) -> Self {
+        self.clip = Some(clip);
+        self
+    }
+
+    /// Sets the learning rate from `schedule` every epoch or every step.
+    ///
+    /// ```
+    /// # use tinyprop::prelude::*;
+    /// # use tinyprop::data::DataSet;
+    /// # use tinyprop::train::{Every, Fit};
+    /// use tinyprop::optim::schedule::CosineAnnealing;
+    /// # type Net = Dense<f32, 2, 3>;
+    /// # let x = [[0.0f32, 1.0]; 4];
+    /// # let data = DataSet::new(&x, &[0u8, 1, 2, 0]).unwrap();
+    /// # let (mut order, mut rng) = ([0u8; 4], SplitMix64::new(0));
+    /// let cosine = CosineAnnealing::new(0.1, 50, 0.0).unwrap();
+    /// let plan = Fit::<_, _, _, _, Net>::new(&data, &mut order, &mut rng)
+    ///     .max_epochs(50)
+    ///     .schedule(&cosine, Every::Epoch);
+    /// ```
+    pub fn schedule(mut self, schedule: &'a dyn Schedule<T>, every: Every) -> Self {
+        self.schedule = Some((schedule, every));
+        self
+    }
+
+    /// Calls `hook` with the gradients before every optimizer step (after clipping); an error
+    /// from it stops training with that error (the step is not taken).
+    pub fn before_step(mut self, hook: BeforeStep<'a, T, M>) -> Self {
+        self.before_step = Some(hook);
+        self
     }
 
     /// Evaluates `validation` after every epoch (in inference mode); its loss is what patience
@@ -957,20 +1242,26 @@ impl<'a, T: Scalar, D: ?Sized, I, R: ?Sized, M> Fit<'a, T, D, I, R, M> {
         self
     }
 
-    /// Stops when the monitored loss has not improved (fallen by more than `min_delta`) for
+    /// Stops when the monitored value has not improved (by more than `min_delta`) for
     /// `epochs` epochs in a row (early stopping; at least 1).
     pub fn patience(mut self, epochs: usize) -> Self {
         self.patience = Some(epochs);
         self
     }
 
-    /// The smallest fall of the monitored loss that counts as an improvement (default 0).
+    /// The smallest change of the monitored value that counts as an improvement (default 0).
+    ///
+    /// As Keras' `min_delta`: an epoch improves when it beats the best epoch so far by more
+    /// than `min_delta`, and only an improvement moves the best value and resets the patience
+    /// count. scikit-learn's `tol` (with `n_iter_no_change` as the patience) resets the count
+    /// the same way, but moves its best value on any improvement, even one smaller than `tol`,
+    /// so a slow steady improvement stops it sooner.
     pub fn min_delta(mut self, delta: T) -> Self {
         self.min_delta = delta;
         self
     }
 
-    /// Keeps the weights of the best epoch (the lowest monitored loss) in `best`, and puts
+    /// Keeps the weights of the best epoch (the best monitored value) in `best`, and puts
     /// them back into the model when training stops. This needs a second copy of the model:
     /// `best` (any value of the model's type; it is overwritten), as much memory again as
     /// the parameters, which a microcontroller may not have to spare.
@@ -996,7 +1287,7 @@ pub struct Epoch<T> {
     pub train: EpochLoss<T>,
     /// The validation metrics after the epoch, when there is a validation set.
     pub validation: Option<Metrics<T>>,
-    /// Whether the monitored loss improved on every earlier epoch (by more than `min_delta`).
+    /// Whether the monitored value improved on every earlier epoch (by more than `min_delta`).
     pub improved: bool,
 }
 
@@ -1015,7 +1306,7 @@ pub enum Stop {
     Callback,
     /// The training loss reached the target loss.
     TargetLoss,
-    /// The monitored loss did not improve for `patience` epochs.
+    /// The monitored value did not improve for `patience` epochs.
     NoImprovement,
     /// The maximum number of epochs ran.
     MaxEpochs,
@@ -1030,7 +1321,7 @@ pub struct Report<T> {
     pub stop: Stop,
     /// The last epoch.
     pub last: Epoch<T>,
-    /// The epoch with the lowest monitored loss.
+    /// The epoch with the best monitored value.
     pub best: Epoch<T>,
     /// Whether the model holds the weights of [`Report::best`] (with [`Fit::keep_best`])
     /// rather than those of [`Report::last`].

@@ -832,3 +832,155 @@ fn feature_scaling_fits_like_scikit_learn() {
         ]
     );
 }
+
+/// `fit`'s monitors: the validation accuracy (and best-weight restore by it), the training
+/// loss despite a validation set, and a custom value; an accuracy monitor without class labels
+/// is refused before training.
+#[test]
+fn fit_monitors_what_it_is_told() {
+    use tinyprop::train::Monitor;
+    let (x, y) = blobs();
+    let data = DataSet::new(&x, &y).unwrap();
+    let run = |monitor: Monitor<f64>, lr: f64| {
+        let mut net = net(24);
+        let mut best = Net::default();
+        let mut opt = Sgd::new(lr).unwrap();
+        let mut trainer = Trainer::<f64, 3, 8, Net>::new();
+        let mut order = [0u8; 24];
+        let mut rng = SplitMix64::new(1);
+        let mut seen = Vec::new();
+        let plan = Fit::new(&data, &mut order, &mut rng)
+            .validation(&data)
+            .max_epochs(40)
+            .patience(3)
+            .monitor(monitor)
+            .keep_best(&mut best);
+        let report = trainer
+            .fit(&mut net, &mut opt, &CrossEntropy, plan, |e| {
+                seen.push(*e);
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        (report, seen, net, best)
+    };
+    // Accuracy: an epoch improves only when the accuracy rises; the best epoch has the highest.
+    let (report, seen, net_after, best) = run(Monitor::ValidationAccuracy, 0.5);
+    let accuracy = |e: &Epoch<f64>| e.validation.unwrap().accuracy().unwrap();
+    let top = seen.iter().map(accuracy).fold(0.0, f64::max);
+    assert_eq!(accuracy(&report.best), top);
+    assert_eq!(
+        seen.iter().position(|e| accuracy(e) == top).unwrap() + 1,
+        report.best.epoch
+    );
+    for w in seen.windows(2) {
+        let improved = accuracy(&w[1])
+            > seen[..w[1].epoch - 1]
+                .iter()
+                .map(accuracy)
+                .fold(0.0, f64::max);
+        assert_eq!(w[1].improved, improved, "epoch {}", w[1].epoch);
+    }
+    assert_eq!(net_after, best, "restored to the best epoch's weights");
+    // A custom value, higher is better: the negated training loss behaves as TrainingLoss.
+    let custom = Monitor::Custom {
+        value: |e: &Epoch<f64>| Some(-e.train.loss),
+        higher_is_better: true,
+    };
+    let (a, sa, ..) = run(custom, 0.05);
+    let (b, sb, ..) = run(Monitor::TrainingLoss, 0.05);
+    assert_eq!((a.best.epoch, a.epochs), (b.best.epoch, b.epochs));
+    assert_eq!(
+        sa.iter().map(|e| e.improved).collect::<Vec<_>>(),
+        sb.iter().map(|e| e.improved).collect::<Vec<_>>()
+    );
+    // Accuracy needs class labels in a validation set.
+    let rows = rows(24, 5);
+    let regression = DataSet::new(&x, &rows).unwrap();
+    let mut trainer = Trainer::<f64, 3, 8, Net, SMatrix<f64, 4, 8>>::new();
+    let mut order = [0u8; 24];
+    let mut rng = SplitMix64::new(1);
+    let plan = Fit::new(&regression, &mut order, &mut rng)
+        .validation(&regression)
+        .monitor(Monitor::ValidationAccuracy);
+    let mut n = net(25);
+    let before = n.clone();
+    let result = trainer.fit(&mut n, &mut Sgd::new(0.1).unwrap(), &Mse, plan, |_| {
+        ControlFlow::Continue(())
+    });
+    assert!(matches!(result, Err(Error::InvalidHyperparameter(_))));
+    assert_eq!(n, before);
+}
+
+/// Schedules, clipping and a step hook inside `fit`: the learning rate follows the schedule
+/// per epoch or per step, every step's gradient is clipped before the hook sees it, and a
+/// hook's error stops training without taking that step.
+#[test]
+fn fit_runs_schedules_clipping_and_step_hooks() {
+    use tinyprop::optim::schedule::{Schedule, Step};
+    use tinyprop::train::Every;
+    let (x, y) = blobs();
+    let data = DataSet::new(&x, &y).unwrap();
+    let schedule = Step::new(0.4, 2, 0.5).unwrap();
+    for every in [Every::Epoch, Every::Step] {
+        let mut net = net(26);
+        let mut opt = Sgd::new(1.0).unwrap();
+        let mut trainer = Trainer::<f64, 3, 8, Net>::new();
+        let mut order = [0u8; 24];
+        let mut rng = SplitMix64::new(1);
+        let mut norms = Vec::new();
+        let mut hook = |g: &mut <Net as Model<f64>>::Grads| {
+            norms.push(tinyprop::optim::grad_norm(g, Norm::L2)?);
+            Ok(())
+        };
+        let plan = Fit::new(&data, &mut order, &mut rng)
+            .max_epochs(5)
+            .clip(Clip::Norm {
+                max: 0.25,
+                norm: Norm::L2,
+            })
+            .schedule(&schedule, every)
+            .before_step(&mut hook);
+        trainer
+            .fit(&mut net, &mut opt, &CrossEntropy, plan, |_| {
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        // 3 steps per epoch (24 samples, batches of 8), 15 in all, every one clipped.
+        assert_eq!(norms.len(), 15);
+        assert!(norms.iter().all(|&n| n <= 0.25 + 1e-9), "{norms:?}");
+        let last_t = match every {
+            Every::Epoch => 4,
+            Every::Step => 14,
+        };
+        assert_eq!(opt.learning_rate(), schedule.lr(last_t), "{every:?}");
+    }
+
+    // A hook that fails on the 4th step: training stops with its error after 3 steps.
+    let mut net = net(27);
+    let mut opt = Sgd::new(0.1).unwrap();
+    let mut trainer = Trainer::<f64, 3, 8, Net>::new();
+    let mut order = [0u8; 24];
+    let mut rng = SplitMix64::new(1);
+    let mut calls = 0;
+    let mut snapshots = Vec::new();
+    let mut hook = |_: &mut <Net as Model<f64>>::Grads| {
+        calls += 1;
+        if calls == 4 {
+            return Err(Error::InvalidHyperparameter("stop"));
+        }
+        Ok(())
+    };
+    let plan = Fit::new(&data, &mut order, &mut rng)
+        .max_epochs(5)
+        .before_step(&mut hook);
+    let result = trainer.fit(&mut net, &mut opt, &CrossEntropy, plan, |_| {
+        snapshots.push(());
+        ControlFlow::Continue(())
+    });
+    assert_eq!(result.unwrap_err(), Error::InvalidHyperparameter("stop"));
+    assert_eq!(
+        snapshots.len(),
+        1,
+        "one whole epoch, then the error in the second"
+    );
+}

@@ -184,3 +184,41 @@ pub fn clip_grad_norm<T: Scalar, G: Parameters<T>>(
     }
     Ok(total)
 }
+
+/// A clipping rule, for [`Fit::clip`](crate::train::Fit::clip): by value
+/// ([`clip_grad_value`]) or by norm ([`clip_grad_norm`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Clip<T> {
+    /// Every gradient element into `[-v, v]`.
+    Value(T),
+    /// The whole gradient scaled down to a norm of at most `max`.
+    Norm {
+        /// The largest norm.
+        max: T,
+        /// Which norm.
+        norm: Norm<T>,
+    },
+}
+
+impl<T: Scalar> Clip<T> {
+    /// Applies the rule to `grads`.
+    ///
+    /// ```
+    /// use tinyprop::optim::clip::{Clip, Norm};
+    /// use tinyprop::SMatrix;
+    /// let mut g = SMatrix::<f64, 2, 1>::new(3.0, 4.0);
+    /// Clip::Norm { max: 1.0, norm: Norm::L2 }.apply(&mut g).unwrap();
+    /// assert!((g.norm() - 1.0).abs() < 1e-6);
+    /// ```
+    pub fn apply<G: Parameters<T>>(&self, grads: &mut G) -> Result<(), Error> {
+        match *self {
+            Clip::Value(v) => clip_grad_value(grads, v),
+            Clip::Norm { max, norm } => clip_grad_norm(grads, max, norm).map(|_| ()),
+        }
+    }
+
+    /// Checks the rule's numbers, as applying it would (on no gradients).
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        self.apply(&mut ())
+    }
+}

@@ -31,7 +31,10 @@ pub trait Schedule<T: Scalar> {
     fn lr(&self, t: u32) -> T;
 
     /// Sets the learning rate of `optimizer` to [`Schedule::lr`]`(t)`.
-    fn apply<O: LearningRate<T> + ?Sized>(&self, optimizer: &mut O, t: u32) -> Result<(), Error> {
+    fn apply<O: LearningRate<T> + ?Sized>(&self, optimizer: &mut O, t: u32) -> Result<(), Error>
+    where
+        Self: Sized,
+    {
         optimizer.set_learning_rate(self.lr(t))
     }
 }
