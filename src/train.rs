@@ -359,8 +359,30 @@ pub struct EpochLoss<T> {
 /// The buffers for training model `M` on batches of `B` samples of width `IN`, and the methods
 /// that run gradient descent over a data set.
 ///
-/// `Y` is the target batch: `[usize; B]` for class labels (the default), `SMatrix<T, OUT, B>`
-/// for target rows. The size of a `Trainer` is a compile-time constant
+/// `Y` is the target batch: `[usize; B]` for class labels of any integer type the data set
+/// holds (the default), `SMatrix<T, OUT, B>` for target rows. It need not be spelled out:
+/// `Trainer::<f32, IN, B, Net, _>::new()` takes it from the data set the trainer is first
+/// used with (a regressor, say):
+///
+/// ```
+/// use core::ops::ControlFlow;
+/// use tinyprop::data::DataSet;
+/// use tinyprop::prelude::*;
+/// let x = [[0.0f32], [0.5], [1.0], [1.5]];
+/// let y = [[1.0f32], [2.0], [3.0], [4.0]]; // y = 2x + 1
+/// let data = DataSet::new(&x, &y)?;
+/// type Net = Dense<f32, 1, 1>;
+/// let mut net = Net::default();
+/// let mut trainer = Trainer::<f32, 1, 4, Net, _>::new(); // `_`: target rows, from `data`
+/// let (mut order, mut rng) = ([0u8; 4], SplitMix64::new(1));
+/// let plan = Fit::new(&data, &mut order, &mut rng).max_epochs(500);
+/// let mut opt = Sgd::new(0.1)?;
+/// trainer.fit(&mut net, &mut opt, &Mse, plan, |_| ControlFlow::Continue(()))?;
+/// assert!((net.weight[(0, 0)] - 2.0).abs() < 1e-2);
+/// # Ok::<(), Error>(())
+/// ```
+///
+/// The size of a `Trainer` is a compile-time constant
 /// (`core::mem::size_of`): the input batch, the target batch, the [`Workspace`] and `B`
 /// positions. It can be a `static`, a local or a `Box`; for large batches keep it off small
 /// stacks. Its methods put nothing else of a size proportional to `B` on the stack
