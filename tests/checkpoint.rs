@@ -741,6 +741,7 @@ fn regions_must_be_whole_sectors_inside_the_flash() {
         (0, 0),
         (0, 1024),    // one sector: no room for two slots
         (0, 3072),    // slots of 1.5 sectors
+        (0, 2049),    // a byte that belongs to neither slot
         (512, 2048),  // not on a sector boundary
         (6144, 4096), // past the end
         (u32::MAX - 1023, 2048),

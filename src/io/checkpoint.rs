@@ -270,8 +270,10 @@ impl<F: NorFlash> Checkpoint<F> {
             let len = usize::try_from(len).ok()?;
             let slot = len.checked_div(2)?;
             let header = HEADER_LEN.checked_next_multiple_of(align)?;
-            let fits = offset.checked_add(len)? <= flash.capacity();
-            let placed = divides(erase, offset) && divides(erase, slot);
+            let end = offset.checked_add(len)?;
+            let fits = end <= flash.capacity() && u32::try_from(end).is_ok();
+            let placed =
+                divides(erase, offset) && divides(erase, slot) && slot.checked_mul(2)? == len;
             let capacity = slot.checked_sub(header).filter(|&c| c > 0)?;
             (aligned && fits && placed).then_some((
                 [offset, offset.checked_add(slot)?],
