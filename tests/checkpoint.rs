@@ -1,6 +1,6 @@
 //! Checkpoints on NOR flash (`io::checkpoint`): power cut at every byte of a save, corrupted
 //! headers and payloads, generations that wrap around, the mock flash's NOR semantics, flash
-//! driver errors and the on-flash format.
+//! driver errors, the on-flash format, and the fuzzer's seed corpus.
 //!
 //! The power-cut sweep cuts each of several saves after every possible number of bytes written
 //! or erased, with the byte being changed at the cut left untouched, fully changed or partly
@@ -10,6 +10,9 @@
 
 // Tests may panic: the lints against panics guard the library.
 #![allow(clippy::disallowed_macros, clippy::disallowed_methods)]
+
+use std::collections::BTreeSet;
+use std::path::Path;
 
 use embedded_storage::nor_flash::{
     ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
@@ -985,4 +988,81 @@ fn the_format_is_as_documented() {
     }
     assert_eq!(&bytes[..4], b"TPCK");
     assert_eq!(bytes[4..8], 1u32.to_le_bytes());
+}
+
+// --- The fuzzer's seeds -------------------------------------------------------------------------
+
+/// The flash geometries the fuzz target reads images for, by the first byte of its input.
+fn seed_images() -> Vec<(String, Vec<u8>)> {
+    let mut seeds = Vec::new();
+    let mut rng = SplitMix64::new(2024);
+    // Geometry 0: 1 KiB, byte writes, 128-byte sectors.
+    let mut flash = RamFlash::<1024, 1, 128>::new();
+    let mut c = Checkpoint::new(&mut flash, 0, 1024).unwrap();
+    c.save(&bytes(&mut rng, 100)).unwrap();
+    seeds.push((
+        "one-checkpoint".to_string(),
+        [&[0u8, 0, 0, 0][..], flash.as_bytes()].concat(),
+    ));
+    let mut c = Checkpoint::new(&mut flash, 0, 1024).unwrap();
+    c.save(&bytes(&mut rng, 300)).unwrap();
+    seeds.push((
+        "two-checkpoints".to_string(),
+        [&[0u8, 40, 0, 0x5A][..], flash.as_bytes()].concat(),
+    ));
+    seeds.push(("blank".to_string(), vec![0u8, 0, 0, 0]));
+    // Geometry 1: 2 KiB, 4-byte words, 256-byte sectors, a save cut in its header.
+    let mut flash = RamFlash::<2048, 4, 256>::new();
+    let mut c = Checkpoint::new(&mut flash, 0, 2048).unwrap();
+    c.save(&bytes(&mut rng, 700)).unwrap();
+    let mut cut = flash.clone();
+    cut.cut_power_after(512 + 300 + 10, 0x0F);
+    let _ = Checkpoint::new(&mut cut, 0, 2048)
+        .unwrap()
+        .save(&bytes(&mut rng, 290));
+    seeds.push((
+        "torn-header".to_string(),
+        [&[1u8, 200, 1, 0][..], cut.as_bytes()].concat(),
+    ));
+    // Geometry 2: 4 KiB, 8-byte words, 1 KiB sectors, generations across the wrap.
+    let mut flash = RamFlash::<4096, 8, 1024>::new();
+    raw_checkpoint(
+        &mut flash.as_bytes_mut()[..2048],
+        24,
+        u32::MAX,
+        &bytes(&mut rng, 1500),
+    );
+    let mut c = Checkpoint::new(&mut flash, 0, 4096).unwrap();
+    c.save(&bytes(&mut rng, 2000)).unwrap();
+    seeds.push((
+        "wrapped".to_string(),
+        [&[2u8, 0, 4, 0xFF][..], flash.as_bytes()].concat(),
+    ));
+    seeds
+}
+
+/// The committed seeds are what the current format gives (so a change of the format shows up
+/// here); `TINYPROP_WRITE_SEEDS=1` writes them again. Each also loads as expected.
+#[test]
+fn fuzz_seeds_are_current() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/checkpoint");
+    let write = std::env::var_os("TINYPROP_WRITE_SEEDS").is_some();
+    let mut names = BTreeSet::new();
+    for (name, image) in seed_images() {
+        let path = dir.join(format!("seed-{name}"));
+        if write {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&path, &image).unwrap();
+        }
+        let committed = std::fs::read(&path).unwrap_or_else(|e| {
+            panic!("{}: {e} (TINYPROP_WRITE_SEEDS=1 writes it)", path.display())
+        });
+        assert!(
+            committed == image,
+            "{} is out of date (TINYPROP_WRITE_SEEDS=1 writes it)",
+            path.display()
+        );
+        names.insert(name);
+    }
+    assert_eq!(names.len(), 5);
 }
