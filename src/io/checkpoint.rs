@@ -197,6 +197,7 @@ impl Crc32 {
     }
 
     /// Adds `bytes` to the CRC.
+    #[inline(never)]
     pub fn update(&mut self, bytes: &[u8]) {
         let nibble = |c: u32| {
             let low = usize::from(c.to_le_bytes()[0] & 0x0F);
@@ -382,17 +383,11 @@ impl<F: NorFlash> Checkpoint<F> {
         };
         writer.crc.update(&fields);
         write(&mut writer)?;
-        let crc = writer.finish()?;
-
-        let mut head = [0xFF; CHUNK];
-        for (dst, src) in head.iter_mut().zip(fields.iter().chain(&crc.to_le_bytes())) {
-            *dst = *src;
-        }
-        let head = head.get(..self.header).ok_or(Error::CheckpointRegion)?;
-        let written = match self.flash.write(address(base)?, head) {
-            Ok(()) => self.verify(target, generation, len),
-            Err(e) => Err(flash_error(e)),
-        };
+        let crc = writer.end()?;
+        // The header last, from the writer's buffer (no second buffer on the stack).
+        let written = writer
+            .header(base, &fields, crc, self.header)
+            .and_then(|()| self.verify(target, generation, len));
         if written.is_err() {
             // The header may be whole although the save fails: erase it again, so that the
             // previous checkpoint stays the newest (unless the flash fails this too).
@@ -674,8 +669,8 @@ impl<F: NorFlash> PayloadWriter<'_, F> {
         result.map_err(|e| self.fail(e))
     }
 
-    /// Writes what is buffered and returns the payload's CRC (with the header's fields before).
-    fn finish(mut self) -> Result<u32, Error> {
+    /// Writes what is buffered and returns the CRC of the header's fields and the payload.
+    fn end(&mut self) -> Result<u32, Error> {
         if let Some(e) = self.error {
             return Err(e);
         }
@@ -689,6 +684,26 @@ impl<F: NorFlash> PayloadWriter<'_, F> {
             self.flush()?;
         }
         Ok(self.crc.finish())
+    }
+
+    /// Writes the header at `base`: the fields and the CRC, padded with `0xFF` to `len` bytes.
+    fn header(
+        &mut self,
+        base: usize,
+        fields: &[u8; FIELDS_LEN],
+        crc: u32,
+        len: usize,
+    ) -> Result<(), Error> {
+        self.buf.fill(0xFF);
+        for (dst, src) in self
+            .buf
+            .iter_mut()
+            .zip(fields.iter().chain(&crc.to_le_bytes()))
+        {
+            *dst = *src;
+        }
+        let head = self.buf.get(..len).ok_or(Error::CheckpointRegion)?;
+        self.flash.write(address(base)?, head).map_err(flash_error)
     }
 }
 
