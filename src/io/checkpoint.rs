@@ -51,15 +51,19 @@
 //! one stays as it is whatever happens. The new slot's header, with the CRC over the header and
 //! the whole payload, is written after the payload: until it is complete the new slot is not
 //! valid (its magic, its CRC or both are wrong), and once it is, the new slot holds every byte
-//! of the new checkpoint. A save that fails (a flash error, a payload of the wrong length, an
-//! error from the caller's writer) returns the error and leaves the previous checkpoint the one
-//! a load returns; only the older, second slot may have been erased.
+//! of the new checkpoint. An erase cut short may leave any bytes in the new slot; an old header
+//! that survives it no longer matches the CRC of what follows it. A save that fails (a flash
+//! error, a payload of the wrong length, an error from the caller's writer) returns the error
+//! and leaves the previous checkpoint the one a load returns; only the older, second slot may
+//! have been erased.
 //!
-//! # Memory
+//! # Memory and time
 //!
-//! A save or a load keeps a buffer of [`CHUNK`] bytes on the stack and needs no RAM copy of the
-//! payload: [`Checkpoint::save_with`] takes the payload in pieces, [`Payload::read`] reads any
-//! part of it.
+//! Nothing is allocated and no RAM copy of the payload is needed: [`Checkpoint::save_with`]
+//! takes the payload in pieces, [`Payload::read`] reads any part of it. A save keeps two
+//! buffers of [`CHUNK`] bytes on the stack, a load one. A save reads the newest checkpoint (to
+//! check it) and the new one (to verify it) once each; a load reads the payload twice (to check
+//! it, then into the caller's buffer, checked again).
 
 use core::cmp::min;
 use core::fmt;
@@ -313,12 +317,15 @@ impl<F: NorFlash> Checkpoint<F> {
     ///
     /// Before writing, finds the newest valid checkpoint (reading its payload to check its CRC);
     /// then erases the other slot's sectors that the new checkpoint needs, writes the payload,
-    /// the header, and reads the slot back to check it (if that fails, it erases the new header
-    /// again). Returns an error, and the previous checkpoint stays the one a load returns, if: `len` is larger than
-    /// [`capacity`](Self::capacity) ([`Error::CheckpointTooLarge`]); `write` returns an error
-    /// (that one); it wrote more or fewer than `len` bytes ([`Error::CheckpointLength`]); the
-    /// flash fails ([`Error::Flash`]) or does not read back what was written
-    /// ([`Error::FlashVerify`]).
+    /// the header, and reads the slot back to check it.
+    ///
+    /// Returns an error, and the previous checkpoint stays the one a load returns, if: `len` is
+    /// larger than [`capacity`](Self::capacity) ([`Error::CheckpointTooLarge`]); `write`
+    /// returns an error (that one); it wrote more or fewer than `len` bytes
+    /// ([`Error::CheckpointLength`]); the flash fails ([`Error::Flash`]) or does not read back
+    /// what was written ([`Error::FlashVerify`]). A failure once the header is being written
+    /// erases the new header's sector again, since the new checkpoint may be whole by then; only
+    /// if the flash fails that erase too can a load afterwards find the new checkpoint.
     ///
     /// ```
     /// use tinyprop::io::checkpoint::{Checkpoint, RamFlash};
