@@ -49,6 +49,33 @@ pub enum Error {
         /// The position of the sample in its data set.
         index: usize,
     },
+    /// The flash driver returned an error, of this kind.
+    Flash(embedded_storage::nor_flash::NorFlashErrorKind),
+    /// The flash did not read back what was just written, or returned other bytes than a
+    /// moment before (a failing or changing flash).
+    FlashVerify,
+    /// Neither slot of a [`Checkpoint`](crate::io::checkpoint::Checkpoint) holds a valid
+    /// checkpoint.
+    NoCheckpoint,
+    /// A checkpoint's payload larger than where it must go: a slot (when saving) or the
+    /// caller's buffer (when loading).
+    CheckpointTooLarge {
+        /// The payload's length in bytes.
+        len: usize,
+        /// The bytes there are room for.
+        capacity: usize,
+    },
+    /// A checkpoint region that is not made of whole erase sectors inside the flash, is too
+    /// small for two slots, or a flash whose write or read size does not divide the
+    /// [`CHUNK`](crate::io::checkpoint::CHUNK) and the erase size.
+    CheckpointRegion,
+    /// A checkpoint's writer wrote more or fewer bytes than the save declared.
+    CheckpointLength {
+        /// The length the save declared.
+        declared: usize,
+        /// The bytes written (or that would have been).
+        written: usize,
+    },
     /// An input given to [`Layer::forward_checked`](crate::Layer::forward_checked) holds a
     /// NaN or an infinity.
     NonFiniteInput,
@@ -98,6 +125,20 @@ impl fmt::Display for Error {
             Error::NonFiniteSample { index } => {
                 write!(f, "sample {index} has a NaN or infinite value")
             }
+            Error::Flash(kind) => write!(f, "flash error: {kind}"),
+            Error::FlashVerify => f.write_str("the flash did not read back what was written"),
+            Error::NoCheckpoint => f.write_str("no valid checkpoint in the flash"),
+            Error::CheckpointTooLarge { len, capacity } => write!(
+                f,
+                "a checkpoint of {len} bytes does not fit in {capacity} bytes"
+            ),
+            Error::CheckpointRegion => f.write_str(
+                "the checkpoint region is not two slots of whole erase sectors inside the flash",
+            ),
+            Error::CheckpointLength { declared, written } => write!(
+                f,
+                "the checkpoint's payload was declared as {declared} bytes but {written} were written"
+            ),
             Error::NonFiniteInput => f.write_str("the input has a NaN or infinite value"),
             Error::NonFiniteOutput => f.write_str("the model's output has a NaN or infinite value"),
             Error::NonFiniteModel => {

@@ -5,8 +5,9 @@
 # release builds of every binary for both targets (build them first, e.g. with size.sh).
 #
 # Refused: locations in tinyprop's own src/ (matched against this checkout's path) and in
-# tinyprop's dependencies (nalgebra, simba, num-traits, libm, heapless, rand_core). Other
-# locations (core's float formatting, which the firmware's printing uses) are listed.
+# tinyprop's dependencies (nalgebra, simba, num-traits, libm, heapless, rand_core,
+# embedded-storage). Other locations (core's float formatting, which the firmware's printing
+# uses) are listed.
 set -euo pipefail
 cd "$(dirname "$0")"
 repo="$(cd ../.. && pwd)"
@@ -14,7 +15,7 @@ objcopy="${OBJCOPY:-llvm-objcopy}"
 target_dir="$(cargo metadata --format-version 1 --no-deps |
     sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
 target_dir="${target_dir:-target}"
-forbidden="^$repo/src/|/(nalgebra|simba|num-traits|libm|heapless|rand_core)-[0-9][^/]*/"
+forbidden="^$repo/src/|/(nalgebra|simba|num-traits|libm|heapless|rand_core|embedded-storage)-[0-9][^/]*/"
 tmp="$(mktemp)"
 trap 'rm -f "$tmp"' EXIT
 status=0

@@ -1,6 +1,7 @@
 //! A model's life outside one program: PyTorch `state_dict` names and shapes ([`names`]), and
 //! a model as Rust source for a `static` in flash ([`rust`]).
 
+pub mod checkpoint;
 pub mod names;
 pub mod rust;
 
