@@ -9,8 +9,9 @@ use core::mem::size_of;
 use rand_core::RngCore;
 
 use crate::io::names::DIGITS;
+use crate::io::Shape;
 use crate::io::{part, Name, StateDict, TensorInfo, Values, ValuesMut};
-use crate::layer::split_index;
+use crate::layer::{child_name, split_index, LayerRow};
 use crate::{Error, Init, Layer, Model, Parameters, Scalar, Zeroed};
 
 /// Tuple element `i`'s name (`i < 10`).
@@ -121,6 +122,17 @@ macro_rules! chain {
                 self.$i0.init(init, rng);
                 $(self.$i.init(init, rng);)*
                 self.$n.init(init, rng);
+            }
+            fn describe(
+                &self,
+                name: &str,
+                input: Shape,
+                row: &mut dyn FnMut(&LayerRow<'_>) -> core::fmt::Result,
+            ) -> Result<Shape, core::fmt::Error> {
+                let mut buf = Name::new();
+                let s = self.$i0.describe(child_name(&mut buf, name, digit($i0))?, input, row)?;
+                $(let s = self.$i.describe(child_name(&mut buf, name, digit($i))?, s, row)?;)*
+                self.$n.describe(child_name(&mut buf, name, digit($n))?, s, row)
             }
             fn save_buffers(&self, saved: &mut Self::Buffers) {
                 self.$i0.save_buffers(&mut saved.$i0);

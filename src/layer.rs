@@ -1,6 +1,6 @@
 use rand_core::RngCore;
 
-use crate::io::StateDict;
+use crate::io::{Shape, StateDict};
 use crate::{Error, Init, Scalar, Zeroed};
 
 /// The trainable tensors of a model, its gradients or an optimizer's state, visited in a fixed
@@ -91,7 +91,98 @@ pub trait Model<T: Scalar>: Parameters<T> + StateDict<T> {
     fn buffers_finite(&self) -> bool {
         true
     }
+
+    /// The rows of a model summary ([`crate::summary`]): calls `row` for this layer (a chain:
+    /// for each of its layers, named as in its `state_dict`), given the shape of one input
+    /// sample, and returns the shape of one output sample. The default is one row named after
+    /// the type, the output shaped like the input; the library's layers say more.
+    fn describe(
+        &self,
+        name: &str,
+        input: Shape,
+        row: &mut dyn FnMut(&LayerRow<'_>) -> core::fmt::Result,
+    ) -> Result<Shape, core::fmt::Error>
+    where
+        Self: Sized,
+    {
+        let path = core::any::type_name::<Self>();
+        let short = path.split('<').next().unwrap_or(path);
+        let kind = short.rsplit("::").next().unwrap_or(short);
+        row(&LayerRow::leaf::<T, Self>(name, kind, input, true))?;
+        Ok(input)
+    }
 }
+
+/// `parent.part` (or `part` for an empty parent) in `buf`, for the rows of a model's parts.
+pub(crate) fn child_name<'b>(
+    buf: &'b mut crate::io::Name,
+    parent: &str,
+    part: &str,
+) -> Result<&'b str, core::fmt::Error> {
+    buf.clear();
+    if !parent.is_empty() {
+        buf.push_str(parent).map_err(|_| core::fmt::Error)?;
+        buf.push('.').map_err(|_| core::fmt::Error)?;
+    }
+    buf.push_str(part).map_err(|_| core::fmt::Error)?;
+    Ok(buf.as_str())
+}
+
+/// One row of a model summary ([`Model::describe`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayerRow<'a> {
+    /// The layer's `state_dict` prefix (`0`, `1.0`, …; empty for a model of one layer).
+    pub name: &'a str,
+    /// What it is, in PyTorch's words (`Linear`, `ReLU`, `BatchNorm1d`, …).
+    pub kind: &'a str,
+    /// The shape of one output sample.
+    pub output: Shape,
+    /// Its parameters (scalars).
+    pub parameters: usize,
+    /// Its bytes (parameters and buffers).
+    pub bytes: usize,
+    /// Whether its parameters are trained (`false` inside [`Frozen`](crate::Frozen)).
+    pub trainable: bool,
+}
+
+impl<'a> LayerRow<'a> {
+    /// The row of a layer `M` with no parts: its parameter count and size from its type.
+    pub fn leaf<T: Scalar, M: Parameters<T>>(
+        name: &'a str,
+        kind: &'a str,
+        output: Shape,
+        trainable: bool,
+    ) -> Self {
+        Self {
+            name,
+            kind,
+            output,
+            parameters: M::COUNT,
+            bytes: core::mem::size_of::<M>(),
+            trainable,
+        }
+    }
+}
+
+/// [`Model::describe`] for a layer with no parts: one row of `kind`, the output shaped by
+/// `$output` (an expression of `input`).
+macro_rules! describe_leaf {
+    ($kind:expr, |$input:ident| $output:expr) => {
+        fn describe(
+            &self,
+            name: &str,
+            $input: $crate::io::Shape,
+            row: &mut dyn FnMut(&$crate::layer::LayerRow<'_>) -> core::fmt::Result,
+        ) -> Result<$crate::io::Shape, core::fmt::Error> {
+            let output = $output;
+            row(&$crate::layer::LayerRow::leaf::<T, Self>(
+                name, $kind, output, true,
+            ))?;
+            Ok(output)
+        }
+    };
+}
+pub(crate) use describe_leaf;
 
 /// `Buffers = ()` and its two methods, for a [`Model`] without buffers.
 macro_rules! no_buffers {

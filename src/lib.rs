@@ -86,12 +86,13 @@ pub mod metrics;
 pub mod optim;
 pub mod rng;
 mod scalar;
+pub mod summary;
 pub mod train;
 
 pub use data::DataSet;
 pub use error::Error;
 pub use init::Init;
-pub use layer::{Layer, Model, Parameters};
+pub use layer::{Layer, LayerRow, Model, Parameters};
 pub use layers::{
     BatchNorm, Dense, DenseNoBias, Dropout, Frozen, Identity, LayerNorm, LeakyRelu, Normalize,
     Relu, Residual, ResidualProjection, Sigmoid, Softmax, Tanh,

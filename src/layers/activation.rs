@@ -1,12 +1,12 @@
 use nalgebra::SMatrix;
 use rand_core::RngCore;
 
-use crate::layer::{no_buffers, no_tensors, nonempty_batch};
+use crate::layer::{describe_leaf, no_buffers, no_tensors, nonempty_batch};
 use crate::{Error, Init, Layer, Model, Parameters, Scalar};
 
 /// Implements `Parameters` and `Model` for a layer without trainable tensors.
 macro_rules! no_parameters {
-    ($name:ident $(<$T:ident>)?) => {
+    ($name:ident $(<$T:ident>)?, $kind:expr) => {
         impl<T: Scalar> Parameters<T> for $name $(<$T>)? {
             no_tensors!();
         }
@@ -16,6 +16,7 @@ macro_rules! no_parameters {
         impl<T: Scalar> Model<T> for $name $(<$T>)? {
             type Grads = ();
             no_buffers!();
+            describe_leaf!($kind, |input| input);
             fn init<R: RngCore + ?Sized>(&mut self, _: Init, _: &mut R) {}
         }
     };
@@ -52,8 +53,8 @@ macro_rules! output_is_the_cache {
 /// Implements `Layer` for an element-wise activation `y = f(x)` whose derivative is written in
 /// terms of the input and the output: `dx = dy · f'(x, y)`. The cache is the output.
 macro_rules! elementwise {
-    ($name:ident $(<$T:ident>)?, |$me:ident, $x:ident| $f:expr, |$me2:ident, $x2:pat_param, $y:pat_param| $df:expr) => {
-        no_parameters!($name $(<$T>)?);
+    ($name:ident $(<$T:ident>)?, $kind:expr, |$me:ident, $x:ident| $f:expr, |$me2:ident, $x2:pat_param, $y:pat_param| $df:expr) => {
+        no_parameters!($name $(<$T>)?, $kind);
 
         impl<T: Scalar, const N: usize, const B: usize> Layer<T, SMatrix<T, N, B>>
             for $name $(<$T>)?
@@ -108,6 +109,7 @@ macro_rules! elementwise {
 pub struct Relu;
 elementwise!(
     Relu,
+    "ReLU",
     |_s, x| if x <= T::zero() { T::zero() } else { x },
     |_s, _x, y| if y <= T::zero() { T::zero() } else { T::one() }
 );
@@ -183,6 +185,7 @@ impl<T: Scalar> Default for LeakyRelu<T> {
 }
 elementwise!(
     LeakyRelu<T>,
+    "LeakyReLU",
     |s, x| if x > T::zero() {
         x
     } else {
@@ -206,7 +209,8 @@ elementwise!(
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Sigmoid;
-elementwise!(Sigmoid, |_s, x| sigmoid(x), |_s, _x, y| y * (T::one() - y));
+elementwise!(Sigmoid, "Sigmoid", |_s, x| sigmoid(x), |_s, _x, y| y
+    * (T::one() - y));
 
 /// Hyperbolic tangent.
 ///
@@ -219,12 +223,12 @@ elementwise!(Sigmoid, |_s, x| sigmoid(x), |_s, _x, y| y * (T::one() - y));
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tanh;
-elementwise!(Tanh, |_s, x| x.tanh(), |_s, _x, y| T::one() - y * y);
+elementwise!(Tanh, "Tanh", |_s, x| x.tanh(), |_s, _x, y| T::one() - y * y);
 
 /// The identity: `y = x`. Useful as a placeholder in a chain.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Identity;
-elementwise!(Identity, |_s, x| x, |_s, _x, _y| T::one());
+elementwise!(Identity, "Identity", |_s, x| x, |_s, _x, _y| T::one());
 
 /// `1 / (1 + e^-x)` without overflow.
 pub(crate) fn sigmoid<T: Scalar>(x: T) -> T {
@@ -251,7 +255,7 @@ pub(crate) fn sigmoid<T: Scalar>(x: T) -> T {
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Softmax;
-no_parameters!(Softmax);
+no_parameters!(Softmax, "Softmax");
 
 impl<T: Scalar, const N: usize, const B: usize> Layer<T, SMatrix<T, N, B>> for Softmax {
     type Output = SMatrix<T, N, B>;

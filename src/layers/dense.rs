@@ -4,7 +4,7 @@ use nalgebra::{SMatrix, SVector};
 use rand_core::RngCore;
 
 use crate::io::{entry, Kind, Layout, Name, Shape, StateDict, TensorInfo, Values, ValuesMut};
-use crate::layer::{no_buffers, no_tensors, nonempty_batch, split_index};
+use crate::layer::{describe_leaf, no_buffers, no_tensors, nonempty_batch, split_index};
 use crate::{kernels, Error, Init, Layer, Model, Parameters, Scalar, Zeroed};
 
 /// A fully connected layer: `y = W x + b` for each sample (column) `x`, like `torch.nn.Linear`.
@@ -230,6 +230,7 @@ impl<T: Scalar, const IN: usize, const OUT: usize, B: Bias<T, OUT>> Model<T>
 {
     type Grads = Self;
     no_buffers!();
+    describe_leaf!("Linear", |_input| crate::io::Shape::vector(OUT));
     fn init<R: RngCore + ?Sized>(&mut self, init: Init, rng: &mut R) {
         init.fill_weights(self.weight.as_mut_slice(), IN, OUT, rng);
         self.bias.init(init, IN, rng);

@@ -1,7 +1,7 @@
 use nalgebra::SMatrix;
 use rand_core::RngCore;
 
-use crate::layer::{no_tensors, nonempty_batch};
+use crate::layer::{describe_leaf, no_tensors, nonempty_batch};
 use crate::rng::unit_f64;
 use crate::{Error, Init, Layer, Model, Parameters, Scalar, SplitMix64, Zeroed};
 
@@ -110,6 +110,7 @@ impl<R> Zeroed for SavedRng<R> {
 impl<T: Scalar, R: Clone> Model<T> for Dropout<T, R> {
     type Grads = ();
     type Buffers = SavedRng<R>;
+    describe_leaf!("Dropout", |input| input);
     fn init<Rng: RngCore + ?Sized>(&mut self, _: Init, _: &mut Rng) {}
     fn save_buffers(&self, saved: &mut SavedRng<R>) {
         saved.0 = Some(self.rng.clone());

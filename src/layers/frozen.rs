@@ -72,6 +72,21 @@ impl<T: Scalar, L: Model<T>> Model<T> for Frozen<L> {
     fn buffers_finite(&self) -> bool {
         self.0.buffers_finite()
     }
+    /// The frozen layer's rows, not trainable.
+    fn describe(
+        &self,
+        name: &str,
+        input: crate::io::Shape,
+        row: &mut dyn FnMut(&crate::layer::LayerRow<'_>) -> core::fmt::Result,
+    ) -> Result<crate::io::Shape, core::fmt::Error> {
+        let mut frozen = |r: &crate::layer::LayerRow<'_>| {
+            row(&crate::layer::LayerRow {
+                trainable: false,
+                ..*r
+            })
+        };
+        self.0.describe(name, input, &mut frozen)
+    }
 }
 
 impl<T: Scalar, X, L: Layer<T, X>> Layer<T, X> for Frozen<L> {

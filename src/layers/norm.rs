@@ -5,7 +5,7 @@ use nalgebra::{SMatrix, SVector};
 use rand_core::RngCore;
 
 use crate::io::{entry, Kind, Layout, Name, Shape, StateDict, TensorInfo, Values, ValuesMut};
-use crate::layer::{no_buffers, nonempty_batch, tensors_of_field};
+use crate::layer::{describe_leaf, no_buffers, nonempty_batch, tensors_of_field};
 use crate::{Error, Init, Layer, Model, Parameters, Scalar, Zeroed};
 
 /// The learnable scale (γ, initialised to 1) and shift (β, initialised to 0) of a normalisation
@@ -339,6 +339,7 @@ impl<T: Scalar, const N: usize> StateDict<T> for BatchNorm<T, N> {
 
 impl<T: Scalar, const N: usize> Model<T> for BatchNorm<T, N> {
     type Grads = Affine<T, N>;
+    describe_leaf!("BatchNorm1d", |input| input);
     /// The running mean and variance and the batch count.
     type Buffers = (SVector<T, N>, SVector<T, N>, u32);
     fn save_buffers(&self, saved: &mut Self::Buffers) {
@@ -654,6 +655,7 @@ impl<T: Scalar, const N: usize> StateDict<T> for LayerNorm<T, N> {
 
 impl<T: Scalar, const N: usize> Model<T> for LayerNorm<T, N> {
     type Grads = Affine<T, N>;
+    describe_leaf!("LayerNorm", |input| input);
     no_buffers!();
     fn init<R: RngCore + ?Sized>(&mut self, init: Init, rng: &mut R) {
         self.affine.init(init, rng);

@@ -77,6 +77,17 @@ impl<T: Scalar, F: Model<T>> Model<T> for Residual<F> {
     fn buffers_finite(&self) -> bool {
         self.0.buffers_finite()
     }
+    /// The block's rows (`block.…`).
+    fn describe(
+        &self,
+        name: &str,
+        input: crate::io::Shape,
+        row: &mut dyn FnMut(&crate::layer::LayerRow<'_>) -> core::fmt::Result,
+    ) -> Result<crate::io::Shape, core::fmt::Error> {
+        let mut buf = crate::io::Name::new();
+        let block = crate::layer::child_name(&mut buf, name, "block")?;
+        self.0.describe(block, input, row)
+    }
     fn init<R: RngCore + ?Sized>(&mut self, init: Init, rng: &mut R) {
         self.0.init(init, rng);
     }
@@ -198,6 +209,23 @@ impl<T: Scalar, F: Model<T>, P: Model<T>> Model<T> for ResidualProjection<F, P> 
     }
     fn buffers_finite(&self) -> bool {
         self.f.buffers_finite() && self.projection.buffers_finite()
+    }
+    /// The block's rows (`block.…`), then the projection's (`projection.…`).
+    fn describe(
+        &self,
+        name: &str,
+        input: crate::io::Shape,
+        row: &mut dyn FnMut(&crate::layer::LayerRow<'_>) -> core::fmt::Result,
+    ) -> Result<crate::io::Shape, core::fmt::Error> {
+        let mut buf = crate::io::Name::new();
+        let output = self.f.describe(
+            crate::layer::child_name(&mut buf, name, "block")?,
+            input,
+            row,
+        )?;
+        let projection = crate::layer::child_name(&mut buf, name, "projection")?;
+        self.projection.describe(projection, input, row)?;
+        Ok(output)
     }
     fn init<R: RngCore + ?Sized>(&mut self, init: Init, rng: &mut R) {
         self.f.init(init, rng);

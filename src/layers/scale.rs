@@ -3,7 +3,7 @@ use rand_core::RngCore;
 
 use crate::data::Samples;
 use crate::io::{entry, Kind, Layout, Name, Shape, StateDict, TensorInfo, Values, ValuesMut};
-use crate::layer::{no_buffers, no_tensors, nonempty_batch};
+use crate::layer::{describe_leaf, no_buffers, no_tensors, nonempty_batch};
 use crate::{Error, Init, Layer, Model, Parameters, Scalar};
 
 /// Feature scaling that ships with the model: `y = (x − offset) · scale` per feature, with
@@ -186,6 +186,7 @@ impl<T: Scalar, const N: usize> Model<T> for Normalize<T, N> {
     type Grads = ();
     // The buffers are fitted before training, not changed by it.
     no_buffers!();
+    describe_leaf!("Normalize", |input| input);
 
     /// Nothing: the scaling is fitted on data, not drawn.
     fn init<R: RngCore + ?Sized>(&mut self, _: Init, _: &mut R) {}
