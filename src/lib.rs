@@ -72,6 +72,8 @@
 extern crate std;
 
 mod chain;
+#[cfg(feature = "std")]
+pub mod csv;
 pub mod data;
 mod error;
 pub mod init;
