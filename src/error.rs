@@ -96,6 +96,91 @@ pub enum Error {
     NameTooLong,
     /// Writing text failed (a fixed-size output buffer is too small).
     WriteFailed,
+
+    // --- Files (safetensors): each way a file can be wrong is its own variant. A load that
+    // --- returns one of these has changed nothing.
+    /// The file ends too early: it is shorter than the 8 bytes of its header length, or its
+    /// data section is shorter than the tensors its header describes (the sum of their sizes).
+    Truncated,
+    /// The header length is larger than the bytes that follow it, or than the format's limit
+    /// of 100 MB.
+    HeaderTooLarge,
+    /// The header is not valid JSON text (RFC 8259, UTF-8, an object first; nesting at most
+    /// 128 deep); `offset` is the byte of the header where reading stopped.
+    InvalidJson {
+        /// The position in the header (from its first byte) of the error.
+        offset: usize,
+    },
+    /// The header is valid JSON but not a safetensors header: not an object of tensor entries
+    /// `{"dtype": string, "shape": [int, …], "data_offsets": [begin, end]}` (each key once and
+    /// no other) and an optional `__metadata__` object of strings, or an integer beyond 64
+    /// bits. Also refused when saving a model with a tensor named `__metadata__`.
+    InvalidHeader,
+    /// A dtype that is not read or written here: a name outside the safetensors dtypes, a
+    /// type of less than a byte (`F4`, `F6_…`), or, to save, a dtype other than `F16`, `BF16`,
+    /// `F32` and `F64`.
+    UnsupportedDtype,
+    /// A tensor's `data_offsets` are reversed, or do not span its shape's elements times the
+    /// size of its dtype.
+    InvalidOffsets,
+    /// A tensor's data ends past the end of the file, though the file holds as many bytes as
+    /// the tensors need (an offset is wrong; compare [`Error::Truncated`]).
+    OffsetsOutOfBounds,
+    /// The data of two tensors overlap.
+    OverlappingTensors,
+    /// Bytes of the data section belong to no tensor (a gap, or bytes after the last one).
+    UncoveredData,
+    /// Two tensors of the file have the same name.
+    DuplicateTensor,
+    /// A tensor of the model is not in the file.
+    MissingTensor {
+        /// The tensor's position in the model's `state_dict` order (from 0).
+        index: usize,
+    },
+    /// The file holds a tensor the model does not have.
+    UnexpectedTensor,
+    /// A tensor of the file has another shape than the model's.
+    ShapeMismatch {
+        /// The tensor's position in the model's `state_dict` order (from 0).
+        index: usize,
+    },
+    /// A tensor of the file has a dtype that cannot hold the model's tensor: an integer for
+    /// floats, or anything but `I64` for a counter such as `num_batches_tracked`.
+    DtypeMismatch {
+        /// The tensor's position in the model's `state_dict` order (from 0).
+        index: usize,
+    },
+    /// A value to load or to save is NaN or infinite.
+    NonFiniteValue {
+        /// The tensor's position in the model's `state_dict` order (from 0).
+        index: usize,
+    },
+    /// A value to load is negative where the model's tensor holds none (a variance, a sum of
+    /// squares: see [`Domain`](crate::io::Domain)).
+    NegativeValue {
+        /// The tensor's position in the model's `state_dict` order (from 0).
+        index: usize,
+    },
+    /// A finite value does not fit the precision it is converted to: an `F64` file's value
+    /// beyond `f32`'s range loaded into an `f32` model, or a model's value beyond the range of
+    /// the dtype it is saved as.
+    ValueOutOfRange {
+        /// The tensor's position in the model's `state_dict` order (from 0).
+        index: usize,
+    },
+    /// A counter (an `I64` scalar such as `num_batches_tracked` or an optimizer's `step`) is
+    /// outside `0..=u32::MAX`.
+    CountOutOfRange {
+        /// The tensor's position in the model's `state_dict` order (from 0).
+        index: usize,
+    },
+    /// The buffer to write a file into is shorter than the file.
+    BufferTooSmall {
+        /// The file's length in bytes.
+        needed: usize,
+        /// The buffer's length.
+        len: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -149,6 +234,48 @@ impl fmt::Display for Error {
             }
             Error::NameTooLong => f.write_str("a tensor's name is too long"),
             Error::WriteFailed => f.write_str("writing the output failed"),
+            Error::Truncated => f.write_str("the file ends before the data its header describes"),
+            Error::HeaderTooLarge => f.write_str(
+                "the header length is larger than the file or than the 100 MB limit",
+            ),
+            Error::InvalidJson { offset } => {
+                write!(f, "the header is not valid JSON (at byte {offset})")
+            }
+            Error::InvalidHeader => f.write_str("the header is not a safetensors header"),
+            Error::UnsupportedDtype => f.write_str("a dtype is not supported"),
+            Error::InvalidOffsets => f.write_str(
+                "a tensor's data offsets are reversed or do not match its shape and dtype",
+            ),
+            Error::OffsetsOutOfBounds => f.write_str("a tensor's data ends past the end of the file"),
+            Error::OverlappingTensors => f.write_str("the data of two tensors overlap"),
+            Error::UncoveredData => f.write_str("bytes of the data section belong to no tensor"),
+            Error::DuplicateTensor => f.write_str("two tensors of the file have the same name"),
+            Error::MissingTensor { index } => {
+                write!(f, "tensor {index} of the model is missing from the file")
+            }
+            Error::UnexpectedTensor => f.write_str("the file holds a tensor the model does not have"),
+            Error::ShapeMismatch { index } => {
+                write!(f, "tensor {index} has another shape in the file than in the model")
+            }
+            Error::DtypeMismatch { index } => {
+                write!(f, "tensor {index} has a dtype in the file that cannot hold its values")
+            }
+            Error::NonFiniteValue { index } => {
+                write!(f, "tensor {index} has a NaN or infinite value")
+            }
+            Error::NegativeValue { index } => {
+                write!(f, "tensor {index} has a negative value where none is valid")
+            }
+            Error::ValueOutOfRange { index } => write!(
+                f,
+                "tensor {index} has a value beyond the range of the precision it is converted to"
+            ),
+            Error::CountOutOfRange { index } => {
+                write!(f, "counter {index} is outside 0..=u32::MAX")
+            }
+            Error::BufferTooSmall { needed, len } => {
+                write!(f, "the buffer holds {len} bytes but the file needs {needed}")
+            }
             Error::Overflow => f.write_str(
                 "the step could overflow a weight, a buffer or the optimizer's state; it was not taken",
             ),

@@ -1,8 +1,13 @@
 //! A model's life outside one program: PyTorch `state_dict` names and shapes ([`names`]), and
-//! a model as Rust source for a `static` in flash ([`rust`]).
+//! a model as Rust source for a `static` in flash ([`rust`]), safetensors files
+//! ([`safetensors`]), and power-loss-safe checkpoints on flash ([`checkpoint`]).
 
 pub mod checkpoint;
+mod json;
 pub mod names;
 pub mod rust;
+pub mod safetensors;
 
-pub use names::{entry, part, Kind, Layout, Name, Shape, StateDict, TensorInfo, Values, ValuesMut};
+pub use names::{
+    entry, part, Domain, Kind, Layout, Name, Shape, StateDict, TensorInfo, Values, ValuesMut,
+};

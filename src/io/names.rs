@@ -114,7 +114,30 @@ impl Shape {
     }
 }
 
-/// What is known of one tensor while visiting: its name, shape, kind and memory layout.
+/// The values a tensor may hold besides being finite: loaders refuse others
+/// ([`Error::NegativeValue`]), so that a loaded model or optimizer state computes no NaN.
+///
+/// ```
+/// use tinyprop::io::{Domain, StateDict};
+/// use tinyprop::BatchNorm;
+/// let mut domains = Vec::new();
+/// BatchNorm::<f32, 2>::default()
+///     .for_each_tensor(|t, _| Ok(domains.push((t.name.to_string(), t.domain))))
+///     .unwrap();
+/// assert_eq!(domains[0], ("weight".to_string(), Domain::Real));
+/// assert_eq!(domains[3], ("running_var".to_string(), Domain::NonNegative));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Domain {
+    /// Any finite value.
+    Real,
+    /// Finite values `>= 0` (a variance, a sum of squares), as BatchNorm's `running_var` or
+    /// Adam's `exp_avg_sq`.
+    NonNegative,
+}
+
+/// What is known of one tensor while visiting: its name, shape, kind, memory layout and the
+/// values it may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TensorInfo<'a> {
     /// The `state_dict` name, such as `1.0.weight`.
@@ -125,6 +148,30 @@ pub struct TensorInfo<'a> {
     pub kind: Kind,
     /// How the elements are ordered in memory.
     pub layout: Layout,
+    /// The values it may hold ([`Domain::Real`] unless set with [`TensorInfo::non_negative`]).
+    pub domain: Domain,
+}
+
+impl TensorInfo<'_> {
+    /// The same tensor, whose values must not be negative.
+    ///
+    /// ```
+    /// use tinyprop::io::{Domain, Kind, Layout, Shape, TensorInfo};
+    /// let info = TensorInfo {
+    ///     name: "running_var",
+    ///     shape: Shape::vector(3),
+    ///     kind: Kind::Buffer,
+    ///     layout: Layout::RowMajor,
+    ///     domain: Domain::Real,
+    /// };
+    /// assert_eq!(info.non_negative().domain, Domain::NonNegative);
+    /// ```
+    pub fn non_negative(self) -> Self {
+        Self {
+            domain: Domain::NonNegative,
+            ..self
+        }
+    }
 }
 
 /// A tensor's values: floats in the model's scalar type, or a counter (an `int64` scalar in
@@ -177,7 +224,7 @@ pub trait StateDict<T: Scalar> {
     }
 }
 
-/// Visits one tensor: `prefix` + `name`, restored afterwards.
+/// Visits one tensor: `prefix` + `name` (of [`Domain::Real`]), restored afterwards.
 pub fn entry<V, F>(
     prefix: &mut Name,
     name: &str,
@@ -198,6 +245,7 @@ where
                 shape,
                 kind,
                 layout,
+                domain: Domain::Real,
             },
             values,
         ),

@@ -304,8 +304,9 @@ impl<T: Scalar, const N: usize> Parameters<T> for BatchNorm<T, N> {
     tensors_of_field!(affine: Affine<T, N>);
 }
 
-/// `weight`, `bias`, `running_mean`, `running_var` (each `[N]`) and `num_batches_tracked`
-/// (a scalar, int64 in PyTorch), as `torch.nn.BatchNorm1d`.
+/// `weight`, `bias`, `running_mean`, `running_var` (each `[N]`; the variance
+/// [`Domain::NonNegative`](crate::io::Domain)) and `num_batches_tracked` (a scalar, int64 in
+/// PyTorch), as `torch.nn.BatchNorm1d`.
 impl<T: Scalar, const N: usize> StateDict<T> for BatchNorm<T, N> {
     const ENTRIES: usize = 5;
 
@@ -316,7 +317,14 @@ impl<T: Scalar, const N: usize> StateDict<T> for BatchNorm<T, N> {
         self.affine.visit(prefix, f)?;
         let (m, v) = (self.running_mean.as_slice(), self.running_var.as_slice());
         vector(prefix, "running_mean", Kind::Buffer, Values::Float(m), f)?;
-        vector(prefix, "running_var", Kind::Buffer, Values::Float(v), f)?;
+        let mut var = |info: TensorInfo<'_>, v: Values<'_, T>| f(info.non_negative(), v);
+        vector(
+            prefix,
+            "running_var",
+            Kind::Buffer,
+            Values::Float(v),
+            &mut var,
+        )?;
         let n = Values::Count(self.num_batches_tracked);
         vector(prefix, "num_batches_tracked", Kind::Buffer, n, f)
     }
@@ -331,7 +339,14 @@ impl<T: Scalar, const N: usize> StateDict<T> for BatchNorm<T, N> {
             self.running_var.as_mut_slice(),
         );
         vector(prefix, "running_mean", Kind::Buffer, ValuesMut::Float(m), f)?;
-        vector(prefix, "running_var", Kind::Buffer, ValuesMut::Float(v), f)?;
+        let mut var = |info: TensorInfo<'_>, v: ValuesMut<'_, T>| f(info.non_negative(), v);
+        vector(
+            prefix,
+            "running_var",
+            Kind::Buffer,
+            ValuesMut::Float(v),
+            &mut var,
+        )?;
         let n = ValuesMut::Count(&mut self.num_batches_tracked);
         vector(prefix, "num_batches_tracked", Kind::Buffer, n, f)
     }

@@ -5,6 +5,7 @@ use super::{
     check_lr, check_non_negative, check_positive, count, for_each_element, magnitudes,
     squares_magnitude, with_bounds, within, StateBounds,
 };
+use crate::io::{entry, part, Kind, Layout, Name, Shape, StateDict, TensorInfo, Values, ValuesMut};
 use crate::{Error, Parameters, Scalar, Zeroed};
 
 /// Adagrad (Duchi, Hazan and Singer, 2011), like `torch.optim.Adagrad`: every weight's step
@@ -76,6 +77,79 @@ pub struct AdagradState<G> {
     pub sum: G,
     /// Steps taken (PyTorch's `step`); saturates at `u32::MAX`.
     pub step: u32,
+}
+
+/// PyTorch's state keys: `step` (a counter) and `sum.…` under the model's parameter names
+/// (`sum.0.weight`), [`Domain::NonNegative`](crate::io::Domain).
+///
+/// ```
+/// use tinyprop::io::StateDict;
+/// use tinyprop::optim::{Adagrad, AdagradConfig};
+/// use tinyprop::Dense;
+/// let opt = Adagrad::<f32, Dense<f32, 2, 1>>::new(AdagradConfig::default()).unwrap();
+/// let mut names = Vec::new();
+/// opt.for_each_tensor(|t, _| Ok(names.push(t.name.to_string()))).unwrap();
+/// assert_eq!(names, ["step", "sum.weight", "sum.bias"]);
+/// ```
+impl<T: Scalar, G: StateDict<T>> StateDict<T> for AdagradState<G> {
+    const ENTRIES: usize = 1 + G::ENTRIES;
+
+    fn visit<F>(&self, prefix: &mut Name, f: &mut F) -> Result<(), Error>
+    where
+        F: FnMut(TensorInfo<'_>, Values<'_, T>) -> Result<(), Error>,
+    {
+        let step = Values::Count(self.step);
+        entry(
+            prefix,
+            "step",
+            Shape::SCALAR,
+            Kind::Buffer,
+            Layout::RowMajor,
+            step,
+            f,
+        )?;
+        let mut non_negative = |info: TensorInfo<'_>, v: Values<'_, T>| f(info.non_negative(), v);
+        part(prefix, "sum", |p| self.sum.visit(p, &mut non_negative))
+    }
+
+    fn visit_mut<F>(&mut self, prefix: &mut Name, f: &mut F) -> Result<(), Error>
+    where
+        F: FnMut(TensorInfo<'_>, ValuesMut<'_, T>) -> Result<(), Error>,
+    {
+        let step = ValuesMut::Count(&mut self.step);
+        entry(
+            prefix,
+            "step",
+            Shape::SCALAR,
+            Kind::Buffer,
+            Layout::RowMajor,
+            step,
+            f,
+        )?;
+        let mut non_negative =
+            |info: TensorInfo<'_>, v: ValuesMut<'_, T>| f(info.non_negative(), v);
+        part(prefix, "sum", |p| self.sum.visit_mut(p, &mut non_negative))
+    }
+}
+
+/// The state ([`AdagradState`]'s names); a load through `visit_mut` goes through
+/// [`Adagrad::state_mut`], so the next step measures the state it loaded.
+impl<T: Scalar, G: Parameters<T> + Zeroed + StateDict<T>> StateDict<T> for Adagrad<T, G> {
+    const ENTRIES: usize = <AdagradState<G> as StateDict<T>>::ENTRIES;
+
+    fn visit<F>(&self, prefix: &mut Name, f: &mut F) -> Result<(), Error>
+    where
+        F: FnMut(TensorInfo<'_>, Values<'_, T>) -> Result<(), Error>,
+    {
+        self.state().visit(prefix, f)
+    }
+
+    fn visit_mut<F>(&mut self, prefix: &mut Name, f: &mut F) -> Result<(), Error>
+    where
+        F: FnMut(TensorInfo<'_>, ValuesMut<'_, T>) -> Result<(), Error>,
+    {
+        self.state_mut().visit_mut(prefix, f)
+    }
 }
 
 impl<T: Scalar, G: Parameters<T> + Zeroed> Adagrad<T, G> {

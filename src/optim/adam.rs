@@ -5,6 +5,7 @@ use super::{
     lerp_bound, magnitudes, optimizer_impls, squares_magnitude, state_magnitude, with_bounds,
     within, StateBounds,
 };
+use crate::io::{entry, part, Kind, Layout, Name, Shape, StateDict, TensorInfo, Values, ValuesMut};
 use crate::{Error, Parameters, Scalar, Zeroed};
 
 /// Adam (Kingma and Ba, 2015), like `torch.optim.Adam`: steps scaled by running estimates of
@@ -95,6 +96,122 @@ pub struct AdamState<G, A> {
     pub max_exp_avg_sq: A,
     /// Steps taken (PyTorch's `step`), for the bias correction; saturates at `u32::MAX`.
     pub step: u32,
+}
+
+/// PyTorch's state keys: `step` (a counter), `exp_avg.…`, `exp_avg_sq.…` and, with AMSGrad,
+/// `max_exp_avg_sq.…`, each buffer under the model's parameter names (`exp_avg.0.weight`).
+/// The second moments are [`Domain::NonNegative`](crate::io::Domain).
+///
+/// ```
+/// use tinyprop::io::StateDict;
+/// use tinyprop::optim::{Adam, AdamConfig};
+/// use tinyprop::Dense;
+/// let opt = Adam::<f32, Dense<f32, 2, 1>, Dense<f32, 2, 1>>::with_amsgrad(AdamConfig::default()).unwrap();
+/// let mut names = Vec::new();
+/// opt.for_each_tensor(|t, _| Ok(names.push(t.name.to_string()))).unwrap();
+/// assert_eq!(names, ["step", "exp_avg.weight", "exp_avg.bias", "exp_avg_sq.weight",
+///                    "exp_avg_sq.bias", "max_exp_avg_sq.weight", "max_exp_avg_sq.bias"]);
+/// ```
+impl<T: Scalar, G: StateDict<T>, A: StateDict<T>> StateDict<T> for AdamState<G, A> {
+    const ENTRIES: usize = 1 + 2 * G::ENTRIES + A::ENTRIES;
+
+    fn visit<F>(&self, prefix: &mut Name, f: &mut F) -> Result<(), Error>
+    where
+        F: FnMut(TensorInfo<'_>, Values<'_, T>) -> Result<(), Error>,
+    {
+        let step = Values::Count(self.step);
+        entry(
+            prefix,
+            "step",
+            Shape::SCALAR,
+            Kind::Buffer,
+            Layout::RowMajor,
+            step,
+            f,
+        )?;
+        part(prefix, "exp_avg", |p| self.exp_avg.visit(p, f))?;
+        let mut non_negative = |info: TensorInfo<'_>, v: Values<'_, T>| f(info.non_negative(), v);
+        part(prefix, "exp_avg_sq", |p| {
+            self.exp_avg_sq.visit(p, &mut non_negative)
+        })?;
+        part(prefix, "max_exp_avg_sq", |p| {
+            self.max_exp_avg_sq.visit(p, &mut non_negative)
+        })
+    }
+
+    fn visit_mut<F>(&mut self, prefix: &mut Name, f: &mut F) -> Result<(), Error>
+    where
+        F: FnMut(TensorInfo<'_>, ValuesMut<'_, T>) -> Result<(), Error>,
+    {
+        let step = ValuesMut::Count(&mut self.step);
+        entry(
+            prefix,
+            "step",
+            Shape::SCALAR,
+            Kind::Buffer,
+            Layout::RowMajor,
+            step,
+            f,
+        )?;
+        part(prefix, "exp_avg", |p| self.exp_avg.visit_mut(p, f))?;
+        let mut non_negative =
+            |info: TensorInfo<'_>, v: ValuesMut<'_, T>| f(info.non_negative(), v);
+        part(prefix, "exp_avg_sq", |p| {
+            self.exp_avg_sq.visit_mut(p, &mut non_negative)
+        })?;
+        part(prefix, "max_exp_avg_sq", |p| {
+            self.max_exp_avg_sq.visit_mut(p, &mut non_negative)
+        })
+    }
+}
+
+/// The state ([`AdamState`]'s names); a load through `visit_mut` goes through
+/// [`Adam::state_mut`], so the next step measures the state it loaded.
+impl<
+        T: Scalar,
+        G: Parameters<T> + Zeroed + StateDict<T>,
+        A: Parameters<T> + Zeroed + StateDict<T>,
+    > StateDict<T> for Adam<T, G, A>
+{
+    const ENTRIES: usize = <AdamState<G, A> as StateDict<T>>::ENTRIES;
+
+    fn visit<F>(&self, prefix: &mut Name, f: &mut F) -> Result<(), Error>
+    where
+        F: FnMut(TensorInfo<'_>, Values<'_, T>) -> Result<(), Error>,
+    {
+        self.state().visit(prefix, f)
+    }
+
+    fn visit_mut<F>(&mut self, prefix: &mut Name, f: &mut F) -> Result<(), Error>
+    where
+        F: FnMut(TensorInfo<'_>, ValuesMut<'_, T>) -> Result<(), Error>,
+    {
+        self.state_mut().visit_mut(prefix, f)
+    }
+}
+
+/// The state ([`AdamState`]'s names), as [`Adam`]'s.
+impl<
+        T: Scalar,
+        G: Parameters<T> + Zeroed + StateDict<T>,
+        A: Parameters<T> + Zeroed + StateDict<T>,
+    > StateDict<T> for AdamW<T, G, A>
+{
+    const ENTRIES: usize = <AdamState<G, A> as StateDict<T>>::ENTRIES;
+
+    fn visit<F>(&self, prefix: &mut Name, f: &mut F) -> Result<(), Error>
+    where
+        F: FnMut(TensorInfo<'_>, Values<'_, T>) -> Result<(), Error>,
+    {
+        self.adam.visit(prefix, f)
+    }
+
+    fn visit_mut<F>(&mut self, prefix: &mut Name, f: &mut F) -> Result<(), Error>
+    where
+        F: FnMut(TensorInfo<'_>, ValuesMut<'_, T>) -> Result<(), Error>,
+    {
+        self.adam.visit_mut(prefix, f)
+    }
 }
 
 fn check<T: Scalar>(config: &AdamConfig<T>) -> Result<(), Error> {

@@ -5,6 +5,7 @@ use super::{
     magnitudes, optimizer_impls, squares_magnitude, state_magnitude, with_bounds, within,
     StateBounds,
 };
+use crate::io::{part, Name, StateDict, TensorInfo, Values, ValuesMut};
 use crate::{Error, Parameters, Scalar, Zeroed};
 
 /// RMSprop (Hinton, 2012), like `torch.optim.RMSprop`: steps divided by a running root mean
@@ -93,6 +94,89 @@ pub struct RmsPropState<G, C, Mo> {
     pub grad_avg: C,
     /// The momentum buffer (PyTorch's `momentum_buffer`), or `()`.
     pub momentum_buffer: Mo,
+}
+
+/// PyTorch's state keys: `square_avg.…` ([`Domain::NonNegative`](crate::io::Domain)), and
+/// `grad_avg.…` when centered and `momentum_buffer.…` with momentum, each under the model's
+/// parameter names (`square_avg.0.weight`). (PyTorch also keeps a `step`, which the update
+/// does not use; it is not kept here.)
+///
+/// ```
+/// use tinyprop::io::StateDict;
+/// use tinyprop::optim::{RmsProp, RmsPropConfig};
+/// use tinyprop::Dense;
+/// type D = Dense<f32, 2, 1>;
+/// let config = RmsPropConfig { momentum: 0.9, ..Default::default() };
+/// let opt = RmsProp::<f32, D, D, D>::centered_with_momentum(config).unwrap();
+/// let mut names = Vec::new();
+/// opt.for_each_tensor(|t, _| Ok(names.push(t.name.to_string()))).unwrap();
+/// assert_eq!(names, ["square_avg.weight", "square_avg.bias", "momentum_buffer.weight",
+///                    "momentum_buffer.bias", "grad_avg.weight", "grad_avg.bias"]);
+/// ```
+impl<T: Scalar, G: StateDict<T>, C: StateDict<T>, Mo: StateDict<T>> StateDict<T>
+    for RmsPropState<G, C, Mo>
+{
+    const ENTRIES: usize = G::ENTRIES + C::ENTRIES + Mo::ENTRIES;
+
+    fn visit<F>(&self, prefix: &mut Name, f: &mut F) -> Result<(), Error>
+    where
+        F: FnMut(TensorInfo<'_>, Values<'_, T>) -> Result<(), Error>,
+    {
+        {
+            let mut non_negative =
+                |info: TensorInfo<'_>, v: Values<'_, T>| f(info.non_negative(), v);
+            part(prefix, "square_avg", |p| {
+                self.square_avg.visit(p, &mut non_negative)
+            })?;
+        }
+        part(prefix, "momentum_buffer", |p| {
+            self.momentum_buffer.visit(p, f)
+        })?;
+        part(prefix, "grad_avg", |p| self.grad_avg.visit(p, f))
+    }
+
+    fn visit_mut<F>(&mut self, prefix: &mut Name, f: &mut F) -> Result<(), Error>
+    where
+        F: FnMut(TensorInfo<'_>, ValuesMut<'_, T>) -> Result<(), Error>,
+    {
+        {
+            let mut non_negative =
+                |info: TensorInfo<'_>, v: ValuesMut<'_, T>| f(info.non_negative(), v);
+            part(prefix, "square_avg", |p| {
+                self.square_avg.visit_mut(p, &mut non_negative)
+            })?;
+        }
+        part(prefix, "momentum_buffer", |p| {
+            self.momentum_buffer.visit_mut(p, f)
+        })?;
+        part(prefix, "grad_avg", |p| self.grad_avg.visit_mut(p, f))
+    }
+}
+
+/// The state ([`RmsPropState`]'s names); a load through `visit_mut` goes through
+/// [`RmsProp::state_mut`], so the next step measures the state it loaded.
+impl<T, G, C, Mo> StateDict<T> for RmsProp<T, G, C, Mo>
+where
+    T: Scalar,
+    G: Parameters<T> + Zeroed + StateDict<T>,
+    C: Parameters<T> + Zeroed + StateDict<T>,
+    Mo: Parameters<T> + Zeroed + StateDict<T>,
+{
+    const ENTRIES: usize = <RmsPropState<G, C, Mo> as StateDict<T>>::ENTRIES;
+
+    fn visit<F>(&self, prefix: &mut Name, f: &mut F) -> Result<(), Error>
+    where
+        F: FnMut(TensorInfo<'_>, Values<'_, T>) -> Result<(), Error>,
+    {
+        self.state().visit(prefix, f)
+    }
+
+    fn visit_mut<F>(&mut self, prefix: &mut Name, f: &mut F) -> Result<(), Error>
+    where
+        F: FnMut(TensorInfo<'_>, ValuesMut<'_, T>) -> Result<(), Error>,
+    {
+        self.state_mut().visit_mut(prefix, f)
+    }
 }
 
 fn check<T: Scalar>(config: &RmsPropConfig<T>, momentum: bool) -> Result<(), Error> {

@@ -5,6 +5,7 @@ use super::{
     check_lr, check_non_negative, for_each_element, magnitudes, optimizer_impls, state_magnitude,
     with_bounds, within, StateBounds,
 };
+use crate::io::{entry, part, Kind, Layout, Name, Shape, StateDict, TensorInfo, Values, ValuesMut};
 use crate::{Error, Parameters, Scalar, Zeroed};
 
 /// Stochastic gradient descent, like `torch.optim.SGD`.
@@ -116,6 +117,104 @@ pub struct SgdState<B> {
     /// Steps taken since construction or [`Sgd::reset`]; the first step with momentum sets the
     /// buffer to the gradient. Saturates at `u32::MAX`.
     pub step: u32,
+}
+
+/// PyTorch's state key `momentum_buffer.…` (with momentum) under the model's parameter
+/// names (`momentum_buffer.0.weight`), and `step` (a counter: the first step with momentum
+/// sets the buffer to the gradient, as PyTorch's absent buffer does).
+///
+/// ```
+/// use tinyprop::io::StateDict;
+/// use tinyprop::optim::{Sgd, SgdConfig};
+/// use tinyprop::Dense;
+/// let config = SgdConfig { momentum: 0.9, ..Default::default() };
+/// let opt = Sgd::<f32, Dense<f32, 2, 1>, _>::with_momentum(config).unwrap();
+/// let mut names = Vec::new();
+/// opt.for_each_tensor(|t, _| Ok(names.push(t.name.to_string()))).unwrap();
+/// assert_eq!(names, ["momentum_buffer.weight", "momentum_buffer.bias", "step"]);
+/// // Plain SGD keeps nothing.
+/// assert_eq!(<Sgd<f32, Dense<f32, 2, 1>> as StateDict<f32>>::ENTRIES, 0);
+/// ```
+impl<T: Scalar, B: StateDict<T>> StateDict<T> for SgdState<B> {
+    const ENTRIES: usize = B::ENTRIES + 1;
+
+    fn visit<F>(&self, prefix: &mut Name, f: &mut F) -> Result<(), Error>
+    where
+        F: FnMut(TensorInfo<'_>, Values<'_, T>) -> Result<(), Error>,
+    {
+        part(prefix, "momentum_buffer", |p| {
+            self.momentum_buffer.visit(p, f)
+        })?;
+        let step = Values::Count(self.step);
+        entry(
+            prefix,
+            "step",
+            Shape::SCALAR,
+            Kind::Buffer,
+            Layout::RowMajor,
+            step,
+            f,
+        )
+    }
+
+    fn visit_mut<F>(&mut self, prefix: &mut Name, f: &mut F) -> Result<(), Error>
+    where
+        F: FnMut(TensorInfo<'_>, ValuesMut<'_, T>) -> Result<(), Error>,
+    {
+        part(prefix, "momentum_buffer", |p| {
+            self.momentum_buffer.visit_mut(p, f)
+        })?;
+        let step = ValuesMut::Count(&mut self.step);
+        entry(
+            prefix,
+            "step",
+            Shape::SCALAR,
+            Kind::Buffer,
+            Layout::RowMajor,
+            step,
+            f,
+        )
+    }
+}
+
+/// The state of an [`Sgd`] with options ([`SgdState`]'s names); `visit_mut` forgets the
+/// bounds of the state, so the next step measures the state it loaded.
+impl<T: Scalar, B: StateDict<T>> StateDict<T> for SgdOptions<T, B> {
+    const ENTRIES: usize = <SgdState<B> as StateDict<T>>::ENTRIES;
+
+    fn visit<F>(&self, prefix: &mut Name, f: &mut F) -> Result<(), Error>
+    where
+        F: FnMut(TensorInfo<'_>, Values<'_, T>) -> Result<(), Error>,
+    {
+        self.state.visit(prefix, f)
+    }
+
+    fn visit_mut<F>(&mut self, prefix: &mut Name, f: &mut F) -> Result<(), Error>
+    where
+        F: FnMut(TensorInfo<'_>, ValuesMut<'_, T>) -> Result<(), Error>,
+    {
+        self.bounds = StateBounds::UNKNOWN;
+        self.state.visit_mut(prefix, f)
+    }
+}
+
+/// The state of its variant: none for plain SGD, [`SgdState`]'s names with options.
+impl<T: Scalar, G, O: StateDict<T>> StateDict<T> for Sgd<T, G, O> {
+    const ENTRIES: usize = O::ENTRIES;
+
+    fn visit<F>(&self, prefix: &mut Name, f: &mut F) -> Result<(), Error>
+    where
+        F: FnMut(TensorInfo<'_>, Values<'_, T>) -> Result<(), Error>,
+    {
+        self.options.visit(prefix, f)
+    }
+
+    fn visit_mut<F>(&mut self, prefix: &mut Name, f: &mut F) -> Result<(), Error>
+    where
+        F: FnMut(TensorInfo<'_>, ValuesMut<'_, T>) -> Result<(), Error>,
+    {
+        self.options.visit_mut(prefix, f)
+    }
 }
 
 mod sealed {
