@@ -1066,3 +1066,159 @@ fn fuzz_seeds_are_current() {
     }
     assert_eq!(names.len(), 5);
 }
+
+// --- Resuming training ----------------------------------------------------------------------
+
+mod resume {
+    use nalgebra::SMatrix;
+    use rand_core::RngCore;
+    use tinyprop::io::checkpoint::{Checkpoint, RamFlash};
+    use tinyprop::io::safetensors::{self, Dtype};
+    use tinyprop::io::{StateDict, TrainingState};
+    use tinyprop::optim::{AdamW, AdamWConfig, Optimizer, SgdConfig};
+    use tinyprop::prelude::*;
+
+    type Net = (Dense<f32, 4, 8>, BatchNorm<f32, 8>, Relu, Dense<f32, 8, 3>);
+    type Batch = SMatrix<f32, 4, 5>;
+
+    /// The batch of step `i`: the same in every program.
+    fn batch(i: u64) -> (Batch, [usize; 5]) {
+        let mut rng = SplitMix64::new(1000 + i);
+        let x = Batch::from_fn(|_, _| (rng.next_u64() % 2001) as f32 / 1000.0 - 1.0);
+        let labels = core::array::from_fn(|_| (rng.next_u64() % 3) as usize);
+        (x, labels)
+    }
+
+    fn train<O: Optimizer<f32, Net>>(net: &mut Net, opt: &mut O, steps: std::ops::Range<u64>) {
+        let mut ws = Workspace::<f32, Batch, Net>::new();
+        for i in steps {
+            let (x, labels) = batch(i);
+            train_step(net, opt, &CrossEntropy, &x, &labels, &mut ws).unwrap();
+        }
+    }
+
+    /// Every tensor of a state dict, bit for bit, with its name.
+    fn bits<S: StateDict<f32>>(state: &S) -> Vec<(String, Vec<u64>)> {
+        let mut out = Vec::new();
+        state
+            .for_each_tensor(|info, values| {
+                let v = match values {
+                    tinyprop::io::Values::Float(v) => {
+                        v.iter().map(|x| u64::from(x.to_bits())).collect()
+                    }
+                    tinyprop::io::Values::Count(c) => vec![u64::from(c)],
+                };
+                out.push((info.name.to_string(), v));
+                Ok(())
+            })
+            .unwrap();
+        out
+    }
+
+    /// Trains 10 steps, checkpoints the model and the optimizer into flash, trains 10 more;
+    /// then a fresh model and optimizer load the checkpoint and train the same 10 steps:
+    /// both end bit-identical, the optimizer's state (step counters included) too.
+    fn resume<O>(make: impl Fn() -> O)
+    where
+        O: Optimizer<f32, Net> + StateDict<f32>,
+    {
+        let mut net = Net::default();
+        net.init(Init::PyTorchDefault, &mut SplitMix64::new(5));
+        let mut opt = make();
+        train(&mut net, &mut opt, 0..10);
+
+        let mut flash = RamFlash::<8192, 4, 1024>::new();
+        {
+            let state = TrainingState {
+                model: &mut net,
+                optimizer: &mut opt,
+            };
+            let len = safetensors::saved_len(&state, Dtype::F32).unwrap();
+            let mut file = vec![0u8; len];
+            safetensors::save(&state, Dtype::F32, &mut file).unwrap();
+            let mut checkpoint = Checkpoint::new(&mut flash, 0, 8192).unwrap();
+            assert!(checkpoint.capacity() >= len);
+            checkpoint.save(&file).unwrap();
+        }
+        train(&mut net, &mut opt, 10..20);
+
+        // A "fresh program": the flash is all that is left.
+        let mut net2 = Net::default();
+        let mut opt2 = make();
+        {
+            let mut checkpoint = Checkpoint::new(&mut flash, 0, 8192).unwrap();
+            let mut buf = vec![0u8; checkpoint.capacity()];
+            let stored = checkpoint.load(&mut buf).unwrap();
+            let mut state = TrainingState {
+                model: &mut net2,
+                optimizer: &mut opt2,
+            };
+            safetensors::load(&mut state, &buf[..stored.len]).unwrap();
+        }
+        train(&mut net2, &mut opt2, 10..20);
+
+        assert_eq!(bits(&net2), bits(&net));
+        assert_eq!(bits(&opt2), bits(&opt));
+        assert_eq!(net2, net);
+        // And it did train: the last 10 steps moved the weights.
+        let mut fresh = Net::default();
+        fresh.init(Init::PyTorchDefault, &mut SplitMix64::new(5));
+        assert_ne!(bits(&fresh), bits(&net));
+    }
+
+    #[test]
+    fn training_resumed_from_a_checkpoint_is_bit_identical() {
+        resume(|| {
+            AdamW::<f32, <Net as Model<f32>>::Grads, <Net as Model<f32>>::Grads>::with_amsgrad(
+                AdamWConfig {
+                    lr: 0.01,
+                    ..AdamWConfig::default()
+                },
+            )
+            .unwrap()
+        });
+        resume(|| {
+            Sgd::<f32, <Net as Model<f32>>::Grads, _>::with_momentum(SgdConfig {
+                lr: 0.05,
+                momentum: 0.9,
+                nesterov: true,
+                weight_decay: 1e-3,
+                ..SgdConfig::default()
+            })
+            .unwrap()
+        });
+    }
+
+    /// A checkpoint of another model or optimizer changes neither.
+    #[test]
+    fn a_checkpoint_that_does_not_match_changes_nothing() {
+        let mut net = Net::default();
+        net.init(Init::PyTorchDefault, &mut SplitMix64::new(5));
+        let mut adam =
+            AdamW::<f32, <Net as Model<f32>>::Grads>::new(AdamWConfig::default()).unwrap();
+        train(&mut net, &mut adam, 0..3);
+        let state = TrainingState {
+            model: &mut net,
+            optimizer: &mut adam,
+        };
+        let mut file = vec![0u8; safetensors::saved_len(&state, Dtype::F32).unwrap()];
+        safetensors::save(&state, Dtype::F32, &mut file).unwrap();
+
+        // Another optimizer (SGD with momentum has no exp_avg): refused, nothing changed.
+        let mut net2 = Net::default();
+        let mut sgd = Sgd::<f32, <Net as Model<f32>>::Grads, _>::with_momentum(SgdConfig {
+            lr: 0.1,
+            momentum: 0.5,
+            ..SgdConfig::default()
+        })
+        .unwrap();
+        train(&mut net2, &mut sgd, 0..2);
+        let (before_net, before_opt) = (bits(&net2), bits(&sgd));
+        let mut state2 = TrainingState {
+            model: &mut net2,
+            optimizer: &mut sgd,
+        };
+        assert!(safetensors::load(&mut state2, &file).is_err());
+        assert_eq!((bits(&net2), bits(&sgd)), (before_net, before_opt));
+    }
+}
