@@ -13,7 +13,7 @@ cd "$(dirname "$0")"
 
 SIZE="${SIZE:-llvm-size}"
 TARGETS=(thumbv7em-none-eabihf thumbv6m-none-eabi)
-BINS=(xor iris)
+BINS=(xor iris finetune)
 BASELINE=baseline
 
 if ! command -v "$SIZE" >/dev/null; then
