@@ -63,6 +63,19 @@ pub trait Parameters<T: Scalar> {
     }
 }
 
+/// The gradient type of a network: what an optimizer's state mirrors, so its type parameter.
+///
+/// ```
+/// use tinyprop::prelude::*;
+/// use tinyprop::GradsOf;
+/// type Net = (Dense<f32, 4, 8>, Relu, Dense<f32, 8, 3>);
+/// // Relu has no parameters, so no gradients: `()` in its place.
+/// let opt: Adam<f32, GradsOf<Net>> = Adam::new(AdamConfig::default())?;
+/// assert_eq!(Adam::<f32, GradsOf<Net>>::STATE_BYTES, 2 * (4 * 8 + 8 + 8 * 3 + 3) * 4 + 4);
+/// # Ok::<(), Error>(())
+/// ```
+pub type GradsOf<M, T = f32> = <M as Model<T>>::Grads;
+
 /// A model: parameters, a gradient type that mirrors them, and initialisation.
 ///
 /// Independent of the input type, so of the batch size: the same model and gradients serve

@@ -94,7 +94,7 @@ pub mod train;
 pub use data::DataSet;
 pub use error::Error;
 pub use init::Init;
-pub use layer::{Layer, LayerRow, Model, Parameters};
+pub use layer::{GradsOf, Layer, LayerRow, Model, Parameters};
 pub use layers::{
     BatchNorm, Dense, DenseNoBias, Dropout, Frozen, Identity, LayerNorm, LeakyRelu, Normalize,
     Relu, Residual, ResidualProjection, Sigmoid, Softmax, Tanh,
@@ -126,8 +126,8 @@ pub mod prelude {
     pub use crate::{evaluate, ConfusionMatrix, DataSet, Descent, Every, Fit, Monitor, Trainer};
     pub use crate::{
         train_step, train_step_with, BatchNorm, BceWithLogits, CrossEntropy, Dense, DenseNoBias,
-        Dropout, Error, Frozen, Identity, Init, Layer, LayerNorm, LeakyRelu, Loss, Model, Mse,
-        Normalize, Optimizer, Parameters, Relu, Residual, ResidualProjection, SMatrix, SVector,
-        Scalar, Sgd, Sigmoid, Softmax, SplitMix64, Tanh, Workspace, Zeroed,
+        Dropout, Error, Frozen, GradsOf, Identity, Init, Layer, LayerNorm, LeakyRelu, Loss, Model,
+        Mse, Normalize, Optimizer, Parameters, Relu, Residual, ResidualProjection, SMatrix,
+        SVector, Scalar, Sgd, Sigmoid, Softmax, SplitMix64, Tanh, Workspace, Zeroed,
     };
 }

@@ -101,6 +101,11 @@ impl Scalar for f64 {
 /// m.set_zero();
 /// assert_eq!(m, SMatrix::<f32, 2, 3>::zeros());
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no gradient buffers (`Zeroed` is not implemented for it)",
+    label = "not a gradient type",
+    note = "an optimizer's type parameter is the network's gradient type, not the network: write `Adam<f32, GradsOf<Net>>` (`GradsOf<Net>` is `<Net as Model<f32>>::Grads`), or let it be inferred: `let opt = Adam::new(config)?;`"
+)]
 pub trait Zeroed: Sized {
     /// A value with every element zero.
     fn zeroed() -> Self;

@@ -1,7 +1,10 @@
 //! Wrong programs do not compile.
 //!
-//! * `tests/ui`: wrong wiring (a width mismatch, an optimizer for another network) fails type
-//!   checking; each file must fail with its committed `.stderr` (trybuild, `cargo check`).
+//! * `tests/ui`: wrong wiring (a width mismatch, an optimizer for another network, the network
+//!   instead of its gradients as an optimizer's type) fails type checking; each file must fail
+//!   with its committed `.stderr` (trybuild, `cargo check`). `chain_width_mismatch_method_call`
+//!   records rustc's E0599 for `net.forward(…)` on a mis-wired tuple, which names no layer
+//!   (rustc rejects the tuple's impl before any custom message can fire).
 //! * `tests/build_fail`: a batch of no samples is refused by `const` assertions, which fire
 //!   when the generic code is instantiated, that is at `cargo build` (not at `cargo check`).
 //!   Each program there is built and its errors compared with `tests/build_fail/expected.stderr`

@@ -152,12 +152,12 @@ impl<T: Scalar, G: Parameters<T> + Zeroed + StateDict<T>> StateDict<T> for Adagr
     }
 }
 
-impl<T: Scalar, G: Parameters<T> + Zeroed> Adagrad<T, G> {
-    /// Bytes of optimizer state: one buffer of type `G` and the step counter.
-    pub const STATE_BYTES: usize = size_of::<AdagradState<G>>();
-
+impl<T: Scalar, G> Adagrad<T, G> {
     /// Adagrad with `config`; refuses invalid hyperparameters.
-    pub fn new(config: AdagradConfig<T>) -> Result<Self, Error> {
+    pub fn new(config: AdagradConfig<T>) -> Result<Self, Error>
+    where
+        G: Parameters<T> + Zeroed,
+    {
         check_lr(config.lr)?;
         check_non_negative(config.lr_decay, "lr_decay must be finite and >= 0")?;
         check_non_negative(config.weight_decay, "weight_decay must be finite and >= 0")?;
@@ -177,6 +177,11 @@ impl<T: Scalar, G: Parameters<T> + Zeroed> Adagrad<T, G> {
         opt.reset();
         Ok(opt)
     }
+}
+
+impl<T: Scalar, G: Parameters<T> + Zeroed> Adagrad<T, G> {
+    /// Bytes of optimizer state: one buffer of type `G` and the step counter.
+    pub const STATE_BYTES: usize = size_of::<AdagradState<G>>();
 
     /// The current learning rate.
     pub fn learning_rate(&self) -> T {

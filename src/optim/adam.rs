@@ -223,18 +223,24 @@ fn check<T: Scalar>(config: &AdamConfig<T>) -> Result<(), Error> {
     Ok(())
 }
 
-impl<T: Scalar, G: Zeroed> Adam<T, G> {
+impl<T: Scalar, G> Adam<T, G> {
     /// Adam with `config`; refuses invalid hyperparameters.
-    pub fn new(config: AdamConfig<T>) -> Result<Self, Error> {
+    pub fn new(config: AdamConfig<T>) -> Result<Self, Error>
+    where
+        G: Zeroed,
+    {
         check(&config)?;
         Ok(Self::build(config))
     }
 }
 
-impl<T: Scalar, G: Zeroed> Adam<T, G, G> {
+impl<T: Scalar, G> Adam<T, G, G> {
     /// Adam with AMSGrad (PyTorch's `amsgrad=True`), which keeps a third buffer; refuses
     /// invalid hyperparameters.
-    pub fn with_amsgrad(config: AdamConfig<T>) -> Result<Self, Error> {
+    pub fn with_amsgrad(config: AdamConfig<T>) -> Result<Self, Error>
+    where
+        G: Zeroed,
+    {
         check(&config)?;
         Ok(Self::build(config))
     }
@@ -475,18 +481,24 @@ impl<T: Scalar> From<AdamWConfig<T>> for AdamConfig<T> {
     }
 }
 
-impl<T: Scalar, G: Zeroed> AdamW<T, G> {
+impl<T: Scalar, G> AdamW<T, G> {
     /// AdamW with `config`; refuses invalid hyperparameters.
-    pub fn new(config: AdamWConfig<T>) -> Result<Self, Error> {
+    pub fn new(config: AdamWConfig<T>) -> Result<Self, Error>
+    where
+        G: Zeroed,
+    {
         Ok(Self {
             adam: Adam::new(config.into())?,
         })
     }
 }
 
-impl<T: Scalar, G: Zeroed> AdamW<T, G, G> {
+impl<T: Scalar, G> AdamW<T, G, G> {
     /// AdamW with AMSGrad, which keeps a third buffer; refuses invalid hyperparameters.
-    pub fn with_amsgrad(config: AdamWConfig<T>) -> Result<Self, Error> {
+    pub fn with_amsgrad(config: AdamWConfig<T>) -> Result<Self, Error>
+    where
+        G: Zeroed,
+    {
         Ok(Self {
             adam: Adam::with_amsgrad(config.into())?,
         })

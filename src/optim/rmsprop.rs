@@ -198,37 +198,49 @@ fn check<T: Scalar>(config: &RmsPropConfig<T>, momentum: bool) -> Result<(), Err
     Ok(())
 }
 
-impl<T: Scalar, G: Zeroed> RmsProp<T, G> {
+impl<T: Scalar, G> RmsProp<T, G> {
     /// RMSprop without centering or momentum; refuses invalid hyperparameters (and
     /// `momentum != 0`).
-    pub fn new(config: RmsPropConfig<T>) -> Result<Self, Error> {
+    pub fn new(config: RmsPropConfig<T>) -> Result<Self, Error>
+    where
+        G: Zeroed,
+    {
         check(&config, false)?;
         Ok(Self::build(config))
     }
 }
 
-impl<T: Scalar, G: Zeroed> RmsProp<T, G, G> {
+impl<T: Scalar, G> RmsProp<T, G, G> {
     /// Centered RMSprop (PyTorch's `centered=True`): one more buffer, the running mean of the
     /// gradients. Refuses invalid hyperparameters (and `momentum != 0`).
-    pub fn centered(config: RmsPropConfig<T>) -> Result<Self, Error> {
+    pub fn centered(config: RmsPropConfig<T>) -> Result<Self, Error>
+    where
+        G: Zeroed,
+    {
         check(&config, false)?;
         Ok(Self::build(config))
     }
 }
 
-impl<T: Scalar, G: Zeroed> RmsProp<T, G, (), G> {
+impl<T: Scalar, G> RmsProp<T, G, (), G> {
     /// RMSprop with momentum (`config.momentum > 0`): one more buffer. Refuses invalid
     /// hyperparameters.
-    pub fn with_momentum(config: RmsPropConfig<T>) -> Result<Self, Error> {
+    pub fn with_momentum(config: RmsPropConfig<T>) -> Result<Self, Error>
+    where
+        G: Zeroed,
+    {
         check(&config, true)?;
         Ok(Self::build(config))
     }
 }
 
-impl<T: Scalar, G: Zeroed> RmsProp<T, G, G, G> {
+impl<T: Scalar, G> RmsProp<T, G, G, G> {
     /// Centered RMSprop with momentum (`config.momentum > 0`): two more buffers. Refuses
     /// invalid hyperparameters.
-    pub fn centered_with_momentum(config: RmsPropConfig<T>) -> Result<Self, Error> {
+    pub fn centered_with_momentum(config: RmsPropConfig<T>) -> Result<Self, Error>
+    where
+        G: Zeroed,
+    {
         check(&config, true)?;
         Ok(Self::build(config))
     }

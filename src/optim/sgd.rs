@@ -373,10 +373,13 @@ impl<T: Scalar, G> Sgd<T, G, SgdOptions<T, ()>> {
     }
 }
 
-impl<T: Scalar, G: Zeroed> Sgd<T, G, SgdOptions<T, G>> {
+impl<T: Scalar, G> Sgd<T, G, SgdOptions<T, G>> {
     /// SGD with momentum (a buffer of type `G`), optionally Nesterov, dampening and weight
     /// decay: `config.momentum` must be `> 0`. Refuses invalid hyperparameters.
-    pub fn with_momentum(config: SgdConfig<T>) -> Result<Self, Error> {
+    pub fn with_momentum(config: SgdConfig<T>) -> Result<Self, Error>
+    where
+        G: Zeroed,
+    {
         check_config(&config)?;
         if config.momentum <= T::zero() {
             return Err(Error::InvalidHyperparameter(
