@@ -76,6 +76,8 @@ mod chain;
 pub mod csv;
 pub mod data;
 mod error;
+#[cfg(feature = "std")]
+pub mod heap;
 pub mod init;
 pub mod io;
 mod kernels;

@@ -984,3 +984,61 @@ fn fit_runs_schedules_clipping_and_step_hooks() {
         "one whole epoch, then the error in the second"
     );
 }
+
+/// A network of over a million parameters, its Adam state and its trainer (gradients and
+/// caches) built on the heap with `tinyprop::heap`, then trained on this test's ordinary thread
+/// (2 MiB of stack, less than the model alone): the loss falls and everything stays finite.
+#[test]
+fn a_million_parameters_train_on_the_heap() {
+    use tinyprop::heap::{boxed, try_boxed};
+    type Net = (
+        Dense<f32, 784, 1024>,
+        Relu,
+        Dense<f32, 1024, 256>,
+        Relu,
+        Dense<f32, 256, 10>,
+    );
+    let params = tinyprop::memory::parameter_count::<f32, Net>();
+    assert_eq!(params, 784 * 1024 + 1024 + 1024 * 256 + 256 + 256 * 10 + 10);
+    assert!(params > 1_000_000 && std::mem::size_of::<Net>() > 4_000_000);
+
+    let mut net = boxed(Net::default).unwrap();
+    net.init(Init::HeUniform, &mut SplitMix64::new(3));
+    let mut opt = try_boxed(|| {
+        Adam::<f32, GradsOf<Net>>::new(AdamConfig {
+            lr: 1e-3,
+            ..Default::default()
+        })
+    })
+    .unwrap();
+    let mut trainer = boxed(Trainer::<f32, 784, 32, Net>::new).unwrap();
+
+    let mut rng = SplitMix64::new(4);
+    let features: Vec<[f32; 784]> = (0..64)
+        .map(|_| std::array::from_fn(|_| tinyprop::rng::unit_f32(&mut rng)))
+        .collect();
+    let labels: Vec<u8> = (0..64).map(|i| (i % 10) as u8).collect();
+    let data = DataSet::new(&features, &labels).unwrap();
+    let order: Vec<u16> = (0..64).collect();
+    let loss = |net: &Net| {
+        evaluate(net, &CrossEntropy, &data, Default::default(), None)
+            .unwrap()
+            .loss
+    };
+    let before = loss(&net);
+    for _ in 0..5 {
+        trainer
+            .epoch(
+                Descent::MiniBatch,
+                &mut net,
+                &mut *opt,
+                &CrossEntropy,
+                &data,
+                &order,
+            )
+            .unwrap();
+    }
+    let after = loss(&net);
+    assert!(after < 0.5 * before, "loss {before} -> {after}");
+    assert!(net.all_finite());
+}
