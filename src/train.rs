@@ -961,7 +961,7 @@ where
         sequence(order)?;
 
         let mut best_epoch: Option<Epoch<T>> = None;
-        let mut best_cost: Option<T> = None;
+        let mut best_cost: Option<(T, T)> = None;
         let mut since_best = 0usize;
         let mut epoch = 0usize;
         let mut steps: u32 = 0;
@@ -1009,7 +1009,9 @@ where
             };
             let cost = monitor.cost(&current);
             current.improved = match (cost, best_cost) {
-                (Some(c), Some(b)) => c < b - min_delta,
+                (Some((c, tie)), Some((b, best_tie))) => {
+                    c < b - min_delta || (c == b && tie < best_tie)
+                }
                 (Some(_), None) => true,
                 (None, _) => false,
             };
@@ -1115,7 +1117,9 @@ pub enum Monitor<T> {
     Loss,
     /// The training loss, even with a validation set.
     TrainingLoss,
-    /// The validation accuracy (class labels; higher is better).
+    /// The validation accuracy (class labels; higher is better). Of two epochs with the same
+    /// accuracy, which small validation sets give often, the one with the lower validation
+    /// loss is better: training goes on while the model grows surer of the same answers.
     ValidationAccuracy,
     /// Any value of the epoch, such as an F1 score computed in the callback's data: `value`
     /// returns it (`None`: no value this epoch, not an improvement), `higher_is_better` says
@@ -1129,18 +1133,22 @@ pub enum Monitor<T> {
 }
 
 impl<T: Scalar> Monitor<T> {
-    /// The monitored value of `epoch` as a cost (lower is better), or `None`.
-    fn cost(&self, epoch: &Epoch<T>) -> Option<T> {
+    /// The monitored value of `epoch` as a cost (lower is better), and a second cost that
+    /// breaks ties (the validation loss for [`Monitor::ValidationAccuracy`], else 0), or
+    /// `None`.
+    fn cost(&self, epoch: &Epoch<T>) -> Option<(T, T)> {
         match *self {
-            Monitor::Loss => Some(epoch.monitored()),
-            Monitor::TrainingLoss => Some(epoch.train.loss),
-            Monitor::ValidationAccuracy => epoch.validation.and_then(|v| v.accuracy()).map(|a| -a),
+            Monitor::Loss => Some((epoch.monitored(), T::zero())),
+            Monitor::TrainingLoss => Some((epoch.train.loss, T::zero())),
+            Monitor::ValidationAccuracy => epoch
+                .validation
+                .and_then(|v| v.accuracy().map(|a| (-a, v.loss))),
             Monitor::Custom {
                 value,
                 higher_is_better,
-            } => value(epoch).map(|v| if higher_is_better { -v } else { v }),
+            } => value(epoch).map(|v| (if higher_is_better { -v } else { v }, T::zero())),
         }
-        .filter(|c| c.is_finite())
+        .filter(|(c, t)| c.is_finite() && t.is_finite())
     }
 }
 

@@ -6,6 +6,7 @@ Writes, relative to the repository root:
     data/iris.csv     Iris (Fisher 1936), 150 rows
     data/digits.csv   Optical Recognition of Handwritten Digits, 8x8 test subset, 1797 rows
     data/iris.rs      Iris as Rust constants, for `include!` from no_std code
+    data/wine.csv     Wine (Forina et al.), 178 rows, 13 chemical measurements, 3 cultivars
 
 The values are taken verbatim from the CSV copies that scikit-learn ships in
 sklearn/datasets/data (the same data load_iris() / load_digits() return), and are
@@ -26,13 +27,18 @@ import re
 from importlib import resources
 
 import numpy as np
-from sklearn.datasets import load_digits, load_iris
+from sklearn.datasets import load_digits, load_iris, load_wine
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA_DIR = os.path.join(ROOT, "data")
 
 IRIS_HEADER = ["sepal_length", "sepal_width", "petal_length", "petal_width", "class"]
 DIGITS_HEADER = [f"p{i}" for i in range(64)] + ["class"]
+WINE_HEADER = [
+    "alcohol", "malic_acid", "ash", "alcalinity_of_ash", "magnesium", "total_phenols",
+    "flavanoids", "nonflavanoid_phenols", "proanthocyanins", "color_intensity", "hue",
+    "od280_od315", "proline", "class",
+]
 MAX_LINE = 100
 
 
@@ -87,6 +93,20 @@ def digits_rows():
     return out
 
 
+def wine_rows():
+    rows = read_sklearn_csv("wine_data.csv")
+    meta, rows = rows[0], rows[1:]
+    assert int(meta[0]) == 178 and int(meta[1]) == 13, meta
+    assert len(rows) == 178
+    for r in rows:
+        assert len(r) == 14 and r[13] in ("0", "1", "2"), r
+    ref = load_wine()
+    assert ref.feature_names[:11] == WINE_HEADER[:11] and ref.feature_names[12] == "proline"
+    assert np.array_equal(np.array([[float(v) for v in r[:13]] for r in rows]), ref.data)
+    assert np.array_equal(np.array([int(r[13]) for r in rows]), ref.target)
+    return rows
+
+
 def write_iris_rs(path, rows):
     lines = [
         "// Iris data set (R. A. Fisher, 1936), 150 samples, 4 features, 3 classes.",
@@ -123,7 +143,10 @@ def main():
     write_iris_rs(os.path.join(DATA_DIR, "iris.rs"), iris)
     digits = digits_rows()
     write_csv(os.path.join(DATA_DIR, "digits.csv"), DIGITS_HEADER, digits)
-    print(f"data/iris.csv: {len(iris)} rows; data/iris.rs; data/digits.csv: {len(digits)} rows")
+    wine = wine_rows()
+    write_csv(os.path.join(DATA_DIR, "wine.csv"), WINE_HEADER, wine)
+    print(f"data/iris.csv: {len(iris)} rows; data/iris.rs; data/digits.csv: {len(digits)} rows; "
+          f"data/wine.csv: {len(wine)} rows")
 
 
 if __name__ == "__main__":

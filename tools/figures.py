@@ -66,6 +66,8 @@ def host_figures():
         )
         f[f"gd_start"] = start
         f[f"gd_{form.split()[0]}"] = end
+    wine = example("wine")
+    f["wine_acc"] = find(r"^held-out accuracy: ([0-9.]+)", wine, "wine accuracy")
     tune = example("finetune")
     f["finetune_before"] = find(r"before fine-tuning: ([0-9.]+)", tune, "finetune before")
     f["finetune_after"] = find(r"^held-out accuracy after fine-tuning: ([0-9.]+)", tune, "finetune after")
@@ -164,6 +166,7 @@ def blocks(host, sizes, runs):
         "| --- | --- | --- | --- |",
         f"| `iris` (150 × 4, 3 classes) | 4-16-3 ReLU | Adam lr 0.01, batches of 8, 300 epochs | {host['iris_acc']} |",
         f"| `digits` (1797 × 8×8, 10 classes) | 64-32-10 ReLU | Adam lr 0.01, batches of 32, early stopping (patience 10), at most 40 epochs | {host['digits_acc']} |",
+        f"| `wine` (178 × 13, 3 classes, from CSV) | standardisation in the model, 13-16-3 ReLU | Adam lr 0.01, batches of 8, early stopping on validation accuracy (patience 20) | {host['wine_acc']} |",
         f"| `finetune` | 64-32-10 ReLU saved to safetensors after training on digits 0–6, loaded with the first layer frozen | Adam lr 0.01, batches of 32, 40 epochs on new data of all ten digits | {host['finetune_before']} before, {host['finetune_after']} after |",
         f"| `deep_models` | 64-32-[32-32]+skip-10 | Adam lr 0.01, batches of 32, 30 epochs | {host['residual_acc']} |",
         f"| `deep_models` | 64-32-BN-ReLU-10-BN-Softmax | Adam lr 0.01, batches of 32, 30 epochs | {host['bn_acc']} |",
