@@ -108,8 +108,9 @@ def firmware_table(sizes, runs, comma):
         return f"{n:,}" if comma else thousands(n)
 
     rows = [
-        "| target | binary | flash (B) | library share (B) | static RAM (B) | stack (B) |",
-        "| --- | --- | ---: | ---: | ---: | ---: |",
+        "| target | binary | flash (B) | library share (B) | static RAM (B) | stack (B) "
+        "| instructions per training step | per inference |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for target, core in TARGETS:
         base_flash = sizes[(target, "baseline")][0]
@@ -120,8 +121,15 @@ def firmware_table(sizes, runs, comma):
             stack_text = num(stack)
             if target.startswith("thumbv6m") and binary != "baseline":
                 stack_text += f" of {num(total)}"
+            text = runs[(target, binary)][2]
+            if binary == "baseline":
+                step = infer = "—"
+            else:
+                step = num(int(find(r"^instructions: .*?(\d+) per training step", text, "step")))
+                infer = num(int(find(r"(\d+) per inference", text, "inference")))
             rows.append(
-                f"| {core} | `{binary}` ({what}) | {num(flash)} | {share} | {ram} | {stack_text} |"
+                f"| {core} | `{binary}` ({what}) | {num(flash)} | {share} | {ram} | {stack_text} "
+                f"| {step} | {infer} |"
             )
     return "\n".join(rows)
 
@@ -149,13 +157,18 @@ def firmware_results(runs):
                for t, _ in TARGETS}
     (before, ckpt, after), = set(tune.values())
     (tprint,) = set(tprints.values())
+    epochs = {t: int(find(r"^instructions: (\d+) per epoch", runs[(t, "iris")][2], "iris epoch"))
+              for t, _ in TARGETS}
     return (
         f"XOR reaches loss {loss} after {thousands(int(steps))} steps on both cores; iris reaches "
         f"{acc} held-out accuracy ({correct} of {total}) on both, with weights bit-identical to "
         f"each other (fingerprint `{fingerprint}`; CI compares them). `finetune` takes PyTorch's "
         f"network from {before} to {after} held-out accuracy on the device's own flowers, keeps a "
         f"{thousands(int(ckpt))}-byte checkpoint (model and Adam's state) in flash and reloads it "
-        f"after a reboot with the same weights on both cores (fingerprint `{tprint}`)."
+        f"after a reboot with the same weights on both cores (fingerprint `{tprint}`). An iris "
+        f"epoch (14 steps of 8 flowers, Adam) executes {thousands(epochs['thumbv7em-none-eabihf'])} "
+        f"instructions on the Cortex-M4F and {thousands(epochs['thumbv6m-none-eabi'])} on the "
+        f"Cortex-M0 (software floating point)."
     )
 
 

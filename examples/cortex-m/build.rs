@@ -7,6 +7,11 @@ use std::path::PathBuf;
 
 fn main() {
     let target = env::var("TARGET").unwrap_or_default();
+    println!("cargo::rustc-check-cfg=cfg(qemu_microbit)");
+    if target.starts_with("thumbv6m-") {
+        // The Cortex-M0 runs on QEMU's `microbit` (16 MHz); the M4F on `mps2-an386` (25 MHz).
+        println!("cargo:rustc-cfg=qemu_microbit");
+    }
     let layout = if target.starts_with("thumbv6m-") {
         "memory-m0.x"
     } else if target.starts_with("thumbv7em-") {

@@ -75,3 +75,193 @@ pub mod stack {
         top - addr
     }
 }
+
+/// Instructions executed, counted with SysTick under QEMU's `-icount shift=0,align=off`.
+///
+/// With `-icount shift=0` QEMU advances its virtual clock by exactly 1 ns per instruction, and
+/// SysTick, clocked by the core clock, counts down once per clock period: 40 ns on the
+/// `mps2-an386` (25 MHz), 62.5 ns on the `microbit` (16 MHz). So the ticks SysTick counted,
+/// times the instructions per tick, are the instructions executed. The 24-bit counter wraps;
+/// the SysTick exception counts the wraps. [`calibrate`] checks all of it on a loop of known
+/// length before any figure is printed: without `-icount` (real time) it fails.
+pub mod icount {
+    use core::sync::atomic::{AtomicU32, Ordering};
+
+    use cortex_m::peripheral::syst::SystClkSource;
+    use cortex_m::peripheral::{SCB, SYST};
+
+    /// SysTick counts from this down to 0, then reloads: 16 384 ticks, so that it wraps every
+    /// 655 360 instructions on the Cortex-M4F and 1 024 000 on the Cortex-M0, and every
+    /// measurement, the calibration's included, counts wraps.
+    const RELOAD: u32 = 0x3fff;
+
+    /// Instructions per SysTick tick, as a fraction: the clock period in ns at 1 ns per
+    /// instruction.
+    #[cfg(not(qemu_microbit))]
+    const PER_TICK: (u64, u64) = (40, 1); // mps2-an386: 25 MHz
+    #[cfg(qemu_microbit)]
+    const PER_TICK: (u64, u64) = (125, 2); // microbit: 16 MHz
+
+    static WRAPS: AtomicU32 = AtomicU32::new(0);
+
+    /// Called from the binary's SysTick exception handler.
+    pub fn on_wrap() {
+        // One writer (this handler); thumbv6m has no atomic read-modify-write.
+        WRAPS.store(
+            WRAPS.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Where [`now`] counts from.
+    static BASE: AtomicU32 = AtomicU32::new(0);
+
+    /// Starts SysTick from the core clock with its wrap exception.
+    pub fn start(mut syst: SYST) {
+        syst.set_clock_source(SystClkSource::Core);
+        syst.set_reload(RELOAD);
+        syst.clear_current();
+        syst.enable_interrupt();
+        syst.enable_counter();
+        // The counter starts at 0 and loads RELOAD on its first tick; count from a reading
+        // after that, with no wrap pending.
+        while SYST::get_current() == 0 || SCB::is_pendst_pending() {}
+        let start = SYST::get_current();
+        WRAPS.store(0, Ordering::Relaxed);
+        BASE.store(RELOAD - start, Ordering::Relaxed);
+    }
+
+    /// The last value [`now`] returned.
+    static LAST: cortex_m::interrupt::Mutex<core::cell::Cell<u64>> =
+        cortex_m::interrupt::Mutex::new(core::cell::Cell::new(0));
+
+    /// Instructions since [`start`].
+    pub fn now() -> u64 {
+        let ticks = loop {
+            let wraps = WRAPS.load(Ordering::Relaxed);
+            let mut current = SYST::get_current();
+            let mut total_wraps = wraps;
+            // The counter may have reloaded with its exception not yet taken: then the wrap
+            // is pending, and the counter is read again, in its new period.
+            if SCB::is_pendst_pending() {
+                current = SYST::get_current();
+                total_wraps = wraps.wrapping_add(1);
+            }
+            if WRAPS.load(Ordering::Relaxed) == wraps {
+                break u64::from(total_wraps) * (u64::from(RELOAD) + 1)
+                    + u64::from(RELOAD - current)
+                    - u64::from(BASE.load(Ordering::Relaxed));
+            }
+        };
+        let mut count = ticks * PER_TICK.0 / PER_TICK.1;
+        // QEMU computes the counter from its virtual clock when it is read, but reloads it
+        // (setting the pending bit) only when its timer event runs, at the end of a block of
+        // instructions: in between, a read has wrapped with no wrap counted, and the count
+        // would go back by one period. Time does not go back: add that period.
+        cortex_m::interrupt::free(|cs| {
+            let last = LAST.borrow(cs);
+            if count < last.get() {
+                count += (u64::from(RELOAD) + 1) * PER_TICK.0 / PER_TICK.1;
+            }
+            last.set(count);
+        });
+        count
+    }
+
+    /// `n` iterations of two instructions (`subs`, `bne`).
+    #[inline(never)]
+    fn spin(n: u32) {
+        // SAFETY: a register countdown loop; no memory, no stack.
+        unsafe {
+            core::arch::asm!(
+                "2:",
+                "subs {0}, #1",
+                "bne 2b",
+                inout(reg) n => _,
+                options(nomem, nostack)
+            );
+        }
+    }
+
+    /// Counts loops of 20 000 and 5 000 000 instructions (the second wraps SysTick several
+    /// times) and returns the counts, or `Err` with them if one is off by more than two ticks
+    /// and the few instructions of the calls and of the wrap exceptions.
+    pub fn calibrate() -> Result<(u64, u64), (u64, u64)> {
+        let count = |n: u32| {
+            let start = now();
+            spin(n);
+            now() - start
+        };
+        let (short, long) = (count(10_000), count(2_500_000));
+        let tolerance = 2 * PER_TICK.0 / PER_TICK.1 + 100;
+        if short.abs_diff(20_000) <= tolerance && long.abs_diff(5_000_000) <= tolerance {
+            Ok((short, long))
+        } else {
+            Err((short, long))
+        }
+    }
+}
+
+/// Starts the instruction counter and checks it ([`icount::calibrate`]); prints the check,
+/// and exits with failure if the counts are off (QEMU run without `-icount shift=0`).
+pub fn start_counting() {
+    if let Some(peripherals) = cortex_m::Peripherals::take() {
+        icount::start(peripherals.SYST);
+    }
+    // What a resume and a pause with nothing between them count, taken off every span.
+    let mut empty = u64::MAX;
+    for _ in 0..16 {
+        let mut meter = Meter::default();
+        meter.resume();
+        meter.pause();
+        empty = empty.min(meter.total());
+    }
+    METER_OVERHEAD.store(empty as u32, core::sync::atomic::Ordering::Relaxed);
+    match icount::calibrate() {
+        Ok((short, long)) => hprintln!(
+            "instruction counter: loops of 20000 and 5000000 instructions counted as {} and {} ({} taken off each span)",
+            short,
+            long,
+            empty
+        ),
+        Err((short, long)) => {
+            hprintln!(
+                "FAIL: loops of 20000 and 5000000 instructions counted as {} and {}: run QEMU with -icount shift=0,align=off",
+                short,
+                long
+            );
+            exit(false)
+        }
+    }
+}
+
+/// The instructions a [`Meter`] counts for an empty span (its own reads of the counter).
+static METER_OVERHEAD: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+
+/// Instructions spent in the parts of a run between [`Meter::resume`] and [`Meter::pause`],
+/// less what the meter's own reads of the counter take.
+#[derive(Default)]
+pub struct Meter {
+    total: u64,
+    since: Option<u64>,
+}
+
+impl Meter {
+    /// Starts (or restarts) counting.
+    pub fn resume(&mut self) {
+        self.since = Some(icount::now());
+    }
+
+    /// Stops counting; adds the instructions since [`Meter::resume`].
+    pub fn pause(&mut self) {
+        if let Some(since) = self.since.take() {
+            let overhead = u64::from(METER_OVERHEAD.load(core::sync::atomic::Ordering::Relaxed));
+            self.total += (icount::now() - since).saturating_sub(overhead);
+        }
+    }
+
+    /// The instructions counted.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+}

@@ -36,7 +36,7 @@ use tinyprop::metrics::evaluate;
 use tinyprop::optim::{Adam, AdamConfig};
 use tinyprop::prelude::*;
 use tinyprop::train::{Fit, Trainer};
-use tinyprop_cortex_m::{exit, stack};
+use tinyprop_cortex_m::{exit, icount, stack, start_counting, Meter};
 
 mod iris {
     include!("../../../../data/iris.rs");
@@ -94,6 +94,7 @@ static TEST_Y: [u8; HELD_OUT] = DEVICE_HELD_OUT.1;
 
 #[entry]
 fn main() -> ! {
+    start_counting();
     let train = ok(DataSet::new(&TRAIN_X, &TRAIN_Y));
     let test = ok(DataSet::new(&TEST_X, &TEST_Y));
     let mut flash = Flash::new();
@@ -114,6 +115,7 @@ fn main() -> ! {
         memory::training_bytes::<f32, SMatrix<f32, 4, BATCH>, Net, Opt>()
     );
 
+    let (epoch_instructions, step_instructions, save_instructions);
     let (before, tuned, fingerprint_tuned) = {
         let mut net = Net::default();
         ok(safetensors::load(&mut net, BASE));
@@ -127,14 +129,21 @@ fn main() -> ! {
         let mut rng = SplitMix64::new(SEED);
         let mut order = [0u16; TRAIN];
         let plan = Fit::new(&train, &mut order, &mut rng).max_epochs(EPOCHS);
+        let mut meter = Meter::default();
+        meter.resume();
         let report = ok(
             Train::new().fit(&mut net, &mut opt, &CrossEntropy, plan, |e| {
+                meter.pause();
                 if e.epoch == 1 || e.epoch % 50 == 0 {
                     hprintln!("epoch {:3}  train loss {:.4}", e.epoch, e.train.loss);
                 }
+                meter.resume();
                 ControlFlow::Continue(())
             }),
         );
+        meter.pause();
+        epoch_instructions = meter.total() / report.epochs as u64;
+        step_instructions = meter.total() / (report.epochs as u64 * report.last.train.steps as u64);
         let tuned = accuracy(&net, &test);
         hprintln!(
             "fine-tuned the last layer for {} epochs: held-out accuracy {:.4}",
@@ -147,9 +156,11 @@ fn main() -> ! {
             model: &mut net,
             optimizer: &mut opt,
         };
+        let start = icount::now();
         let len = ok(safetensors::save(&state, Dtype::F32, &mut file));
         let mut checkpoint = ok(Checkpoint::new(&mut flash, 0, FLASH as u32));
         let generation = ok(checkpoint.save(file.get(..len).unwrap_or(&[])));
+        save_instructions = icount::now() - start;
         hprintln!(
             "checkpoint: {} bytes (model and Adam's state), generation {}",
             len,
@@ -165,7 +176,8 @@ fn main() -> ! {
         lr: 0.01,
         ..Default::default()
     }));
-    {
+    let load_instructions = {
+        let start = icount::now();
         let mut checkpoint = ok(Checkpoint::new(&mut flash, 0, FLASH as u32));
         let stored = ok(checkpoint.load(&mut file));
         let mut state = TrainingState {
@@ -176,12 +188,21 @@ fn main() -> ! {
             &mut state,
             file.get(..stored.len).unwrap_or(&[]),
         ));
+        let instructions = icount::now() - start;
         hprintln!(
             "reboot: loaded checkpoint generation {} ({} bytes)",
             stored.generation,
             stored.len
         );
-    }
+        instructions
+    };
+    hprintln!(
+        "instructions: {} per fine-tuning epoch ({} per training step), {} to save the checkpoint (safetensors and flash), {} to load it",
+        epoch_instructions,
+        step_instructions,
+        save_instructions,
+        load_instructions
+    );
     let after = accuracy(&net, &test);
     let same = fingerprint(&net) == fingerprint_tuned;
     hprintln!("after reboot: held-out accuracy {:.4}", after);
@@ -207,9 +228,13 @@ fn main() -> ! {
         let text = core::str::from_utf8(hex.get(..2 * line.len()).unwrap_or(&[])).unwrap_or("");
         hprintln!("safetensors: {}", text);
     }
+    let mut inference = Meter::default();
     for x in &TEST_X {
         let mut y = SMatrix::<f32, 3, 1>::zeros();
-        net.forward(&SVector::<f32, 4>::from(*x), &mut y);
+        let x = SVector::<f32, 4>::from(*x);
+        inference.resume();
+        net.forward(&x, &mut y);
+        inference.pause();
         // The bits, in hex: exact, and without the code that prints floats in full.
         hprintln!(
             "logits: {:08x} {:08x} {:08x}",
@@ -218,6 +243,10 @@ fn main() -> ! {
             y[2].to_bits()
         );
     }
+    hprintln!(
+        "instructions: {} per inference (one sample)",
+        inference.total() / HELD_OUT as u64
+    );
     hprintln!(
         "stack high-water mark: {} of {} bytes",
         stack::high_water(),
@@ -261,6 +290,11 @@ fn ok<T>(result: Result<T, tinyprop::Error>) -> T {
             exit(false)
         }
     }
+}
+
+#[exception]
+fn SysTick() {
+    icount::on_wrap();
 }
 
 #[exception]

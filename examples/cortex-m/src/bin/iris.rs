@@ -24,7 +24,7 @@ use tinyprop::metrics::{evaluate, ConfusionMatrix};
 use tinyprop::optim::{Adam, AdamConfig};
 use tinyprop::prelude::*;
 use tinyprop::train::{Fit, Trainer};
-use tinyprop_cortex_m::{exit, stack};
+use tinyprop_cortex_m::{exit, icount, stack, start_counting, Meter};
 
 mod iris {
     include!("../../../../data/iris.rs");
@@ -50,6 +50,7 @@ const MIN_ACCURACY: f32 = 0.90;
 
 #[entry]
 fn main() -> ! {
+    start_counting();
     let data = ok(DataSet::new(&IRIS_FEATURES, &IRIS_LABELS));
 
     // A stratified split: 30 % of each species held out.
@@ -61,6 +62,7 @@ fn main() -> ! {
         &mut rng,
         &mut rows,
     ));
+    let test_rows: &[u16] = test_rows;
     let (train, test) = (ok(data.subset(train_rows)), ok(data.subset(test_rows)));
 
     let mut net = Net::default();
@@ -96,12 +98,18 @@ fn main() -> ! {
     );
 
     let plan = Fit::new(&train, &mut order, &mut rng).max_epochs(EPOCHS);
+    // Instructions of training alone: the printing in the callback is not counted.
+    let mut meter = Meter::default();
+    meter.resume();
     let report = ok(trainer.fit(&mut net, &mut opt, &CrossEntropy, plan, |e| {
+        meter.pause();
         if e.epoch == 1 || e.epoch % REPORT_EVERY == 0 {
             hprintln!("epoch {:3}  train loss {:.4}", e.epoch, e.train.loss);
         }
+        meter.resume();
         ControlFlow::Continue(())
     }));
+    meter.pause();
     hprintln!(
         "{} epochs of {} steps",
         report.epochs,
@@ -125,6 +133,21 @@ fn main() -> ! {
         accuracy,
         held_out.correct.unwrap_or(0),
         held_out.samples
+    );
+    // One flower at a time, as firmware classifies a reading.
+    let mut inference = Meter::default();
+    for row in test_rows {
+        let x = SVector::<f32, 4>::from(IRIS_FEATURES[usize::from(*row)]);
+        let mut y = SVector::<f32, 3>::zeros();
+        inference.resume();
+        net.forward(&x, &mut y);
+        inference.pause();
+    }
+    hprintln!(
+        "instructions: {} per epoch ({} per training step), {} per inference (one sample)",
+        meter.total() / report.epochs as u64,
+        meter.total() / (report.epochs as u64 * report.last.train.steps as u64),
+        inference.total() / test_rows.len() as u64
     );
     hprintln!("weights fingerprint: {:08x}", fingerprint(&net));
     hprintln!(
@@ -162,6 +185,11 @@ fn ok<T>(result: Result<T, tinyprop::Error>) -> T {
             exit(false)
         }
     }
+}
+
+#[exception]
+fn SysTick() {
+    icount::on_wrap();
 }
 
 #[exception]

@@ -9,7 +9,7 @@ use cortex_m_rt::{entry, exception, ExceptionFrame};
 use cortex_m_semihosting::hprintln;
 use tinyprop::memory;
 use tinyprop::prelude::*;
-use tinyprop_cortex_m::{exit, stack};
+use tinyprop_cortex_m::{exit, icount, stack, start_counting, Meter};
 
 type Net = (Dense<f32, 2, 8>, Tanh, Dense<f32, 8, 1>);
 type Batch = SMatrix<f32, 2, 4>;
@@ -23,6 +23,7 @@ const TARGET_LOSS: f32 = 0.01;
 
 #[entry]
 fn main() -> ! {
+    start_counting();
     hprintln!(
         "xor: {} parameters, {} bytes of training memory (model, batch, workspace, optimizer)",
         memory::parameter_count::<f32, Net>(),
@@ -42,8 +43,12 @@ fn main() -> ! {
     let mut ws = Workspace::<f32, Batch, Net>::new();
 
     let mut loss = f32::INFINITY;
+    let mut meter = Meter::default();
     for step in 0..STEPS {
-        loss = match train_step(&mut net, &mut opt, &BceWithLogits, &x, &t, &mut ws) {
+        meter.resume();
+        let result = train_step(&mut net, &mut opt, &BceWithLogits, &x, &t, &mut ws);
+        meter.pause();
+        loss = match result {
             Ok(loss) => loss,
             Err(e) => fail(e),
         };
@@ -52,6 +57,20 @@ fn main() -> ! {
         }
     }
     hprintln!("final loss {:.6} after {} steps", loss, STEPS);
+    // One sample at a time, as firmware classifies a reading.
+    let mut inference = Meter::default();
+    for sample in x.column_iter() {
+        let mut y = SMatrix::<f32, 1, 1>::zeros();
+        let one = SMatrix::<f32, 2, 1>::new(sample[0], sample[1]);
+        inference.resume();
+        net.forward(&one, &mut y);
+        inference.pause();
+    }
+    hprintln!(
+        "instructions: {} per training step (batch of 4), {} per inference (one sample)",
+        meter.total() / u64::from(STEPS),
+        inference.total() / 4
+    );
     hprintln!(
         "stack high-water mark: {} of {} bytes",
         stack::high_water(),
@@ -68,6 +87,11 @@ fn main() -> ! {
 fn fail(e: tinyprop::Error) -> ! {
     hprintln!("FAIL: {}", e);
     exit(false)
+}
+
+#[exception]
+fn SysTick() {
+    icount::on_wrap();
 }
 
 #[exception]
