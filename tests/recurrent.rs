@@ -563,3 +563,250 @@ fn digits_as_sequences_held_out_accuracy_at_least_0_95() {
         assert!(lstm.accuracy >= 0.95, "seed {seed}: LSTM {}", lstm.accuracy);
     }
 }
+
+// ------------------------------------------------------------------------ streams
+
+/// Truncated backpropagation through time: the state carried from window to window gives the
+/// outputs of one long sequence, bit for bit, while the gradient of a window stops at its
+/// start (it is the gradient with the carried state held constant, checked against finite
+/// differences, and differs from the full gradient through both windows).
+#[test]
+fn truncated_bptt_carries_the_state_and_stops_the_gradient() {
+    const W: usize = 5;
+    type Net = Lstm<f64, 2, 3>;
+    let mut net = Net::new(Init::PyTorchDefault, &mut SplitMix64::new(21));
+    let mut next = noise(22);
+    let mut long = Seq::<f64, 2, { 2 * W }, 2>::zeroed();
+    long.tensors_mut()
+        .for_each(|t| t.iter_mut().for_each(|v| *v = next()));
+    let window = |k: usize| Seq::<f64, 2, W, 2> {
+        steps: std::array::from_fn(|t| long.steps[k * W + t]),
+    };
+    let (w0, w1) = (window(0), window(1));
+    let mut r = Seq::<f64, 3, W, 2>::zeroed();
+    r.tensors_mut()
+        .for_each(|t| t.iter_mut().for_each(|v| *v = next()));
+
+    // The whole sequence at once.
+    let mut full = Seq::<f64, 3, { 2 * W }, 2>::zeroed();
+    net.forward(&long, &mut full);
+
+    // Two windows, the state carried.
+    let mut cache: RecurrentCache<f64, 3, 4, 1, W, 2, tinyprop::layers::LstmCell> =
+        Zeroed::zeroed();
+    let y0 = net.forward_train(&w0, &mut cache).clone();
+    cache.carry();
+    let (h0, c0) = (cache.h0, cache.c0);
+    let y1 = net.forward_train(&w1, &mut cache).clone();
+    for t in 0..W {
+        assert_eq!(y0.steps[t], full.steps[t]);
+        assert_eq!(y1.steps[t], full.steps[W + t]);
+    }
+    // A stream in inference, one step at a time, gives the same too.
+    let mut state = State::<f64, 3, 2>::zeroed();
+    for t in 0..2 * W {
+        let x = Seq::<f64, 2, 1, 2> {
+            steps: [long.steps[t]],
+        };
+        let mut y = Seq::<f64, 3, 1, 2>::zeroed();
+        net.forward_from(&x, &mut state, &mut y);
+        assert_eq!(y.steps[0], full.steps[t]);
+    }
+
+    // The window's gradient: the carried state is a constant.
+    let mut dy = r.clone();
+    let mut grads = Net::zeroed();
+    net.backward(&w1, &mut cache, &mut dy, None, Some(&mut grads));
+    let loss = |net: &Net| {
+        let mut cache: RecurrentCache<f64, 3, 4, 1, W, 2, tinyprop::layers::LstmCell> =
+            Zeroed::zeroed();
+        cache.h0 = h0;
+        cache.c0 = c0;
+        let y = net.forward_frozen(&w1, &mut cache);
+        y.steps
+            .iter()
+            .zip(&r.steps)
+            .map(|(y, r)| y.dot(r))
+            .sum::<f64>()
+    };
+    let (mut analytic, mut numeric) = (Vec::new(), Vec::new());
+    for i in 0..4 {
+        for j in 0..net.tensor(i).unwrap().len() {
+            let v = net.tensor(i).unwrap()[j];
+            let e = 1e-6 * v.abs().max(1.0);
+            let mut p = net.clone();
+            p.tensor_mut(i).unwrap()[j] = v + e;
+            let up = loss(&p);
+            p.tensor_mut(i).unwrap()[j] = v - e;
+            numeric.push((up - loss(&p)) / (2.0 * e));
+            analytic.push(grads.tensor(i).unwrap()[j]);
+        }
+    }
+    let err = relative_error(&analytic, &numeric);
+    println!("truncated BPTT: window gradient vs finite differences {err:.2e}");
+    assert!(err < 1e-6, "{err:e}");
+
+    // Full backpropagation through both windows gives another gradient.
+    let mut cache2: RecurrentCache<f64, 3, 4, 1, { 2 * W }, 2, tinyprop::layers::LstmCell> =
+        Zeroed::zeroed();
+    net.forward_train(&long, &mut cache2);
+    let mut dy2 = Seq::<f64, 3, { 2 * W }, 2>::zeroed();
+    for t in 0..W {
+        dy2.steps[W + t] = r.steps[t];
+    }
+    let mut full_grads = Net::zeroed();
+    net.backward(&long, &mut cache2, &mut dy2, None, Some(&mut full_grads));
+    let diff = relative_error(grads.tensor(1).unwrap(), full_grads.tensor(1).unwrap());
+    assert!(diff > 1e-3, "truncation changed nothing: {diff:e}");
+}
+
+/// On-device learning on an endless stream: a GRU predicts the next value of a noisy
+/// oscillation from windows of 8 steps, one optimizer step per window, the hidden state carried
+/// from window to window (truncated BPTT); its loss falls well below the naive forecast's.
+#[test]
+fn a_gru_learns_from_a_stream() {
+    const W: usize = 8;
+    type Net = (Gru<f32, 1, 12>, LastStep, Dense<f32, 12, 1>);
+    let mut net = Net::default();
+    net.init(Init::PyTorchDefault, &mut SplitMix64::new(5));
+    let mut opt = Adam::new(AdamConfig {
+        lr: 0.01,
+        ..Default::default()
+    })
+    .unwrap();
+    let mut ws = Box::new(Workspace::<f32, Seq<f32, 1, W, 1>, Net>::new());
+    let mut rng = SplitMix64::new(6);
+    let mut t = 0usize;
+    let mut sample = move || {
+        t += 1;
+        let noise = 0.05 * (2.0 * tinyprop::rng::unit_f32(&mut rng) - 1.0);
+        (t as f32 * 0.3).sin() + 0.5 * (t as f32 * 0.11).sin() + noise
+    };
+    let mut x = Seq::<f32, 1, W, 1>::zeroed();
+    let mut last = sample();
+    let (mut model_loss, mut naive_loss) = (0.0f32, 0.0f32);
+    let windows = 1500;
+    for k in 0..windows {
+        for step in x.steps.iter_mut() {
+            step[0] = last;
+            last = sample();
+        }
+        let target = SMatrix::<f32, 1, 1>::new(last);
+        // Next window starts where this one ended: the target becomes its first input.
+        let loss = train_step(&mut net, &mut opt, &Mse, &x, &target, &mut ws).unwrap();
+        ws.cache.0 .0.carry();
+        if k >= windows - 200 {
+            model_loss += loss;
+            let naive = x.steps[W - 1][0] - last;
+            naive_loss += naive * naive;
+        }
+    }
+    let (model_loss, naive_loss) = (model_loss / 200.0, naive_loss / 200.0);
+    println!("stream: last 200 windows, GRU mse {model_loss:.5}, naive mse {naive_loss:.5}");
+    assert!(
+        model_loss < 0.5 * naive_loss,
+        "{model_loss} vs {naive_loss}"
+    );
+}
+
+/// Exploding gradients: a ReLU RNN whose recurrent weights amplify (1.5·I) over 60 steps has a
+/// gradient norm in the millions, and a plain SGD step with it throws the weights far away;
+/// clipping the gradient norm to 1 keeps the step bounded.
+#[test]
+fn clipping_tames_an_exploding_gradient() {
+    use tinyprop::optim::clip::Norm;
+    const T: usize = 60;
+    let mut rnn = RnnRelu::<f64, 1, 4>::zeroed();
+    for (r, row) in rnn.weight_hh[0].iter_mut().enumerate() {
+        row[r] = 1.5;
+    }
+    for (r, row) in rnn.weight_ih[0].iter_mut().enumerate() {
+        row[0] = 0.1 * (r + 1) as f64;
+    }
+    let x = Seq::<f64, 1, T, 1> {
+        steps: [SMatrix::from_element(1.0); T],
+    };
+    let mut cache: RecurrentCache<f64, 4, 1, 0, T, 1, _> = Zeroed::zeroed();
+    rnn.forward_train(&x, &mut cache);
+    // The loss: the sum of the last hidden state.
+    let mut dy = Seq::<f64, 4, T, 1>::zeroed();
+    dy.steps[T - 1].fill(1.0);
+    let mut grads = RnnRelu::<f64, 1, 4>::zeroed();
+    rnn.backward(&x, &mut cache, &mut dy, None, Some(&mut grads));
+    let norm = |g: &RnnRelu<f64, 1, 4>| {
+        g.tensors()
+            .flat_map(|t| t.iter())
+            .map(|v| v * v)
+            .sum::<f64>()
+            .sqrt()
+    };
+    let raw = norm(&grads);
+    println!("exploding: gradient norm over {T} steps {raw:.3e}");
+    assert!(raw > 1e6, "{raw:e}");
+
+    let lr = 0.01;
+    let step = |g: &RnnRelu<f64, 1, 4>| {
+        let mut p = rnn.clone();
+        let mut opt = Sgd::new(lr).unwrap();
+        opt.step(&mut p, g).unwrap();
+        let moved: f64 = p
+            .tensors()
+            .zip(rnn.tensors())
+            .flat_map(|(a, b)| a.iter().zip(b).map(|(a, b)| (a - b).powi(2)))
+            .sum::<f64>()
+            .sqrt();
+        moved
+    };
+    let unclipped = step(&grads);
+    let mut clipped = grads.clone();
+    let total = clip_grad_norm(&mut clipped, 1.0, Norm::L2).unwrap();
+    assert!((total - raw).abs() <= 1e-9 * raw);
+    let bounded = step(&clipped);
+    println!(
+        "   SGD step (lr {lr}): weights move {unclipped:.3e} unclipped, {bounded:.3e} clipped"
+    );
+    assert!(unclipped > 1e4);
+    assert!(bounded <= lr * 1.0 + 1e-12);
+}
+
+/// Vanishing gradients: over 100 steps, the gradient of the last output with respect to the
+/// first input is practically zero through a tanh RNN, but an LSTM with its forget gate open
+/// (bias 3) and a GRU with its update gate open (bias 3) keep it.
+#[test]
+fn gates_keep_the_gradient_where_the_rnn_loses_it() {
+    use tinyprop::layers::{GruCell, LstmCell, RnnCell};
+    const T: usize = 100;
+    fn ratio<const G: usize, const A: usize, K: Cell<G, A>>(
+        layer: &Recurrent<f64, 1, 8, G, A, K>,
+    ) -> f64 {
+        let mut next = noise(31);
+        let x = Seq::<f64, 1, T, 1> {
+            steps: std::array::from_fn(|_| SMatrix::from_element(next())),
+        };
+        let mut cache: RecurrentCache<f64, 8, G, A, T, 1, K> = Zeroed::zeroed();
+        layer.forward_frozen(&x, &mut cache);
+        let mut dy = Seq::<f64, 8, T, 1>::zeroed();
+        dy.steps[T - 1].fill(1.0);
+        let mut dx = Seq::<f64, 1, T, 1>::zeroed();
+        layer.backward(&x, &mut cache, &mut dy, Some(&mut dx), None);
+        dx.steps[0].norm() / dx.steps[T - 1].norm()
+    }
+    let mut rng = SplitMix64::new(30);
+    let rnn = Rnn::<f64, 1, 8>::new(Init::PyTorchDefault, &mut rng);
+    let mut lstm = Lstm::<f64, 1, 8>::new(Init::PyTorchDefault, &mut rng);
+    lstm.bias_hh[1] = [3.0; 8]; // forget gate
+    let mut gru = Gru::<f64, 1, 8>::new(Init::PyTorchDefault, &mut rng);
+    gru.bias_hh[1] = [3.0; 8]; // update gate: h' ≈ h
+    let (r, l, g) = (
+        ratio::<1, 0, RnnCell<Tanh>>(&rnn),
+        ratio::<4, 1, LstmCell>(&lstm),
+        ratio::<3, 1, GruCell>(&gru),
+    );
+    println!(
+        "vanishing over {T} steps, |dL/dx_0| / |dL/dx_{}|: RNN {r:.2e}, LSTM {l:.2e}, GRU {g:.2e}",
+        T - 1
+    );
+    assert!(r < 1e-12, "{r:e}");
+    assert!(l > 1e-4, "{l:e}");
+    assert!(g > 1e-4, "{g:e}");
+}
