@@ -431,6 +431,69 @@ fn stacked_chain_gradients() {
     assert!(err < 1e-6, "{err:e}");
 }
 
+/// A prediction at every step (a dense layer applied to each step, the steps flattened for the
+/// loss) through the chain: gradients of parameters and inputs against finite differences.
+#[test]
+fn every_step_chain_gradients() {
+    type Net = (
+        Sequence<2, 5>,
+        RnnRelu<f64, 2, 3>,
+        Lstm<f64, 3, 3>,
+        EachStep<Dense<f64, 3, 2>>,
+        FlattenSteps<10>,
+    );
+    let mut net = Net::default();
+    net.init(Init::PyTorchDefault, &mut SplitMix64::new(18));
+    let mut next = noise(19);
+    let x = SMatrix::<f64, 10, 3>::from_fn(|_, _| next());
+    let target = SMatrix::<f64, 10, 3>::from_fn(|_, _| next());
+    let loss_of = |net: &Net, x: &SMatrix<f64, 10, 3>| {
+        let mut y = SMatrix::<f64, 10, 3>::zeros();
+        net.forward(x, &mut y);
+        let mut dy = SMatrix::zeros();
+        Mse.loss_and_grad(&y, &target, &mut dy).unwrap()
+    };
+    let mut ws = Workspace::<f64, SMatrix<f64, 10, 3>, Net>::new();
+    let out = net.forward_train(&x, &mut ws.cache);
+    Mse.loss_and_grad(out, &target, &mut ws.dy).unwrap();
+    let mut dx = SMatrix::<f64, 10, 3>::zeros();
+    net.backward(
+        &x,
+        &mut ws.cache,
+        &mut ws.dy,
+        Some(&mut dx),
+        Some(&mut ws.grads),
+    );
+    let (mut analytic, mut numeric) = (Vec::new(), Vec::new());
+    for i in 0..<Net as Parameters<f64>>::TENSORS {
+        for j in 0..net.tensor(i).unwrap().len() {
+            let v = net.tensor(i).unwrap()[j];
+            let e = 1e-6 * v.abs().max(1.0);
+            let mut p = net.clone();
+            p.tensor_mut(i).unwrap()[j] = v + e;
+            let up = loss_of(&p, &x);
+            p.tensor_mut(i).unwrap()[j] = v - e;
+            numeric.push((up - loss_of(&p, &x)) / (2.0 * e));
+            analytic.push(ws.grads.tensor(i).unwrap()[j]);
+        }
+    }
+    let dp = relative_error(&analytic, &numeric);
+    let (mut analytic, mut numeric) = (Vec::new(), Vec::new());
+    for j in 0..30 {
+        let v = x.as_slice()[j];
+        let e = 1e-6 * v.abs().max(1.0);
+        let mut x2 = x;
+        x2.as_mut_slice()[j] = v + e;
+        let up = loss_of(&net, &x2);
+        x2.as_mut_slice()[j] = v - e;
+        numeric.push((up - loss_of(&net, &x2)) / (2.0 * e));
+        analytic.push(dx.as_slice()[j]);
+    }
+    let dxe = relative_error(&analytic, &numeric);
+    println!("every-step chain: parameters {dp:.2e}, inputs {dxe:.2e}");
+    assert!(dp < 1e-6 && dxe < 1e-6, "{dp:e} {dxe:e}");
+}
+
 // ------------------------------------------------------------------------ the contract
 
 type Digits = (

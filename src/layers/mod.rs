@@ -19,8 +19,8 @@ pub use dropout::{Dropout, SavedRng};
 pub use frozen::Frozen;
 pub use norm::{Affine, BatchNorm, LayerNorm, NormCache};
 pub use recurrent::{
-    Cell, Gru, GruCell, LastStep, Lstm, LstmCell, Recurrent, RecurrentCache, Rnn, RnnActivation,
-    RnnCell, RnnRelu, Seq, Sequence, State,
+    Cell, EachStep, EachStepCache, FlattenSteps, Gru, GruCell, LastStep, Lstm, LstmCell, Recurrent,
+    RecurrentCache, Rnn, RnnActivation, RnnCell, RnnRelu, Seq, Sequence, State,
 };
 pub use residual::{Residual, ResidualProjection};
 pub use scale::Normalize;

@@ -304,6 +304,223 @@ where
     }
 }
 
+/// Applies a layer to every step of a sequence, with the same weights: `Seq<T, N, L, B>` to
+/// `Seq<T, O, L, B>` for a layer from `SMatrix<T, N, B>` to `SMatrix<T, O, B>` (PyTorch applies
+/// `nn.Linear` to every step of a `[batch, L, N]` tensor the same way). Its tensors are those of
+/// the layer, under the same names; its gradients are summed over the steps.
+///
+/// ```
+/// use tinyprop::prelude::*;
+/// use tinyprop::layers::{EachStep, FlattenSteps};
+/// // A prediction at every step: 4 steps of 1 value in, 4 values out per sample.
+/// type Net = (Sequence<1, 4>, Gru<f32, 1, 8>, EachStep<Dense<f32, 8, 1>>, FlattenSteps<4>);
+/// let net = Net::default();
+/// let mut y = SMatrix::<f32, 4, 2>::zeros();
+/// net.forward(&SMatrix::<f32, 4, 2>::zeros(), &mut y);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EachStep<M>(pub M);
+
+/// What [`EachStep`] keeps: the layer's cache of every step, and the output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EachStepCache<C, T: Scalar, const O: usize, const L: usize, const B: usize> {
+    /// The layer's cache, step by step.
+    pub steps: [C; L],
+    /// The output.
+    pub y: Seq<T, O, L, B>,
+}
+
+impl<C: Zeroed, T: Scalar, const O: usize, const L: usize, const B: usize> Zeroed
+    for EachStepCache<C, T, O, L, B>
+{
+    fn zeroed() -> Self {
+        Self {
+            steps: core::array::from_fn(|_| C::zeroed()),
+            y: Seq::zeroed(),
+        }
+    }
+    fn set_zero(&mut self) {
+        for c in self.steps.iter_mut() {
+            c.set_zero();
+        }
+        self.y.set_zero();
+    }
+}
+
+impl<T: Scalar, M: Parameters<T>> Parameters<T> for EachStep<M> {
+    crate::layer::tensors_of_field!(0: M);
+}
+
+impl<T: Scalar, M: StateDict<T>> StateDict<T> for EachStep<M> {
+    const ENTRIES: usize = M::ENTRIES;
+    fn visit<F>(&self, prefix: &mut Name, f: &mut F) -> Result<(), Error>
+    where
+        F: FnMut(TensorInfo<'_>, Values<'_, T>) -> Result<(), Error>,
+    {
+        self.0.visit(prefix, f)
+    }
+    fn visit_mut<F>(&mut self, prefix: &mut Name, f: &mut F) -> Result<(), Error>
+    where
+        F: FnMut(TensorInfo<'_>, ValuesMut<'_, T>) -> Result<(), Error>,
+    {
+        self.0.visit_mut(prefix, f)
+    }
+}
+
+impl<T: Scalar, M: Model<T>> Model<T> for EachStep<M> {
+    type Grads = M::Grads;
+    type Buffers = M::Buffers;
+    fn init<R: RngCore + ?Sized>(&mut self, init: Init, rng: &mut R) {
+        self.0.init(init, rng);
+    }
+    fn save_buffers(&self, saved: &mut Self::Buffers) {
+        self.0.save_buffers(saved);
+    }
+    fn restore_buffers(&mut self, saved: &Self::Buffers) {
+        self.0.restore_buffers(saved);
+    }
+    fn buffers_finite(&self) -> bool {
+        self.0.buffers_finite()
+    }
+    /// The layer's rows, each output shaped `[L, …]`.
+    fn describe(
+        &self,
+        name: &str,
+        input: Shape,
+        row: &mut dyn FnMut(&LayerRow<'_>) -> core::fmt::Result,
+    ) -> Result<Shape, core::fmt::Error> {
+        let (steps, step) = match input.dims() {
+            [l, rest @ ..] => (
+                *l,
+                Shape::new([rest.first().copied().unwrap_or(1), 0, 0, 0], 1),
+            ),
+            [] => (1, input),
+        };
+        let per_step = |s: Shape| match s.dims() {
+            [n] => Shape::matrix(steps, *n),
+            _ => s,
+        };
+        let out = self.0.describe(name, step, &mut |r| {
+            row(&LayerRow {
+                output: per_step(r.output),
+                ..*r
+            })
+        })?;
+        Ok(per_step(out))
+    }
+}
+
+impl<T, M, const N: usize, const O: usize, const L: usize, const B: usize> Layer<T, Seq<T, N, L, B>>
+    for EachStep<M>
+where
+    T: Scalar,
+    M: Layer<T, SMatrix<T, N, B>, Output = SMatrix<T, O, B>>,
+{
+    type Output = Seq<T, O, L, B>;
+    type Cache = EachStepCache<M::Cache, T, O, L, B>;
+    const FORWARD_STACK_BYTES: usize = M::FORWARD_STACK_BYTES;
+
+    fn forward(&self, x: &Seq<T, N, L, B>, y: &mut Self::Output) {
+        for (xt, yt) in x.steps.iter().zip(y.steps.iter_mut()) {
+            self.0.forward(xt, yt);
+        }
+    }
+    fn forward_train<'c>(
+        &mut self,
+        x: &Seq<T, N, L, B>,
+        cache: &'c mut Self::Cache,
+    ) -> &'c Self::Output {
+        let steps = cache.steps.iter_mut().zip(cache.y.steps.iter_mut());
+        for (xt, (c, yt)) in x.steps.iter().zip(steps) {
+            yt.copy_from(self.0.forward_train(xt, c));
+        }
+        &cache.y
+    }
+    fn forward_frozen<'c>(
+        &self,
+        x: &Seq<T, N, L, B>,
+        cache: &'c mut Self::Cache,
+    ) -> &'c Self::Output {
+        let steps = cache.steps.iter_mut().zip(cache.y.steps.iter_mut());
+        for (xt, (c, yt)) in x.steps.iter().zip(steps) {
+            yt.copy_from(self.0.forward_frozen(xt, c));
+        }
+        &cache.y
+    }
+    fn output(cache: &Self::Cache) -> &Self::Output {
+        &cache.y
+    }
+    fn backward(
+        &self,
+        x: &Seq<T, N, L, B>,
+        cache: &mut Self::Cache,
+        dy: &mut Self::Output,
+        mut dx: Option<&mut Seq<T, N, L, B>>,
+        mut grads: Option<&mut M::Grads>,
+    ) {
+        let steps = cache.steps.iter_mut().zip(dy.steps.iter_mut());
+        for (t, (xt, (c, dyt))) in x.steps.iter().zip(steps).enumerate() {
+            let dxt = dx.as_deref_mut().and_then(|dx| dx.steps.get_mut(t));
+            self.0.backward(xt, c, dyt, dxt, grads.as_deref_mut());
+        }
+    }
+}
+
+/// The inverse of [`Sequence`]: a `Seq<T, N, L, B>` as a flat batch `SMatrix<T, NL, B>`, each
+/// column the `L` steps of a sample one after the other (so that a loss compares every
+/// step's output with its target). `NL` must be `N·L` (checked when the program is built).
+/// No parameters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlattenSteps<const NL: usize>;
+
+no_parameters!(FlattenSteps<NL>, [const NL: usize], "Flatten", |_input| {
+    Shape::vector(NL)
+});
+
+impl<T, const N: usize, const L: usize, const NL: usize, const B: usize> Layer<T, Seq<T, N, L, B>>
+    for FlattenSteps<NL>
+where
+    T: Scalar,
+{
+    type Output = SMatrix<T, NL, B>;
+    type Cache = SMatrix<T, NL, B>;
+
+    fn forward(&self, x: &Seq<T, N, L, B>, y: &mut Self::Output) {
+        x.write_flat(y);
+    }
+    fn forward_train<'c>(
+        &mut self,
+        x: &Seq<T, N, L, B>,
+        cache: &'c mut Self::Cache,
+    ) -> &'c Self::Output {
+        x.write_flat(cache);
+        cache
+    }
+    fn forward_frozen<'c>(
+        &self,
+        x: &Seq<T, N, L, B>,
+        cache: &'c mut Self::Cache,
+    ) -> &'c Self::Output {
+        x.write_flat(cache);
+        cache
+    }
+    fn output(cache: &Self::Cache) -> &Self::Output {
+        cache
+    }
+    fn backward(
+        &self,
+        _: &Seq<T, N, L, B>,
+        _: &mut Self::Cache,
+        dy: &mut Self::Output,
+        dx: Option<&mut Seq<T, N, L, B>>,
+        _: Option<&mut ()>,
+    ) {
+        if let Some(dx) = dx {
+            dx.copy_from_flat(dy);
+        }
+    }
+}
+
 // ------------------------------------------------------------------------------- the layers
 
 /// A single-layer recurrent network of `G` gates of `H` units over inputs of width `IN`, with
