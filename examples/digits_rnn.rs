@@ -2,7 +2,8 @@
 //! 8 steps of one row of 8 pixels, fed to a GRU and to an LSTM of 32 units whose last hidden
 //! state a dense layer reads out. The same stratified 30 % hold-out as `examples/digits.rs`;
 //! mini-batches of 32 with Adam (lr 0.01 annealed to 0 along a cosine over 60 epochs), the
-//! weights of the best validation loss kept. Ends with each model's confusion matrix and `held-out accuracy: <fraction>`.
+//! weights of the best validation loss kept. Ends each model with its confusion matrix and
+//! `<GRU|LSTM> held-out accuracy: <fraction>`.
 //!
 //! Run with `cargo run --release --example digits_rnn`.
 
@@ -20,8 +21,16 @@ use tinyprop::prelude::*;
 const SEED: u64 = 7;
 const MAX_EPOCHS: usize = 60;
 
-fn report(name: &str, run: impl FnOnce() -> digits_rnn::Outcome, params: usize, bytes: usize) {
-    println!("\n{name}: {params} parameters, {bytes} bytes to train with Adam on batches of 32");
+fn report(
+    short: &str,
+    name: &str,
+    run: impl FnOnce() -> digits_rnn::Outcome,
+    params: usize,
+    bytes: usize,
+) {
+    println!(
+        "\n{short} {name}: {params} parameters, {bytes} bytes to train with Adam on batches of 32"
+    );
     let start = Instant::now();
     let out = run();
     println!(
@@ -32,7 +41,7 @@ fn report(name: &str, run: impl FnOnce() -> digits_rnn::Outcome, params: usize, 
     println!("confusion matrix on the held-out set (rows: true digit, columns: predicted):");
     print!("{}", out.confusion);
     println!("held-out loss: {:.4}", out.loss);
-    println!("held-out accuracy: {:.4}", out.accuracy);
+    println!("{short} held-out accuracy: {:.4}", out.accuracy);
 }
 
 fn progress(e: &tinyprop::train::Epoch<f32>) {
@@ -54,13 +63,15 @@ fn main() {
     type GruOpt = Adam<f32, <GruDigits as Model<f32>>::Grads>;
     type LstmOpt = Adam<f32, <LstmDigits as Model<f32>>::Grads>;
     report(
-        "GRU (8 steps of 8 pixels, 32 units)",
+        "GRU",
+        "(8 steps of 8 pixels, 32 units)",
         || train::<GruDigits>(SEED, MAX_EPOCHS, &features, &labels, progress),
         memory::parameter_count::<f32, GruDigits>(),
         memory::training_bytes::<f32, Batch, GruDigits, GruOpt>(),
     );
     report(
-        "LSTM (8 steps of 8 pixels, 32 units)",
+        "LSTM",
+        "(8 steps of 8 pixels, 32 units)",
         || train::<LstmDigits>(SEED, MAX_EPOCHS, &features, &labels, progress),
         memory::parameter_count::<f32, LstmDigits>(),
         memory::training_bytes::<f32, Batch, LstmDigits, LstmOpt>(),
