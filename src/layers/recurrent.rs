@@ -122,8 +122,8 @@ impl<T: Scalar, const N: usize, const L: usize, const B: usize> Seq<T, N, L, B> 
 fn flat_width<const N: usize, const L: usize, const NL: usize>() {
     const {
         assert!(
-            N.checked_mul(L).is_some() && NL == N * L,
-            "a flat sequence of L steps of width N has N·L rows"
+            N > 0 && N.checked_mul(L).is_some() && NL == N * L,
+            "a flat sequence of L steps of width N > 0 has N·L rows"
         )
     }
 }
@@ -824,20 +824,17 @@ impl Cell<4, 1> for LstmCell {
 
 // ------------------------------------------------------------------------------- kernels
 
-/// `out += W x` for each column: `w` is `H × N` row-major.
+/// `out += W x` for each column: `w` is `H × N` row-major (the storage of the `N × H`
+/// column-major `Wᵀ`), through the library's product kernel into `tmp`.
 fn add_wx<T: Scalar, const N: usize, const H: usize, const B: usize>(
     w: &[[T; N]; H],
     x: &Cols<T, N, B>,
     out: &mut Cols<T, H, B>,
+    tmp: &mut Cols<T, H, B>,
 ) {
-    for (xc, oc) in x.iter().zip(out.iter_mut()) {
-        for (row, o) in w.iter().zip(oc.iter_mut()) {
-            let mut s = T::zero();
-            for (&wv, &xv) in row.iter().zip(xc) {
-                s += wv * xv;
-            }
-            *o += s;
-        }
+    crate::kernels::matmul_at(w, x, tmp);
+    for (o, &t) in flat_mut(out).zip(flat(tmp)) {
+        *o += t;
     }
 }
 
@@ -863,12 +860,11 @@ fn add_outer<T: Scalar, const N: usize, const H: usize, const B: usize>(
     d: &Cols<T, H, B>,
     x: &Cols<T, N, B>,
 ) {
-    for (dc, xc) in d.iter().zip(x) {
-        for ((row, b), &dv) in dw.iter_mut().zip(db.iter_mut()).zip(dc) {
+    // dWᵀ (N × H, column-major: our row-major W) += x dᵀ.
+    crate::kernels::add_matmul_bt(dw, x, d);
+    for dc in d.iter() {
+        for (b, &dv) in db.iter_mut().zip(dc) {
             *b += dv;
-            for (w, &xv) in row.iter_mut().zip(xc) {
-                *w += dv * xv;
-            }
         }
     }
 }
@@ -905,15 +901,16 @@ impl<T: Scalar, const IN: usize, const H: usize, const G: usize, const A: usize,
     ) {
         let weights = self.weight_ih.iter().zip(&self.weight_hh);
         let biases = self.bias_ih.iter().zip(&self.bias_hh);
+        let tmp = &mut [[T::zero(); H]; B];
         for (g, (((wi, wh), (bi, bh)), gate)) in
             weights.zip(biases).zip(gates.iter_mut()).enumerate()
         {
             set_bias(bi, gate);
-            add_wx(wi, x, gate);
+            add_wx(wi, x, gate, tmp);
             match K::separate_hidden(g).and_then(|a| aux.get_mut(a)) {
                 Some(hidden) => {
                     set_bias(bh, hidden);
-                    add_wx(wh, h_prev, hidden);
+                    add_wx(wh, h_prev, hidden, tmp);
                 }
                 None => {
                     for col in gate.iter_mut() {
@@ -921,7 +918,7 @@ impl<T: Scalar, const IN: usize, const H: usize, const G: usize, const A: usize,
                             *v += b;
                         }
                     }
-                    add_wx(wh, h_prev, gate);
+                    add_wx(wh, h_prev, gate, tmp);
                 }
             }
         }
