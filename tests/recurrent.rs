@@ -873,3 +873,35 @@ fn gates_keep_the_gradient_where_the_rnn_loses_it() {
     assert!(l > 1e-4, "{l:e}");
     assert!(g > 1e-4, "{g:e}");
 }
+
+/// The f32 cells' tanh and logistic function: within a few ulps of the exact values over the
+/// whole range.
+#[test]
+fn f32_activations_are_accurate() {
+    let mut rnn = Rnn::<f32, 1, 1>::zeroed();
+    rnn.weight_ih[0][0][0] = 1.0;
+    let mut gru = Gru::<f32, 1, 1>::zeroed();
+    gru.weight_ih[1][0][0] = 1.0; // z = σ(x); r = n = 1/2, tanh 0 = 0: h' = z · h0
+    let (mut worst_tanh, mut worst_sigmoid) = (0.0f64, 0.0f64);
+    let mut x = -40.0f32;
+    while x <= 40.0 {
+        let seq = Seq::<f32, 1, 1, 1> {
+            steps: [SMatrix::from_element(x)],
+        };
+        let mut y = Seq::<f32, 1, 1, 1>::zeroed();
+        rnn.forward(&seq, &mut y);
+        let want = f64::from(x).tanh();
+        let err = (f64::from(y.steps[0][0]) - want).abs() / want.abs().max(1e-30);
+        worst_tanh = worst_tanh.max(err);
+        let mut state = State::<f32, 1, 1>::zeroed();
+        state.h.fill(1.0);
+        gru.forward_from(&seq, &mut state, &mut y);
+        let want = 1.0 / (1.0 + (-f64::from(x)).exp());
+        let err = (f64::from(y.steps[0][0]) - want).abs() / want;
+        worst_sigmoid = worst_sigmoid.max(err);
+        x += 0.000_731 * (1.0 + x.abs());
+    }
+    println!("f32: tanh largest relative error {worst_tanh:.2e}, sigmoid {worst_sigmoid:.2e}");
+    assert!(worst_tanh < 1e-6, "{worst_tanh:e}");
+    assert!(worst_sigmoid < 1e-6, "{worst_sigmoid:e}");
+}
