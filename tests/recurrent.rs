@@ -905,3 +905,35 @@ fn f32_activations_are_accurate() {
     assert!(worst_tanh < 1e-6, "{worst_tanh:e}");
     assert!(worst_sigmoid < 1e-6, "{worst_sigmoid:e}");
 }
+
+/// A trained recurrent model can live in flash: `io::rust::write_static` writes source that
+/// builds it in a `static` with `const` constructors only, bit for bit
+/// (`tests/data/static_rnn.rs`; regenerate with `TINYPROP_UPDATE=1`).
+type StaticRnn = (
+    Sequence<2, 3>,
+    Lstm<f32, 2, 3>,
+    Gru<f32, 3, 2>,
+    EachStep<Dense<f32, 2, 2>>,
+    FlattenSteps<6>,
+);
+
+include!("data/static_rnn.rs");
+
+#[test]
+fn recurrent_models_as_statics() {
+    let mut net = StaticRnn::default();
+    net.init(Init::PyTorchDefault, &mut SplitMix64::new(41));
+    let mut source = String::new();
+    tinyprop::io::rust::write_static(&net, "STATIC_RNN", "StaticRnn", &mut source).unwrap();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/static_rnn.rs");
+    if std::env::var_os("TINYPROP_UPDATE").is_some() {
+        std::fs::write(path, &source).unwrap();
+    }
+    assert_eq!(source, std::fs::read_to_string(path).unwrap());
+    assert_eq!(STATIC_RNN, net);
+    let x = SMatrix::<f32, 6, 2>::from_fn(|r, c| (r as f32 - c as f32) * 0.3);
+    let (mut a, mut b) = (SMatrix::<f32, 6, 2>::zeros(), SMatrix::<f32, 6, 2>::zeros());
+    STATIC_RNN.forward(&x, &mut a);
+    net.forward(&x, &mut b);
+    assert_eq!(a, b);
+}

@@ -888,6 +888,23 @@ impl<T: Scalar, const IN: usize, const H: usize, const G: usize, const A: usize,
         layer
     }
 
+    /// The layer with these weights (each in PyTorch's row-major order, gate by gate), in a
+    /// `const` context: a trained model in a `static` ([`crate::io::rust`]).
+    pub const fn from_weights(
+        weight_ih: [[[T; IN]; H]; G],
+        weight_hh: [[[T; H]; H]; G],
+        bias_ih: [[T; H]; G],
+        bias_hh: [[T; H]; G],
+    ) -> Self {
+        Self {
+            weight_ih,
+            weight_hh,
+            bias_ih,
+            bias_hh,
+            cell: PhantomData,
+        }
+    }
+
     /// The pre-activations of one step into `gates` and `aux` (see [`Cell::forward_step`]),
     /// then the step.
     fn step<const B: usize>(
@@ -1350,5 +1367,48 @@ where
                 }
             }
         }
+    }
+}
+
+// ------------------------------------------------------------------------------- as Rust source
+
+use crate::io::rust::RustSource;
+
+/// `tinyprop::layers::Recurrent::from_weights(…)`, the numbers in shortest round-trip form.
+impl<T: Scalar, const IN: usize, const H: usize, const G: usize, const A: usize, K: Cell<G, A>>
+    RustSource for Recurrent<T, IN, H, G, A, K>
+{
+    fn write_rust<W: core::fmt::Write>(&self, out: &mut W) -> core::fmt::Result {
+        write!(
+            out,
+            "tinyprop::layers::Recurrent::from_weights({:?}, {:?}, {:?}, {:?})",
+            self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh
+        )
+    }
+}
+
+impl<const N: usize, const L: usize> RustSource for Sequence<N, L> {
+    fn write_rust<W: core::fmt::Write>(&self, out: &mut W) -> core::fmt::Result {
+        out.write_str("tinyprop::layers::Sequence")
+    }
+}
+
+impl RustSource for LastStep {
+    fn write_rust<W: core::fmt::Write>(&self, out: &mut W) -> core::fmt::Result {
+        out.write_str("tinyprop::layers::LastStep")
+    }
+}
+
+impl<const NL: usize> RustSource for FlattenSteps<NL> {
+    fn write_rust<W: core::fmt::Write>(&self, out: &mut W) -> core::fmt::Result {
+        out.write_str("tinyprop::layers::FlattenSteps")
+    }
+}
+
+impl<M: RustSource> RustSource for EachStep<M> {
+    fn write_rust<W: core::fmt::Write>(&self, out: &mut W) -> core::fmt::Result {
+        out.write_str("tinyprop::layers::EachStep(")?;
+        self.0.write_rust(out)?;
+        out.write_char(')')
     }
 }
