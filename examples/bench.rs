@@ -156,6 +156,52 @@ fn infer_bench<const I: usize, const H: usize, const O: usize>(name: &str) {
     report(name, rates, infer_flops(I, H, O));
 }
 
+/// A recurrent network on sequences read from flat rows of `I` values, trained like
+/// [`train_bench`]; `weights` is the number of weight uses per sample (a recurrent weight once
+/// per step), `first` those of the first layer's input weights, whose input gradient backward
+/// never computes (so `6·weights − 2·first` FLOPs per sample). With `carry`, the state is carried from batch to batch (a stream step:
+/// truncated BPTT).
+fn rnn_bench<Net, const I: usize, const O: usize, const B: usize, Opt>(
+    name: &str,
+    mut opt: Opt,
+    weights: usize,
+    first: usize,
+    carry: impl Fn(&mut Workspace<f32, SMatrix<f32, I, B>, Net>),
+) where
+    Net: Layer<f32, SMatrix<f32, I, B>, Output = SMatrix<f32, O, B>> + Default,
+    Opt: Optimizer<f32, Net>,
+{
+    let mut rng = SplitMix64::new(3);
+    let mut net = Box::<Net>::default();
+    net.init(Init::PyTorchDefault, &mut rng);
+    let mut ws = Box::new(Workspace::<f32, SMatrix<f32, I, B>, Net>::new());
+    let batches = data::<I, O, B>(&mut rng);
+    let mut next = batches.iter().cycle();
+    let rates = time(B, || {
+        if let Some((x, labels)) = next.next() {
+            let loss = train_step(&mut *net, &mut opt, &CrossEntropy, x, labels, &mut ws);
+            carry(&mut ws);
+            black_box(loss.ok());
+        }
+    });
+    report(name, rates, 6 * weights - 2 * first);
+}
+
+/// The digits GRU (`examples/digits_rnn.rs`): 8 steps of 8 pixels, 32 units, 10 classes.
+type GruDigits = (
+    Sequence<8, 8>,
+    Gru<f32, 8, 32>,
+    LastStep,
+    Dense<f32, 32, 10>,
+);
+/// A sensor stream: windows of 16 steps of 4 values, an LSTM of 32 units, 3 classes.
+type LstmStream = (
+    Sequence<4, 16>,
+    Lstm<f32, 4, 32>,
+    LastStep,
+    Dense<f32, 32, 3>,
+);
+
 /// One multiply-add step of a dependency chain: a fused multiply-add where the build has FMA
 /// (without it `mul_add` is a slow library call), otherwise a multiply and an add.
 #[inline(always)]
@@ -270,6 +316,20 @@ fn main() {
     train_bench::<64, 32, 10, 32, _>("mlp-64-32-10-b32-adam", adam());
     train_bench::<784, 128, 10, 32, _>("mlp-784-128-10-b32-sgd", Sgd::new(0.01).unwrap());
     infer_bench::<784, 128, 10>("infer-784-128-10-b1");
+    rnn_bench::<GruDigits, 64, 10, 32, _>(
+        "gru-8x8-h32-b32-adam",
+        adam(),
+        8 * 3 * 32 * (8 + 32) + 32 * 10,
+        8 * 3 * 32 * 8,
+        |_| {},
+    );
+    rnn_bench::<LstmStream, 64, 3, 1, _>(
+        "lstm-h32-l16-b1-sgd",
+        Sgd::new(0.01).unwrap(),
+        16 * 4 * 32 * (4 + 32) + 32 * 3,
+        16 * 4 * 32 * 4,
+        |ws| ws.cache.0 .1.carry(),
+    );
     let peak = before.max(peak());
     println!("bench peak: {peak:.2} GFLOP/s");
     for (name, gflops) in LINES.lock().map(|l| l.clone()).unwrap_or_default() {

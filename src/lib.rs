@@ -101,6 +101,7 @@ pub use layers::{
     BatchNorm, Dense, DenseNoBias, Dropout, Frozen, Identity, LayerNorm, LeakyRelu, Normalize,
     Relu, Residual, ResidualProjection, Sigmoid, Softmax, Tanh,
 };
+pub use layers::{EachStep, FlattenSteps, Gru, LastStep, Lstm, Rnn, RnnRelu, Seq, Sequence};
 pub use loss::{BceWithLogits, CrossEntropy, Loss, Mse};
 pub use metrics::{evaluate, ConfusionMatrix};
 pub use nalgebra;
@@ -132,4 +133,5 @@ pub mod prelude {
         Mse, Normalize, Optimizer, Parameters, Relu, Residual, ResidualProjection, SMatrix,
         SVector, Scalar, Sgd, Sigmoid, Softmax, SplitMix64, Tanh, Workspace, Zeroed,
     };
+    pub use crate::{EachStep, FlattenSteps, Gru, LastStep, Lstm, Rnn, RnnRelu, Seq, Sequence};
 }

@@ -74,6 +74,14 @@ def host_figures():
     deep = example("deep_models")
     f["residual_acc"] = find(r"^residual .*held-out accuracy: ([0-9.]+)", deep, "residual")
     f["bn_acc"] = find(r"^batch norm .*held-out accuracy: ([0-9.]+)", deep, "batch norm")
+    rnn = example("digits_rnn")
+    f["gru_acc"] = find(r"^GRU held-out accuracy: ([0-9.]+)", rnn, "GRU accuracy")
+    f["lstm_acc"] = find(r"^LSTM held-out accuracy: ([0-9.]+)", rnn, "LSTM accuracy")
+    forecast = example("forecast")
+    f["fc_gru"], f["fc_naive"] = find(
+        r"^held-out 1969-2008: GRU RMSE ([0-9.]+), naive \(same as last year\) RMSE ([0-9.]+)",
+        forecast, "forecast RMSE"
+    )
     van = example("vanishing")
     f["van_plain"], f["van_res"] = find(
         r"first-layer gradient norm: plain=(\S+) residual=(\S+)", van, "gradient norms"
@@ -183,7 +191,16 @@ def blocks(host, sizes, runs):
         f"| `finetune` | 64-32-10 ReLU saved to safetensors after training on digits 0–6, loaded with the first layer frozen | Adam lr 0.01, batches of 32, 40 epochs on new data of all ten digits | {host['finetune_before']} before, {host['finetune_after']} after |",
         f"| `deep_models` | 64-32-[32-32]+skip-10 | Adam lr 0.01, batches of 32, 30 epochs | {host['residual_acc']} |",
         f"| `deep_models` | 64-32-BN-ReLU-10-BN-Softmax | Adam lr 0.01, batches of 32, 30 epochs | {host['bn_acc']} |",
+        f"| `digits_rnn` (each digit 8 rows of 8 pixels) | GRU 8→32, last step, 32-10 | Adam lr 0.01 cosine-annealed over 60 epochs, batches of 32, best validation loss kept | {host['gru_acc']} |",
+        f"| `digits_rnn` | LSTM 8→32, last step, 32-10 | the same | {host['lstm_acc']} |",
     ])
+    b["forecast"] = (
+        "**Forecasting** (`examples/forecast.rs`): yearly sunspot numbers 1700–2008 (public domain), a\n"
+        "GRU of 24 units predicting the next year at every step, trained by truncated BPTT (windows of\n"
+        "12 years, the state carried) on 1700–1968; one-step-ahead forecasts of the held-out 1969–2008:\n"
+        f"RMSE {host['fc_gru']} against {host['fc_naive']} for the naive forecast (same as last year).\n\n"
+        "![GRU and naive forecasts of the held-out sunspot years](docs/forecast.png)"
+    )
     b["gd-forms"] = (
         "**The three forms of gradient descent** on digits (`examples/digits.rs`, plain SGD lr 0.05, the\n"
         "same initial weights, 40 epochs of 1 008 sample-gradients each): training loss from "
@@ -202,6 +219,24 @@ def blocks(host, sizes, runs):
     b["firmware"] = firmware_table(sizes, runs, comma=False) + "\n\n" + firmware_results(runs)
     b["firmware-table"] = firmware_table(sizes, runs, comma=True)
     return b
+
+
+def forecast_png(check):
+    """docs/forecast.png is the figure examples/forecast.rs draws (in target/)."""
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+    with open(os.path.join(target, "forecast.png"), "rb") as f:
+        drawn = f.read()
+    path = os.path.join(ROOT, "docs", "forecast.png")
+    if check:
+        with open(path, "rb") as f:
+            same = f.read() == drawn
+        if not same:
+            print(f"{path} differs from what examples/forecast.rs draws")
+        return same
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(drawn)
+    return True
 
 
 def rewrite(path, blocks_by_name, check):
@@ -233,9 +268,9 @@ def rewrite(path, blocks_by_name, check):
 def main():
     check = "--check" in sys.argv[1:]
     host = host_figures()
+    ok = forecast_png(check)
     sizes, runs = firmware_figures()
     b = blocks(host, sizes, runs)
-    ok = True
     for path in (os.path.join(ROOT, "README.md"), os.path.join(FIRMWARE, "README.md")):
         ok = rewrite(path, b, check) and ok
     if not ok:

@@ -17,7 +17,10 @@
 //! | [`LayerNorm`](crate::LayerNorm) | `nn.LayerNorm(n)` | `weight`, `bias` |
 //! | [`Residual`](crate::Residual) | a module with `self.block = f`, `forward(x) = self.block(x) + x` | `block.…` |
 //! | [`ResidualProjection`](crate::ResidualProjection) | `self.block = f`, `self.projection = p`, `forward(x) = self.block(x) + self.projection(x)` | `block.…`, `projection.…` |
+//! | [`Rnn`](crate::Rnn), [`RnnRelu`](crate::RnnRelu), [`Gru`](crate::Gru), [`Lstm`](crate::Lstm) | `nn.RNN`, `nn.GRU`, `nn.LSTM` (one layer) | `weight_ih_l0` `[G·H, in]`, `weight_hh_l0` `[G·H, H]`, `bias_ih_l0`, `bias_hh_l0` `[G·H]` (G = 1, 3, 4) |
+//! | [`EachStep`](crate::EachStep)`(layer)` | the layer, applied to every step | the layer's |
 //! | activations, [`Dropout`](crate::Dropout) | the same modules | none |
+//! | [`Sequence`](crate::Sequence), [`LastStep`](crate::LastStep), [`FlattenSteps`](crate::FlattenSteps) | reshapes and `x[:, -1]` | none |
 //!
 //! ```
 //! use tinyprop::io::{Kind, StateDict};

@@ -8,6 +8,7 @@ mod dense;
 mod dropout;
 mod frozen;
 mod norm;
+mod recurrent;
 mod residual;
 mod scale;
 
@@ -17,5 +18,9 @@ pub use dense::{Bias, Dense, DenseNoBias, NoBias};
 pub use dropout::{Dropout, SavedRng};
 pub use frozen::Frozen;
 pub use norm::{Affine, BatchNorm, LayerNorm, NormCache};
+pub use recurrent::{
+    Cell, EachStep, EachStepCache, FlattenSteps, Gru, GruCell, LastStep, Lstm, LstmCell, Recurrent,
+    RecurrentCache, Rnn, RnnActivation, RnnCell, RnnRelu, Seq, Sequence, State,
+};
 pub use residual::{Residual, ResidualProjection};
 pub use scale::Normalize;
