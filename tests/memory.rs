@@ -57,6 +57,13 @@ fn sizes_are_exactly_the_buffers() {
 
 type Iris = (Dense<f32, 4, 16>, Relu, Dense<f32, 16, 3>);
 type Digits = (Dense<f32, 64, 32>, Relu, Dense<f32, 32, 10>);
+/// The digits GRU of `examples/digits_rnn.rs`: 8 rows of 8 pixels as a sequence.
+type DigitsGru = (
+    tinyprop::layers::Sequence<8, 8>,
+    tinyprop::Gru<f32, 8, 32>,
+    tinyprop::LastStep,
+    Dense<f32, 32, 10>,
+);
 
 /// One row of the README's memory table for network `$net` with input width `$n` trained on
 /// batches of `$b`: parameters, model bytes, inference bytes (batch 1), training bytes with
@@ -78,11 +85,12 @@ macro_rules! figures {
 }
 
 /// The README's memory table, row by row.
-const README_TABLE: [[usize; 4]; 4] = [
+const README_TABLE: [[usize; 4]; 5] = [
     [33, 132, 208, 844],                  // XOR 2-8-1, batch 4
     [131, 524, 680, 5_788],               // iris 4-16-3, batch 16
     [2_410, 9_640, 10_192, 46_420],       // digits 64-32-10, batch 32
     [101_770, 407_080, 411_280, 982_612], // 784-128-10, batch 32
+    [4_362, 17_448, 19_920, 287_316],     // digits GRU 8×8-32-10, batch 32
 ];
 
 #[test]
@@ -92,11 +100,18 @@ fn readme_memory_table_figures() {
         figures!(Iris, 4, 16),
         figures!(Digits, 64, 32),
         figures!(Mnist, 784, 32),
+        figures!(DigitsGru, 64, 32),
     ];
     for (row, want) in ours.iter().zip(&README_TABLE) {
         println!("{row:?}");
         assert_eq!(row, want);
     }
+    // The GRU's parameters: three gates of 32 units over 8 inputs and 32 hidden values, two
+    // bias vectors each, then the dense layer.
+    assert_eq!(
+        README_TABLE[4][0],
+        3 * 32 * (8 + 32) + 2 * 3 * 32 + 32 * 10 + 10
+    );
     // The 784-128-10 inference figure, by its parts: the model, input, output and the two
     // 128-wide intermediates.
     assert_eq!(
