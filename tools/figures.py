@@ -13,7 +13,9 @@ Needs the firmware toolchain (thumb targets, qemu-system-arm, llvm-size), as CI 
 
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -93,9 +95,43 @@ def host_figures():
     return f
 
 
+def staged_firmware():
+    """The firmware package in a copy of the repository at a fixed path.
+
+    A path dependency's symbol hashes include its path, and with LTO they move functions by a
+    few bytes of alignment: the same commit built from two directories differs by a few bytes
+    of flash. So the figures are measured in a copy of the repository's files (tracked and
+    new, as they are on disk) at one path on every machine.
+    """
+    stage = os.path.join(tempfile.gettempdir(), "tinyprop-figures", "tinyprop")
+    files = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, capture_output=True, check=True,
+    ).stdout.decode().split("\0")
+    # A fresh copy, keeping only the firmware's build directory (so rebuilds are incremental).
+    cache = os.path.join(os.path.dirname(stage), "firmware-target")
+    built = os.path.join(stage, "examples", "cortex-m", "target")
+    if os.path.isdir(built):
+        shutil.rmtree(cache, ignore_errors=True)
+        os.replace(built, cache)
+    shutil.rmtree(stage, ignore_errors=True)
+    if os.path.isdir(cache):
+        os.makedirs(os.path.dirname(built), exist_ok=True)
+        os.replace(cache, built)
+    for name in filter(None, files):
+        src = os.path.join(ROOT, name)
+        if not os.path.isfile(src):
+            continue
+        dst = os.path.join(stage, name)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        shutil.copy2(src, dst)
+    return os.path.join(stage, "examples", "cortex-m")
+
+
 def firmware_figures():
     sizes = {}
-    out = run([os.path.join(FIRMWARE, "size.sh")], cwd=FIRMWARE)
+    firmware = staged_firmware()
+    out = run([os.path.join(firmware, "size.sh")], cwd=firmware)
     for line in out.splitlines():
         m = re.match(r"^(thumb\S+)\s+(\w+)\s+(\d+)\s+(\d+)$", line)
         if m:
@@ -105,7 +141,7 @@ def firmware_figures():
         for binary, _ in BINARIES:
             text = run(
                 ["cargo", "run", "--release", "--quiet", "--target", target, "--bin", binary],
-                cwd=FIRMWARE,
+                cwd=firmware,
             )
             stack, total = find(r"stack high-water mark: (\d+) of (\d+) bytes", text, "stack")
             runs[(target, binary)] = (int(stack), int(total), text)

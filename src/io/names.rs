@@ -227,6 +227,17 @@ pub trait StateDict<T: Scalar> {
     }
 }
 
+/// Shortens `prefix` back to `len` bytes (a length it had before, so a character boundary),
+/// by popping characters: `heapless::String::truncate` asserts the boundary, a panic path the
+/// firmware must not carry.
+fn restore(prefix: &mut Name, len: usize) {
+    while prefix.len() > len {
+        if prefix.pop().is_none() {
+            break;
+        }
+    }
+}
+
 /// Visits one tensor: `prefix` + `name` (of [`Domain::Real`]), restored afterwards.
 pub fn entry<V, F>(
     prefix: &mut Name,
@@ -254,7 +265,7 @@ where
         ),
         Err(_) => Err(Error::NameTooLong),
     };
-    prefix.truncate(len);
+    restore(prefix, len);
     result
 }
 
@@ -270,7 +281,7 @@ pub fn part(
         Ok(()) => visit(prefix),
         Err(_) => Err(Error::NameTooLong),
     };
-    prefix.truncate(len);
+    restore(prefix, len);
     result
 }
 
