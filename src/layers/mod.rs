@@ -4,18 +4,24 @@
 //! column per sample.
 
 mod activation;
+pub mod conv;
 mod dense;
 mod dropout;
 mod frozen;
 mod norm;
+pub mod pool;
 mod residual;
 mod scale;
 
 pub(crate) use activation::sigmoid;
 pub use activation::{Identity, LeakyRelu, Relu, Sigmoid, Softmax, Tanh};
+pub use conv::{conv_out, Conv, Conv1d, Conv2d, OneD, Spatial, TwoD};
 pub use dense::{Bias, Dense, DenseNoBias, NoBias};
 pub use dropout::{Dropout, SavedRng};
 pub use frozen::Frozen;
 pub use norm::{Affine, BatchNorm, LayerNorm, NormCache};
+pub use pool::{
+    Avg, AvgPool1d, AvgPool2d, Flatten, GlobalAvgPool, Max, MaxPool1d, MaxPool2d, Pool, PoolKind,
+};
 pub use residual::{Residual, ResidualProjection};
 pub use scale::Normalize;
