@@ -96,7 +96,7 @@ pub use error::Error;
 pub use init::Init;
 pub use layer::{Layer, LayerRow, Model, Parameters};
 pub use layers::{
-    AvgPool1d, AvgPool2d, Conv1d, Conv2d, Flatten, GlobalAvgPool, MaxPool1d, MaxPool2d,
+    AvgPool1d, AvgPool2d, BatchNorm2d, Conv1d, Conv2d, Flatten, GlobalAvgPool, MaxPool1d, MaxPool2d,
 };
 pub use layers::{
     BatchNorm, Dense, DenseNoBias, Dropout, Frozen, Identity, LayerNorm, LeakyRelu, Normalize,

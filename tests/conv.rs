@@ -15,7 +15,7 @@ use tables::{batch, Case};
 use tinyprop::layers::{Conv, NoBias, TwoD};
 use tinyprop::prelude::*;
 use tinyprop::{
-    AvgPool1d, AvgPool2d, Conv1d, Conv2d, Flatten, GlobalAvgPool, MaxPool1d, MaxPool2d,
+    AvgPool1d, AvgPool2d, BatchNorm2d, Conv1d, Conv2d, Flatten, GlobalAvgPool, MaxPool1d, MaxPool2d,
 };
 
 const GOLDEN: &str = include_str!("data/conv_golden.txt");
@@ -278,6 +278,67 @@ fn windows_with_ties(x: &[f64]) -> usize {
     ties
 }
 
+type GoldenNet = (
+    Conv2d<f64, 1, 4, 3, 6, 6, { 4 * 6 * 6 }, 1, 1>,
+    BatchNorm2d<f64, 4>,
+    Relu,
+    MaxPool2d<4, 2, 6, 6, { 4 * 3 * 3 }>,
+    Flatten,
+    Dense<f64, 36, 3>,
+);
+
+/// Conv-BN-ReLU-Pool-Flatten-Dense in training mode: output, input gradient, every parameter
+/// gradient and the running statistics after the step.
+#[test]
+fn conv_bn_relu_pool_dense_matches_pytorch() {
+    let c = case("net_conv_bn_relu_pool_dense");
+    let mut net = GoldenNet::default();
+    net.0.weight_slice_mut().copy_from_slice(&c["0.weight"].2);
+    net.0.bias.copy_from_slice(&c["0.bias"].2);
+    net.1.affine.weight.copy_from_slice(&c["1.weight"].2);
+    net.1.affine.bias.copy_from_slice(&c["1.bias"].2);
+    net.5.weight = SMatrix::from_row_slice(&c["5.weight"].2);
+    net.5.bias.copy_from_slice(&c["5.bias"].2);
+
+    let x: SMatrix<f64, 36, 4> = batch(&c["input"]);
+    let mut cache: <GoldenNet as Layer<f64, SMatrix<f64, 36, 4>>>::Cache = Zeroed::zeroed();
+    let y = *net.forward_train(&x, &mut cache);
+    let want: SMatrix<f64, 3, 4> = batch(&c["output"]);
+    let mut worst = close("net output", y.as_slice(), want.as_slice());
+    let rm = close(
+        "running_mean",
+        net.1.running_mean.as_slice(),
+        &c["1.running_mean"].2,
+    );
+    let rv = close(
+        "running_var",
+        net.1.running_var.as_slice(),
+        &c["1.running_var"].2,
+    );
+    worst = worst.max(rm).max(rv);
+
+    let mut dy: SMatrix<f64, 3, 4> = batch(&c["grad_output"]);
+    let mut dx = SMatrix::<f64, 36, 4>::zeros();
+    let mut grads: <GoldenNet as Model<f64>>::Grads = Zeroed::zeroed();
+    net.backward(&x, &mut cache, &mut dy, Some(&mut dx), Some(&mut grads));
+    let want: SMatrix<f64, 36, 4> = batch(&c["grad_input"]);
+    worst = worst.max(close("net grad_input", dx.as_slice(), want.as_slice()));
+    let (g0, g1, g5) = (&grads.0, &grads.1, &grads.5);
+    let checks: [(&str, Vec<f64>); 6] = [
+        ("grad_0.weight", g0.weight_slice().to_vec()),
+        ("grad_0.bias", g0.bias.as_slice().to_vec()),
+        ("grad_1.weight", g1.weight.as_slice().to_vec()),
+        ("grad_1.bias", g1.bias.as_slice().to_vec()),
+        ("grad_5.weight", g5.weight.transpose().as_slice().to_vec()),
+        ("grad_5.bias", g5.bias.as_slice().to_vec()),
+    ];
+    for (name, got) in checks {
+        worst = worst.max(close(name, &got, &c[name].2));
+    }
+    println!("net_conv_bn_relu_pool_dense: max relative error {worst:.2e}");
+    c.finish();
+}
+
 // ----------------------------------------------------------------------------- finite differences
 
 fn fd<M, const I: usize, const O: usize>(name: &str, model: &M)
@@ -350,6 +411,14 @@ fn finite_differences_of_every_layer() {
     fd::<_, { 2 * 7 }, 6>("avgpool1d", &AvgPool1d::<2, 2, 7, 6>::default());
     fd::<_, { 3 * 4 }, 3>("global avg pool", &GlobalAvgPool::<3>);
     fd::<_, 12, 12>("flatten", &Flatten);
+    let mut bn = BatchNorm2d::<f64, 3>::default();
+    bn.affine.weight = SVector::from([1.5, -0.5, 2.0]);
+    bn.affine.bias = SVector::from([0.1, 0.2, -0.3]);
+    fd::<_, 12, 12>("batchnorm2d", &bn);
+    // Frozen: the running statistics.
+    bn.running_mean = SVector::from([0.3, -0.1, 0.2]);
+    bn.running_var = SVector::from([0.5, 2.0, 1.5]);
+    fd::<_, 12, 12>("batchnorm2d frozen", &Frozen(bn));
 }
 
 type SmallCnn = (

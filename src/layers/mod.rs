@@ -9,6 +9,7 @@ mod dense;
 mod dropout;
 mod frozen;
 mod norm;
+mod norm2d;
 pub mod pool;
 mod residual;
 mod scale;
@@ -20,6 +21,7 @@ pub use dense::{Bias, Dense, DenseNoBias, NoBias};
 pub use dropout::{Dropout, SavedRng};
 pub use frozen::Frozen;
 pub use norm::{Affine, BatchNorm, LayerNorm, NormCache};
+pub use norm2d::BatchNorm2d;
 pub use pool::{
     Avg, AvgPool1d, AvgPool2d, Flatten, GlobalAvgPool, Max, MaxPool1d, MaxPool2d, Pool, PoolKind,
 };
