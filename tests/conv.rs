@@ -108,6 +108,7 @@ fn every_case_is_checked() {
             "avgpool1d_k3_s2_p1",
             "global_avg_pool",
             "net_conv_bn_relu_pool_dense",
+            "torch_cnn",
         ]
     );
 }
@@ -337,6 +338,60 @@ fn conv_bn_relu_pool_dense_matches_pytorch() {
     }
     println!("net_conv_bn_relu_pool_dense: max relative error {worst:.2e}");
     c.finish();
+}
+
+/// The conv net of `tools/conv_golden.py`, under PyTorch's `nn.Sequential` names.
+type TorchCnn<T> = (
+    Conv2d<T, 1, 4, 3, 6, 6, { 4 * 6 * 6 }, 1, 1>,
+    BatchNorm2d<T, 4>,
+    Relu,
+    MaxPool2d<4, 2, 6, 6, { 4 * 3 * 3 }>,
+    Conv2d<T, 4, 6, 2, 3, 3, { 6 * 2 * 2 }, 1, 0, 1, 2, NoBias>,
+    Relu,
+    AvgPool2d<6, 2, 2, 2, 6>,
+    Flatten,
+    Dense<T, 6, 3>,
+);
+
+/// A PyTorch conv net's safetensors file (f64 and f32) loads and gives PyTorch's logits.
+#[test]
+fn a_pytorch_conv_net_loads_from_safetensors() {
+    use tinyprop::io::safetensors as st;
+    let c = case("torch_cnn");
+    let x: SMatrix<f64, 36, 3> = batch(&c["input"]);
+    let want: SMatrix<f64, 3, 3> = batch(&c["logits"]);
+    c.finish();
+
+    let mut net = Box::<TorchCnn<f64>>::default();
+    st::load(&mut *net, include_bytes!("data/torch_cnn_f64.safetensors")).unwrap();
+    assert_eq!(net.1.num_batches_tracked, 3);
+    let mut y = SMatrix::<f64, 3, 3>::zeros();
+    net.forward(&x, &mut y);
+    let err = close("torch_cnn f64 logits", y.as_slice(), want.as_slice());
+    println!("torch_cnn f64: max relative error {err:.2e}");
+
+    let mut net32 = Box::<TorchCnn<f32>>::default();
+    st::load(
+        &mut *net32,
+        include_bytes!("data/torch_cnn_f32.safetensors"),
+    )
+    .unwrap();
+    let mut y32 = SMatrix::<f32, 3, 3>::zeros();
+    net32.forward(&x.cast::<f32>(), &mut y32);
+    let worst = y32
+        .iter()
+        .zip(want.iter())
+        .map(|(&a, &b)| (f64::from(a) - b).abs() / b.abs().max(1e-2))
+        .fold(0.0, f64::max);
+    println!("torch_cnn f32: max relative error {worst:.2e}");
+    assert!(worst < 1e-4, "f32 logits {worst:e}");
+
+    // And back: the saved file holds the same names, shapes and values.
+    let mut bytes = vec![0u8; st::saved_len(&*net, st::Dtype::F64).unwrap()];
+    st::save(&*net, st::Dtype::F64, &mut bytes).unwrap();
+    let mut again = Box::<TorchCnn<f64>>::default();
+    st::load(&mut *again, &bytes).unwrap();
+    assert_eq!(*again, *net);
 }
 
 // ----------------------------------------------------------------------------- finite differences

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Regenerate tests/data/conv_golden.txt: PyTorch (float64) references for tinyprop's
-convolution and pooling layers (tests/conv.rs).
+convolution and pooling layers (tests/conv.rs), and tests/data/torch_cnn_{f64,f32}.safetensors:
+the state_dict of a small PyTorch conv net (Conv-BN-ReLU-MaxPool-grouped Conv-ReLU-AvgPool-
+Flatten-Linear) whose eval-mode logits are the case `torch_cnn` of the text file.
 
 Every case: a module, an input batch, the output, and the gradients of (output * G).sum()
 with respect to the input and to every parameter, for a fixed G. Inputs, weights and G are
@@ -23,6 +25,7 @@ Usage (from the repository root):
 import os
 
 import torch
+from safetensors.torch import save_file
 
 torch.set_default_dtype(torch.float64)
 
@@ -132,6 +135,36 @@ def main():
     lines.append(flat("1.running_mean", net[1].running_mean))
     lines.append(flat("1.running_var", net[1].running_var))
     lines.append(last)
+
+    # A PyTorch conv net saved as safetensors; its logits in eval mode.
+    cnn = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(4, 6, 2, groups=2, bias=False),
+        nn.ReLU(),
+        nn.AvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(6, 3),
+    )
+    with torch.no_grad():
+        cnn[1].weight.uniform_(0.5, 1.5)
+        cnn[1].bias.uniform_(-0.5, 0.5)
+        cnn.train()
+        for _ in range(3):  # running statistics that are not the initial ones
+            cnn(torch.randn(8, 1, 6, 6) * 2 + 0.5)
+        cnn.eval()
+        x = torch.randn(3, 1, 6, 6)
+        logits = cnn(x)
+    state = {k: v.contiguous() for k, v in cnn.state_dict().items()}
+    save_file(state, os.path.join(ROOT, "tests", "data", "torch_cnn_f64.safetensors"))
+    state32 = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+    save_file(state32, os.path.join(ROOT, "tests", "data", "torch_cnn_f32.safetensors"))
+    lines.append("case torch_cnn")
+    lines.append(rows("input", x))
+    lines.append(rows("logits", logits))
+    lines.append("end")
 
     with open(OUT, "w", encoding="utf-8", newline="\n") as f:
         f.write("\n".join(lines) + "\n")
