@@ -2,8 +2,10 @@
 //!
 //! * `tests/ui`: wrong wiring (a width mismatch, an optimizer for another network) fails type
 //!   checking; each file must fail with its committed `.stderr` (trybuild, `cargo check`).
-//! * `tests/build_fail`: a batch of no samples is refused by `const` assertions, which fire
-//!   when the generic code is instantiated, that is at `cargo build` (not at `cargo check`).
+//! * `tests/build_fail`: a batch of no samples, and a convolution or pooling layer whose sizes
+//!   disagree (output width, input width, groups, a kernel larger than the padded input), are
+//!   refused by `const` assertions, which fire when the generic code is instantiated, that is
+//!   at `cargo build` (not at `cargo check`); the messages give the expected sizes.
 //!   Each program there is built and its errors compared with `tests/build_fail/expected.stderr`
 //!   (without line numbers; regenerate with `TRYBUILD=overwrite`).
 
