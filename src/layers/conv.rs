@@ -774,6 +774,7 @@ impl<
         dx: Option<&mut SMatrix<T, NIN, B>>,
         grads: Option<&mut Self>,
     ) {
+        Self::check::<NIN>();
         let g = Self::GEOM;
         if let Some(grads) = grads {
             let Self { weight, bias, .. } = grads;
@@ -831,8 +832,17 @@ fn forward<T: Scalar>(
                             if let (Some(yr), Some(xr)) =
                                 (ymap.get_mut(ys..ys.saturating_add(n)), xmap.get(xs..))
                             {
-                                for (yv, &xv) in yr.iter_mut().zip(xr.iter().step_by(g.sw.max(1))) {
-                                    *yv += wv * xv;
+                                if g.sw == 1 {
+                                    // Contiguous: a loop that vectorizes.
+                                    for (yv, &xv) in yr.iter_mut().zip(xr) {
+                                        *yv += wv * xv;
+                                    }
+                                } else {
+                                    for (yv, &xv) in
+                                        yr.iter_mut().zip(xr.iter().step_by(g.sw.max(1)))
+                                    {
+                                        *yv += wv * xv;
+                                    }
                                 }
                             }
                         });
@@ -871,8 +881,15 @@ fn weight_grad<T: Scalar>(g: &Geom, cpg: usize, opg: usize, gw: &mut [T], x: &[T
                             if let (Some(yr), Some(xr)) =
                                 (dymap.get(ys..ys.saturating_add(n)), xmap.get(xs..))
                             {
-                                for (&dv, &xv) in yr.iter().zip(xr.iter().step_by(g.sw.max(1))) {
-                                    acc += dv * xv;
+                                if g.sw == 1 {
+                                    for (&dv, &xv) in yr.iter().zip(xr) {
+                                        acc += dv * xv;
+                                    }
+                                } else {
+                                    for (&dv, &xv) in yr.iter().zip(xr.iter().step_by(g.sw.max(1)))
+                                    {
+                                        acc += dv * xv;
+                                    }
                                 }
                             }
                         });
@@ -905,8 +922,16 @@ fn input_grad<T: Scalar>(g: &Geom, cpg: usize, opg: usize, w: &[T], dy: &[T], dx
                             if let (Some(yr), Some(xr)) =
                                 (dymap.get(ys..ys.saturating_add(n)), xmap.get_mut(xs..))
                             {
-                                for (&dv, xv) in yr.iter().zip(xr.iter_mut().step_by(g.sw.max(1))) {
-                                    *xv += wv * dv;
+                                if g.sw == 1 {
+                                    for (&dv, xv) in yr.iter().zip(xr) {
+                                        *xv += wv * dv;
+                                    }
+                                } else {
+                                    for (&dv, xv) in
+                                        yr.iter().zip(xr.iter_mut().step_by(g.sw.max(1)))
+                                    {
+                                        *xv += wv * dv;
+                                    }
                                 }
                             }
                         });

@@ -224,6 +224,7 @@ pool_impl! { {T: Scalar, const NIN: usize, const B: usize} [ Layer<T, SMatrix<T,
         dx: Option<&mut SMatrix<T, NIN, B>>,
         _grads: Option<&mut ()>,
     ) {
+        Self::check::<NIN>();
         let Some(dx) = dx else { return };
         let g = Self::GEOM;
         let samples = x.data.0.iter().zip(cache.data.0.iter());
