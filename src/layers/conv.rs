@@ -803,6 +803,78 @@ impl<
     }
 }
 
+/// `y[i] += w · x[i·s]` for the `y.len()` elements (contiguous for `s = 1`, which vectorizes).
+#[inline(always)]
+fn axpy<T: Scalar>(y: &mut [T], w: T, x: &[T], s: usize) {
+    if s == 1 {
+        for (yv, &xv) in y.iter_mut().zip(x) {
+            *yv += w * xv;
+        }
+    } else {
+        for (yv, &xv) in y.iter_mut().zip(x.iter().step_by(s.max(1))) {
+            *yv += w * xv;
+        }
+    }
+}
+
+/// `x[i·s] += w · y[i]` for the `y.len()` elements.
+#[inline(always)]
+fn axpy_scatter<T: Scalar>(x: &mut [T], w: T, y: &[T], s: usize) {
+    if s == 1 {
+        for (xv, &yv) in x.iter_mut().zip(y) {
+            *xv += w * yv;
+        }
+    } else {
+        for (xv, &yv) in x.iter_mut().step_by(s.max(1)).zip(y) {
+            *xv += w * yv;
+        }
+    }
+}
+
+/// `Σ y[i] · x[i·s]`.
+#[inline(always)]
+fn dot<T: Scalar>(y: &[T], x: &[T], s: usize) -> T {
+    let mut acc = T::zero();
+    if s == 1 {
+        for (&yv, &xv) in y.iter().zip(x) {
+            acc += yv * xv;
+        }
+    } else {
+        for (&yv, &xv) in y.iter().zip(x.iter().step_by(s.max(1))) {
+            acc += yv * xv;
+        }
+    }
+    acc
+}
+
+/// The sizes of one sample's loops: (input map, output map, taps, weights per output
+/// channel, input channels per group, output channels per group), none 0.
+fn loop_sizes(g: &Geom, cpg: usize, opg: usize) -> (usize, usize, usize, usize, usize, usize) {
+    let taps = g.kh.saturating_mul(g.kw).max(1);
+    let cpg = cpg.max(1);
+    (
+        g.in_map().max(1),
+        g.out_map().max(1),
+        taps,
+        cpg.saturating_mul(taps),
+        cpg,
+        opg.max(1),
+    )
+}
+
+/// `(t, (ky, kx))` for each tap `t` of the kernel, in row-major order.
+#[inline(always)]
+fn kernel_taps(g: &Geom) -> impl Iterator<Item = (usize, (usize, usize))> {
+    let kw = g.kw;
+    (0..g.kh)
+        .flat_map(move |ky| (0..kw).map(move |kx| (ky, kx)))
+        .enumerate()
+}
+
+// The loops below visit, for each output channel and kernel tap, the rows of the output that
+// the tap reaches (`Geom::rows`), and within a row every input channel of the group, so that
+// the row bounds are computed once per tap rather than once per input channel.
+
 /// One sample: `y = conv(x, w) + bias`.
 fn forward<T: Scalar>(
     g: &Geom,
@@ -813,41 +885,25 @@ fn forward<T: Scalar>(
     x: &[T],
     y: &mut [T],
 ) {
-    let in_map = g.in_map().max(1);
-    let out_map = g.out_map().max(1);
-    let taps = g.kh.saturating_mul(g.kw).max(1);
-    let per_out = cpg.saturating_mul(taps).max(1);
-    let cpg = cpg.max(1);
+    let (in_map, out_map, taps, per_out, cpg, opg) = loop_sizes(g, cpg, opg);
     y.fill(T::zero());
-    let opg = opg.max(1);
     let x_groups = x.chunks_exact(cpg.saturating_mul(in_map));
     let y_groups = y.chunks_exact_mut(opg.saturating_mul(out_map));
     let w_groups = w.chunks_exact(opg.saturating_mul(per_out));
     for ((xg, yg), wg) in x_groups.zip(y_groups).zip(w_groups) {
         for (ymap, wo) in yg.chunks_exact_mut(out_map).zip(wg.chunks_exact(per_out)) {
-            for (xmap, wi) in xg.chunks_exact(in_map).zip(wo.chunks_exact(taps)) {
-                for (ky, wrow) in wi.chunks_exact(g.kw.max(1)).enumerate() {
-                    for (kx, &wv) in wrow.iter().enumerate() {
-                        g.rows(ky, kx, |ys, xs, n| {
-                            if let (Some(yr), Some(xr)) =
-                                (ymap.get_mut(ys..ys.saturating_add(n)), xmap.get(xs..))
-                            {
-                                if g.sw == 1 {
-                                    // Contiguous: a loop that vectorizes.
-                                    for (yv, &xv) in yr.iter_mut().zip(xr) {
-                                        *yv += wv * xv;
-                                    }
-                                } else {
-                                    for (yv, &xv) in
-                                        yr.iter_mut().zip(xr.iter().step_by(g.sw.max(1)))
-                                    {
-                                        *yv += wv * xv;
-                                    }
-                                }
-                            }
-                        });
+            for (t, (ky, kx)) in kernel_taps(g) {
+                g.rows(ky, kx, |ys, xs, n| {
+                    let Some(yr) = ymap.get_mut(ys..ys.saturating_add(n)) else {
+                        return;
+                    };
+                    let weights = wo.iter().skip(t).step_by(taps);
+                    for (xmap, &wv) in xg.chunks_exact(in_map).zip(weights) {
+                        if let Some(xr) = xmap.get(xs..) {
+                            axpy(yr, wv, xr, g.sw);
+                        }
                     }
-                }
+                });
             }
         }
     }
@@ -862,40 +918,24 @@ fn forward<T: Scalar>(
 
 /// One sample: adds `∂L/∂w` of `dy` and `x` to `gw`.
 fn weight_grad<T: Scalar>(g: &Geom, cpg: usize, opg: usize, gw: &mut [T], x: &[T], dy: &[T]) {
-    let in_map = g.in_map().max(1);
-    let out_map = g.out_map().max(1);
-    let taps = g.kh.saturating_mul(g.kw).max(1);
-    let per_out = cpg.saturating_mul(taps).max(1);
-    let cpg = cpg.max(1);
-    let opg = opg.max(1);
+    let (in_map, out_map, taps, per_out, cpg, opg) = loop_sizes(g, cpg, opg);
     let x_groups = x.chunks_exact(cpg.saturating_mul(in_map));
     let y_groups = dy.chunks_exact(opg.saturating_mul(out_map));
     let w_groups = gw.chunks_exact_mut(opg.saturating_mul(per_out));
     for ((xg, yg), wg) in x_groups.zip(y_groups).zip(w_groups) {
         for (dymap, wo) in yg.chunks_exact(out_map).zip(wg.chunks_exact_mut(per_out)) {
-            for (xmap, wi) in xg.chunks_exact(in_map).zip(wo.chunks_exact_mut(taps)) {
-                for (ky, wrow) in wi.chunks_exact_mut(g.kw.max(1)).enumerate() {
-                    for (kx, gv) in wrow.iter_mut().enumerate() {
-                        let mut acc = T::zero();
-                        g.rows(ky, kx, |ys, xs, n| {
-                            if let (Some(yr), Some(xr)) =
-                                (dymap.get(ys..ys.saturating_add(n)), xmap.get(xs..))
-                            {
-                                if g.sw == 1 {
-                                    for (&dv, &xv) in yr.iter().zip(xr) {
-                                        acc += dv * xv;
-                                    }
-                                } else {
-                                    for (&dv, &xv) in yr.iter().zip(xr.iter().step_by(g.sw.max(1)))
-                                    {
-                                        acc += dv * xv;
-                                    }
-                                }
-                            }
-                        });
-                        *gv += acc;
+            for (t, (ky, kx)) in kernel_taps(g) {
+                g.rows(ky, kx, |ys, xs, n| {
+                    let Some(yr) = dymap.get(ys..ys.saturating_add(n)) else {
+                        return;
+                    };
+                    let grads = wo.iter_mut().skip(t).step_by(taps);
+                    for (xmap, gv) in xg.chunks_exact(in_map).zip(grads) {
+                        if let Some(xr) = xmap.get(xs..) {
+                            *gv += dot(yr, xr, g.sw);
+                        }
                     }
-                }
+                });
             }
         }
     }
@@ -903,40 +943,25 @@ fn weight_grad<T: Scalar>(g: &Geom, cpg: usize, opg: usize, gw: &mut [T], x: &[T
 
 /// One sample: `dx = convᵀ(dy, w)`.
 fn input_grad<T: Scalar>(g: &Geom, cpg: usize, opg: usize, w: &[T], dy: &[T], dx: &mut [T]) {
-    let in_map = g.in_map().max(1);
-    let out_map = g.out_map().max(1);
-    let taps = g.kh.saturating_mul(g.kw).max(1);
-    let per_out = cpg.saturating_mul(taps).max(1);
-    let cpg = cpg.max(1);
+    let (in_map, out_map, taps, per_out, cpg, opg) = loop_sizes(g, cpg, opg);
     dx.fill(T::zero());
-    let opg = opg.max(1);
     let x_groups = dx.chunks_exact_mut(cpg.saturating_mul(in_map));
     let y_groups = dy.chunks_exact(opg.saturating_mul(out_map));
     let w_groups = w.chunks_exact(opg.saturating_mul(per_out));
     for ((xg, yg), wg) in x_groups.zip(y_groups).zip(w_groups) {
         for (dymap, wo) in yg.chunks_exact(out_map).zip(wg.chunks_exact(per_out)) {
-            for (xmap, wi) in xg.chunks_exact_mut(in_map).zip(wo.chunks_exact(taps)) {
-                for (ky, wrow) in wi.chunks_exact(g.kw.max(1)).enumerate() {
-                    for (kx, &wv) in wrow.iter().enumerate() {
-                        g.rows(ky, kx, |ys, xs, n| {
-                            if let (Some(yr), Some(xr)) =
-                                (dymap.get(ys..ys.saturating_add(n)), xmap.get_mut(xs..))
-                            {
-                                if g.sw == 1 {
-                                    for (&dv, xv) in yr.iter().zip(xr) {
-                                        *xv += wv * dv;
-                                    }
-                                } else {
-                                    for (&dv, xv) in
-                                        yr.iter().zip(xr.iter_mut().step_by(g.sw.max(1)))
-                                    {
-                                        *xv += wv * dv;
-                                    }
-                                }
-                            }
-                        });
+            for (t, (ky, kx)) in kernel_taps(g) {
+                g.rows(ky, kx, |ys, xs, n| {
+                    let Some(yr) = dymap.get(ys..ys.saturating_add(n)) else {
+                        return;
+                    };
+                    let weights = wo.iter().skip(t).step_by(taps);
+                    for (xmap, &wv) in xg.chunks_exact_mut(in_map).zip(weights) {
+                        if let Some(xr) = xmap.get_mut(xs..) {
+                            axpy_scatter(xr, wv, yr, g.sw);
+                        }
                     }
-                }
+                });
             }
         }
     }
