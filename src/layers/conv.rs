@@ -48,7 +48,7 @@
 //! use tinyprop::layers::conv_out;
 //! use tinyprop::Conv2d;
 //! const OH: usize = conv_out(28, 3, 2, 1, 1); // H, K, S, P, D
-//! type Layer = Conv2d<f32, 1, 16, 3, 28, 28, { 16 * OH * OH }, 2, 1>;
+//! type Stem = Conv2d<f32, 1, 16, 3, 28, 28, { 16 * OH * OH }, 2, 1>;
 //! assert_eq!(OH, 14);
 //! ```
 
@@ -458,9 +458,9 @@ pub type Conv2d<
 /// ```
 /// use tinyprop::prelude::*;
 /// use tinyprop::Conv1d;
-/// type Layer = Conv1d<f64, 2, 3, 5, 16, { 3 * 12 }>; // C, O, K, L, NOUT
+/// type Wave = Conv1d<f64, 2, 3, 5, 16, { 3 * 12 }>; // C, O, K, L, NOUT
 /// let mut y = SMatrix::<f64, 36, 4>::zeros();
-/// Layer::default().forward(&SMatrix::<f64, 32, 4>::zeros(), &mut y);
+/// Wave::default().forward(&SMatrix::<f64, 32, 4>::zeros(), &mut y);
 /// ```
 pub type Conv1d<
     T,
