@@ -561,3 +561,23 @@ fn flatten_keeps_pytorch_order() {
     (conv, Flatten).forward(&x, &mut y);
     assert_eq!(y.as_slice(), &[1.0, 2.0, 3.0, 4.0, 9.0, 8.0, 7.0, 6.0]);
 }
+
+/// A summary names the layers as PyTorch does and gives the maps' shapes.
+#[test]
+fn summary_of_a_conv_net() {
+    type Opt = Sgd<f64, <TorchCnn<f64> as Model<f64>>::Grads>;
+    let net = Box::<TorchCnn<f64>>::default();
+    let text = tinyprop::summary::summary::<f64, 36, 2, TorchCnn<f64>, Opt>(&*net).to_string();
+    println!("{text}");
+    for line in [
+        "0      Conv2d       [2, 4, 6, 6]",
+        "1      BatchNorm2d  [2, 4, 6, 6]",
+        "3      MaxPool2d    [2, 4, 3, 3]",
+        "4      Conv2d       [2, 6, 2, 2]",
+        "6      AvgPool2d    [2, 6, 1, 1]",
+        "7      Flatten      [2, 6]",
+        "8      Linear       [2, 3]",
+    ] {
+        assert!(text.contains(line), "{line}");
+    }
+}
