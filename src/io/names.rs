@@ -17,7 +17,9 @@
 //! | [`LayerNorm`](crate::LayerNorm) | `nn.LayerNorm(n)` | `weight`, `bias` |
 //! | [`Residual`](crate::Residual) | a module with `self.block = f`, `forward(x) = self.block(x) + x` | `block.…` |
 //! | [`ResidualProjection`](crate::ResidualProjection) | `self.block = f`, `self.projection = p`, `forward(x) = self.block(x) + self.projection(x)` | `block.…`, `projection.…` |
-//! | activations, [`Dropout`](crate::Dropout) | the same modules | none |
+//! | [`Conv2d`](crate::Conv2d), [`Conv1d`](crate::Conv1d) | `nn.Conv2d(c, o, k, groups=c/cpg)`, `nn.Conv1d` | `weight` `[o, cpg, kh, kw]` (`[o, cpg, k]`), `bias` `[o]` (none without a bias) |
+//! | [`BatchNorm2d`](crate::BatchNorm2d) | `nn.BatchNorm2d(c)` | as `BatchNorm1d`, each `[c]` |
+//! | activations, [`Dropout`](crate::Dropout), pooling, [`Flatten`](crate::Flatten) | the same modules | none |
 //!
 //! ```
 //! use tinyprop::io::{Kind, StateDict};
