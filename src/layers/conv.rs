@@ -320,10 +320,12 @@ impl Dims {
 }
 
 /// The sizes every convolution and pooling layer checks: `in` must be `c·h·w`, `nout` must be
-/// `o·oh·ow`, the kernel must fit. `what` names the layer.
+/// `o·oh·ow`, the kernel must fit. `what` names the layer, `out_channels` its output channels
+/// (`O`, or `C` for pooling).
 #[allow(clippy::too_many_arguments)]
 pub(crate) const fn check_shapes(
     what: &str,
+    out_channels: &str,
     two_d: bool,
     c: usize,
     o: usize,
@@ -380,9 +382,16 @@ pub(crate) const fn check_shapes(
             .s(" output width NOUT must be ")
             .n(want_out);
         let m = if two_d {
-            m.s(" = O·OH·OW = ").n(o).s("·").n(g.oh).s("·").n(g.ow)
+            m.s(" = ")
+                .s(out_channels)
+                .s("·OH·OW = ")
+                .n(o)
+                .s("·")
+                .n(g.oh)
+                .s("·")
+                .n(g.ow)
         } else {
-            m.s(" = O·OL = ").n(o).s("·").n(g.ow)
+            m.s(" = ").s(out_channels).s("·OL = ").n(o).s("·").n(g.ow)
         };
         dims.add(m).s(" (got ").n(nout).s(")").fail();
     }
@@ -497,24 +506,7 @@ macro_rules! conv_impl {
     };
 }
 
-type ConvOf<
-    T,
-    Dm,
-    const C: usize,
-    const O: usize,
-    const KH: usize,
-    const KW: usize,
-    const H: usize,
-    const W: usize,
-    const NOUT: usize,
-    const S: usize,
-    const P: usize,
-    const D: usize,
-    const CPG: usize,
-    Bi,
-> = Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi>;
-
-conv_impl! { ConvOf<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi> {
+conv_impl! { Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi> {
     /// The geometry of one sample.
     const GEOM: Geom = Geom::new(Dm::TWO_D, KH, KW, H, W, S, P, D);
     /// Output channels per group.
@@ -552,7 +544,7 @@ conv_impl! { ConvOf<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi> {
     #[allow(clippy::disallowed_macros)] // build-time checks
     fn check<const NIN: usize>() {
         const {
-            check_shapes(Dm::CONV, Dm::TWO_D, C, O, KH, KW, H, W, NIN, NOUT, S, P, D);
+            check_shapes(Dm::CONV, "O", Dm::TWO_D, C, O, KH, KW, H, W, NIN, NOUT, S, P, D);
             if CPG == 0 || C % CPG != 0 {
                 Msg::new()
                     .s(Dm::CONV)
@@ -575,7 +567,7 @@ conv_impl! { ConvOf<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi> {
     }
 }}
 
-conv_impl! { Zeroed for ConvOf<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi> {
+conv_impl! { Zeroed for Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi> {
     fn zeroed() -> Self {
         Self {
             weight: [[[[T::zero(); KW]; KH]; CPG]; O],
@@ -589,14 +581,14 @@ conv_impl! { Zeroed for ConvOf<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi
     }
 }}
 
-conv_impl! { Default for ConvOf<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi> {
+conv_impl! { Default for Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi> {
     /// All weights and biases zero; call [`Model::init`] before training.
     fn default() -> Self {
         Self::zeroed()
     }
 }}
 
-conv_impl! { Parameters<T> for ConvOf<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi> {
+conv_impl! { Parameters<T> for Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi> {
     const COUNT: usize = O * CPG * KH * KW + Bi::COUNT;
     const TENSORS: usize = 1 + Bi::TENSORS;
     fn tensor(&self, i: usize) -> Option<&[T]> {
@@ -620,7 +612,7 @@ conv_impl! { Parameters<T> for ConvOf<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, 
 
 // `weight` `[O, CPG, KH, KW]` (`[O, CPG, K]` in 1-D) and, with a bias, `bias` `[O]`, as
 // `torch.nn.Conv2d` (`Conv1d`).
-conv_impl! { StateDict<T> for ConvOf<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi> {
+conv_impl! { StateDict<T> for Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi> {
     const ENTRIES: usize = 1 + Bi::TENSORS;
 
     fn visit<F>(&self, prefix: &mut Name, f: &mut F) -> Result<(), Error>
@@ -667,7 +659,7 @@ conv_impl! { StateDict<T> for ConvOf<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, C
     }
 }}
 
-conv_impl! { ConvOf<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi> {
+conv_impl! { Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi> {
     fn weight_shape() -> Shape {
         if Dm::TWO_D {
             Shape::new([O, CPG, KH, KW], 4)
@@ -686,7 +678,7 @@ pub(crate) fn map_shape(two_d: bool, o: usize, g: &Geom) -> Shape {
     }
 }
 
-conv_impl! { Model<T> for ConvOf<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi> {
+conv_impl! { Model<T> for Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi> {
     type Grads = Self;
     no_buffers!();
 

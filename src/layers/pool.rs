@@ -138,7 +138,7 @@ pool_impl! {  [Pool<Kd, Dm, C, KH, KW, H, W, NOUT, S, P> {
     #[inline(always)]
     fn check<const NIN: usize>() {
         const {
-            check_shapes(Self::NAME, Dm::TWO_D, C, C, KH, KW, H, W, NIN, NOUT, S, P, 1);
+            check_shapes(Self::NAME, "C", Dm::TWO_D, C, C, KH, KW, H, W, NIN, NOUT, S, P, 1);
             if P.saturating_mul(2) > KW || (Dm::TWO_D && P.saturating_mul(2) > KH) {
                 Msg::new()
                     .s(Self::NAME)
