@@ -17,6 +17,9 @@
 //! printed; a configuration whose GFLOP/s pass it is reported on stderr (it would mean the
 //! peak loop is not what the build can do).
 //!
+//! For the convolutions (`conv-*`), the same rule: 2 FLOPs per multiply-add that runs (taps on
+//! the zero padding are skipped, so not counted), see [`cnn_train_flops`].
+//!
 //! Each configuration trains on 64 batches of synthetic data, cycled through (see [`data`]),
 //! for 1.5 s, timed in slices of 50 ms. The line gives the fastest slice; the median slice goes
 //! to stderr, with the peak's details. On a quiet machine the two are close; on a shared one,
@@ -27,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use rand_core::RngCore;
 use tinyprop::prelude::*;
+use tinyprop::{Conv2d, Flatten, MaxPool2d};
 
 /// How long each configuration runs.
 const WALL: Duration = Duration::from_millis(1500);
@@ -202,6 +206,72 @@ type LstmStream = (
     Dense<f32, 32, 3>,
 );
 
+/// The digits CNN of `examples/digits_cnn.rs`.
+type DigitsCnn = (
+    Conv2d<f32, 1, 16, 3, 8, 8, { 16 * 8 * 8 }, 1, 1>,
+    Relu,
+    MaxPool2d<16, 2, 8, 8, { 16 * 4 * 4 }>,
+    Conv2d<f32, 16, 32, 3, 4, 4, { 32 * 4 * 4 }, 1, 1>,
+    Relu,
+    MaxPool2d<32, 2, 4, 4, { 32 * 2 * 2 }>,
+    Flatten,
+    Dense<f32, 128, 10>,
+);
+
+/// 1→16→32 channels of 3×3 (padding 1), two 2×2 max pools and a dense layer of 10 on 28×28.
+type Cnn28 = (
+    Conv2d<f32, 1, 16, 3, 28, 28, { 16 * 28 * 28 }, 1, 1>,
+    Relu,
+    MaxPool2d<16, 2, 28, 28, { 16 * 14 * 14 }>,
+    Conv2d<f32, 16, 32, 3, 14, 14, { 32 * 14 * 14 }, 1, 1>,
+    Relu,
+    MaxPool2d<32, 2, 14, 14, { 32 * 7 * 7 }>,
+    Flatten,
+    Dense<f32, 1568, 10>,
+);
+
+/// The multiply-adds of a stride-1 convolution with `c·o` channel pairs (per group), a
+/// `k × k` kernel and padding `p` on an `n × n` map: only the taps that fall inside the input
+/// are computed (those on the zero padding are skipped), so only those count.
+fn conv_macs(channel_pairs: usize, k: usize, n: usize, p: usize) -> usize {
+    let out = n + 2 * p + 1 - k;
+    let per_axis: usize = (0..k)
+        .map(|t| {
+            (0..out)
+                .filter(|&o| (o + t).checked_sub(p).is_some_and(|i| i < n))
+                .count()
+        })
+        .sum();
+    channel_pairs * per_axis * per_axis
+}
+
+/// FLOPs of one training sample: 2 per multiply-add of each pass that runs (forward, weight
+/// gradient, and the input gradient of every layer but the first), for the convolutions and
+/// the dense layer (the update, pooling and activations are not counted, as for the MLPs).
+fn cnn_train_flops(first_conv_macs: usize, second_conv_macs: usize, dense_weights: usize) -> usize {
+    2 * 2 * first_conv_macs + 3 * 2 * second_conv_macs + 6 * dense_weights
+}
+
+fn cnn_bench<Net, const I: usize, const B: usize, Opt>(name: &str, mut opt: Opt, flops: usize)
+where
+    Net: Layer<f32, SMatrix<f32, I, B>, Output = SMatrix<f32, 10, B>> + Default,
+    Opt: Optimizer<f32, Net>,
+{
+    let mut rng = SplitMix64::new(1);
+    let mut net = Box::<Net>::default();
+    net.init(Init::PyTorchDefault, &mut rng);
+    let mut ws = Box::new(Workspace::<f32, SMatrix<f32, I, B>, Net>::new());
+    let batches = data::<I, 10, B>(&mut rng);
+    let mut next = batches.iter().cycle();
+    let rates = time(B, || {
+        if let Some((x, labels)) = next.next() {
+            let loss = train_step(&mut *net, &mut opt, &CrossEntropy, x, labels, &mut ws);
+            black_box(loss.ok());
+        }
+    });
+    report(name, rates, flops);
+}
+
 /// One multiply-add step of a dependency chain: a fused multiply-add where the build has FMA
 /// (without it `mul_add` is a slow library call), otherwise a multiply and an add.
 #[inline(always)]
@@ -330,6 +400,29 @@ fn main() {
         16 * 4 * 32 * 4,
         |ws| ws.cache.0 .1.carry(),
     );
+    // The 28×28 network's workspace for 32 samples is about 10 MB, built on the stack before
+    // it is boxed: a thread with room for it.
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(|| {
+            let digits = cnn_train_flops(
+                conv_macs(16, 3, 8, 1),
+                conv_macs(16 * 32, 3, 4, 1),
+                128 * 10,
+            );
+            cnn_bench::<DigitsCnn, 64, 32, _>("conv-digits-b32-adam", adam(), digits);
+            let mnist = cnn_train_flops(
+                conv_macs(16, 3, 28, 1),
+                conv_macs(16 * 32, 3, 14, 1),
+                1568 * 10,
+            );
+            cnn_bench::<Cnn28, 784, 32, _>("conv-28x28-b32-sgd", Sgd::new(0.01).unwrap(), mnist);
+        })
+        .and_then(|t| {
+            t.join()
+                .map_err(|_| std::io::Error::other("the CNN benches failed"))
+        })
+        .unwrap();
     let peak = before.max(peak());
     println!("bench peak: {peak:.2} GFLOP/s");
     for (name, gflops) in LINES.lock().map(|l| l.clone()).unwrap_or_default() {

@@ -98,6 +98,9 @@ pub use error::Error;
 pub use init::Init;
 pub use layer::{GradsOf, Layer, LayerRow, Model, Parameters};
 pub use layers::{
+    AvgPool1d, AvgPool2d, BatchNorm2d, Conv1d, Conv2d, Flatten, GlobalAvgPool, MaxPool1d, MaxPool2d,
+};
+pub use layers::{
     BatchNorm, Dense, DenseNoBias, Dropout, Frozen, Identity, LayerNorm, LeakyRelu, Normalize,
     Relu, Residual, ResidualProjection, Sigmoid, Softmax, Tanh,
 };

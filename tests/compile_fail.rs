@@ -5,8 +5,10 @@
 //!   with its committed `.stderr` (trybuild, `cargo check`). `chain_width_mismatch_method_call`
 //!   records rustc's E0599 for `net.forward(…)` on a mis-wired tuple, which names no layer
 //!   (rustc rejects the tuple's impl before any custom message can fire).
-//! * `tests/build_fail`: a batch of no samples is refused by `const` assertions, which fire
-//!   when the generic code is instantiated, that is at `cargo build` (not at `cargo check`).
+//! * `tests/build_fail`: a batch of no samples, and a convolution or pooling layer whose sizes
+//!   disagree (output width, input width, groups, a kernel larger than the padded input), are
+//!   refused by `const` assertions, which fire when the generic code is instantiated, that is
+//!   at `cargo build` (not at `cargo check`); the messages give the expected sizes.
 //!   Each program there is built and its errors compared with `tests/build_fail/expected.stderr`
 //!   (without line numbers; regenerate with `TRYBUILD=overwrite`).
 

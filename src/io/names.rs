@@ -19,8 +19,10 @@
 //! | [`ResidualProjection`](crate::ResidualProjection) | `self.block = f`, `self.projection = p`, `forward(x) = self.block(x) + self.projection(x)` | `block.…`, `projection.…` |
 //! | [`Rnn`](crate::Rnn), [`RnnRelu`](crate::RnnRelu), [`Gru`](crate::Gru), [`Lstm`](crate::Lstm) | `nn.RNN`, `nn.GRU`, `nn.LSTM` (one layer) | `weight_ih_l0` `[G·H, in]`, `weight_hh_l0` `[G·H, H]`, `bias_ih_l0`, `bias_hh_l0` `[G·H]` (G = 1, 3, 4) |
 //! | [`EachStep`](crate::EachStep)`(layer)` | the layer, applied to every step | the layer's |
-//! | activations, [`Dropout`](crate::Dropout) | the same modules | none |
 //! | [`Sequence`](crate::Sequence), [`LastStep`](crate::LastStep), [`FlattenSteps`](crate::FlattenSteps) | reshapes and `x[:, -1]` | none |
+//! | [`Conv2d`](crate::Conv2d), [`Conv1d`](crate::Conv1d) | `nn.Conv2d(c, o, k, groups=c/cpg)`, `nn.Conv1d` | `weight` `[o, cpg, kh, kw]` (`[o, cpg, k]`), `bias` `[o]` (none without a bias) |
+//! | [`BatchNorm2d`](crate::BatchNorm2d) | `nn.BatchNorm2d(c)` | as `BatchNorm1d`, each `[c]` |
+//! | activations, [`Dropout`](crate::Dropout), pooling, [`Flatten`](crate::Flatten) | the same modules | none |
 //!
 //! ```
 //! use tinyprop::io::{Kind, StateDict};

@@ -4,20 +4,28 @@
 //! column per sample.
 
 mod activation;
+pub mod conv;
 mod dense;
 mod dropout;
 mod frozen;
 mod norm;
+mod norm2d;
+pub mod pool;
 mod recurrent;
 mod residual;
 mod scale;
 
 pub(crate) use activation::sigmoid;
 pub use activation::{Identity, LeakyRelu, Relu, Sigmoid, Softmax, Tanh};
+pub use conv::{conv_out, Conv, Conv1d, Conv2d, OneD, Spatial, TwoD};
 pub use dense::{Bias, Dense, DenseNoBias, NoBias};
 pub use dropout::{Dropout, SavedRng};
 pub use frozen::Frozen;
 pub use norm::{Affine, BatchNorm, LayerNorm, NormCache};
+pub use norm2d::BatchNorm2d;
+pub use pool::{
+    Avg, AvgPool1d, AvgPool2d, Flatten, GlobalAvgPool, Max, MaxPool1d, MaxPool2d, Pool, PoolKind,
+};
 pub use recurrent::{
     Cell, EachStep, EachStepCache, FlattenSteps, Gru, GruCell, LastStep, Lstm, LstmCell, Recurrent,
     RecurrentCache, Rnn, RnnActivation, RnnCell, RnnRelu, Seq, Sequence, State,

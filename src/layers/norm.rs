@@ -87,7 +87,7 @@ impl<T: Scalar, const N: usize> StateDict<T> for Affine<T, N> {
 }
 
 /// Visits a vector of `N` elements (or, for [`Values::Int`], a scalar counter).
-fn vector<V, F>(
+pub(super) fn vector<V, F>(
     prefix: &mut Name,
     name: &str,
     kind: Kind,
@@ -103,7 +103,7 @@ where
 }
 
 /// The shape of a vector's values: `[len]`, or `[]` for a counter.
-trait ShapeOf {
+pub(super) trait ShapeOf {
     fn shape(&self) -> Shape;
 }
 
@@ -137,7 +137,7 @@ impl<T: Scalar, const N: usize> Model<T> for Affine<T, N> {
 /// Gradient of a normalisation `x̂ = (x - μ) · s` with `s = 1/sqrt(σ² + eps)` and
 /// `y = γ x̂ + β`, over one group of `n` values (a feature across the batch, or a sample
 /// across its features). `dxhat` holds `dy · γ` on entry and `dx` on exit.
-fn normalisation_backward<'a, T: Scalar>(
+pub(super) fn normalisation_backward<'a, T: Scalar>(
     xhat: impl Iterator<Item = &'a T> + Clone,
     dxhat: impl Iterator<Item = &'a mut T>,
     inv_std: T,

@@ -1,0 +1,960 @@
+//! Convolutions: [`Conv1d`] and [`Conv2d`] (stride, zero padding, dilation, groups, optional
+//! bias), like `torch.nn.Conv1d` and `torch.nn.Conv2d`.
+//!
+//! # Layout
+//!
+//! A batch stays an `SMatrix<T, N, B>` with one column per sample; a feature map is stored in
+//! PyTorch's `C×H×W` order (`C×L` in 1-D) inside the column, so a [`Flatten`](crate::Flatten)
+//! (the identity) followed by a [`Dense`](crate::Dense) matches PyTorch's `flatten` + `Linear`
+//! weight for weight. The weight is `[out, in/groups, kh, kw]` in PyTorch's (row-major) order.
+//!
+//! # Shapes, checked when the program is built
+//!
+//! Stable Rust cannot compute an output size `(H + 2P − D(K−1) − 1)/S + 1` in a type, so the
+//! flat output width `NOUT = O·OH·OW` of each layer is stated by the user (it is also the input
+//! width of the next layer), and the layer checks it, and every other size, with a `const`
+//! assertion whose message gives the expected value:
+//!
+//! ```text
+//! error[E0080]: evaluation panicked: Conv2d output width NOUT must be 288 = O·OH·OW = 8·6·6
+//!               for C=1, H=8, W=8, K=3x3, S=1, P=0, D=1 (got 200)
+//! ```
+//!
+//! Such assertions fire when the generic code is instantiated, that is at `cargo build` (and
+//! `cargo test`), **not at `cargo check`** (nor in rust-analyzer).
+//!
+//! ```
+//! use tinyprop::prelude::*;
+//! use tinyprop::{Conv2d, Flatten, MaxPool2d};
+//! // 1×8×8 → conv 3×3 padding 1 → 8×8×8 → max pool 2×2 → 8×4×4 → dense 10.
+//! type Net = (
+//!     Conv2d<f32, 1, 8, 3, 8, 8, { 8 * 8 * 8 }, 1, 1>, // C, O, K, H, W, NOUT, S, P
+//!     Relu,
+//!     MaxPool2d<8, 2, 8, 8, { 8 * 4 * 4 }>,             // C, K, H, W, NOUT
+//!     Flatten,
+//!     Dense<f32, 128, 10>,
+//! );
+//! let mut net = Net::default();
+//! net.init(Init::PyTorchDefault, &mut SplitMix64::new(1));
+//! let x = SMatrix::<f32, 64, 2>::from_element(0.5);
+//! let mut y = SMatrix::<f32, 10, 2>::zeros();
+//! net.forward(&x, &mut y);
+//! assert!(y.iter().all(|v| v.is_finite()));
+//! ```
+//!
+//! The sizes can be left to a helper: [`conv_out`] is a `const fn`, usable in the type:
+//!
+//! ```
+//! use tinyprop::layers::conv_out;
+//! use tinyprop::Conv2d;
+//! const OH: usize = conv_out(28, 3, 2, 1, 1); // H, K, S, P, D
+//! type Stem = Conv2d<f32, 1, 16, 3, 28, 28, { 16 * OH * OH }, 2, 1>;
+//! assert_eq!(OH, 14);
+//! ```
+
+use core::fmt::Debug;
+use core::marker::PhantomData;
+
+use nalgebra::{SMatrix, SVector};
+use rand_core::RngCore;
+
+use crate::io::{entry, Kind, Layout, Name, Shape, StateDict, TensorInfo, Values, ValuesMut};
+use crate::layer::{no_buffers, nonempty_batch, split_index};
+use crate::layers::Bias;
+use crate::{Error, Init, Layer, Model, Parameters, Scalar, Zeroed};
+
+/// One spatial dimension ([`OneD`]) or two ([`TwoD`]): the kind of a [`Conv`] or a
+/// [`Pool`](crate::layers::Pool).
+pub trait Spatial: Debug + Clone + Copy + Default + PartialEq {
+    /// `true` for 2-D layers.
+    const TWO_D: bool;
+    /// PyTorch's name of the convolution.
+    const CONV: &'static str;
+}
+
+/// One spatial dimension (`C×L` maps): [`Conv1d`], `MaxPool1d`, `AvgPool1d`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OneD;
+/// Two spatial dimensions (`C×H×W` maps): [`Conv2d`], `MaxPool2d`, `AvgPool2d`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TwoD;
+
+impl Spatial for OneD {
+    const TWO_D: bool = false;
+    const CONV: &'static str = "Conv1d";
+}
+impl Spatial for TwoD {
+    const TWO_D: bool = true;
+    const CONV: &'static str = "Conv2d";
+}
+
+/// The output length along one axis: `(n + 2p − d(k−1) − 1)/s + 1`, or 0 if the kernel does
+/// not fit the padded input (or `s` or `d` is 0).
+///
+/// ```
+/// assert_eq!(tinyprop::layers::conv_out(8, 3, 2, 1, 1), 4);
+/// assert_eq!(tinyprop::layers::conv_out(8, 3, 1, 0, 2), 4);
+/// assert_eq!(tinyprop::layers::conv_out(2, 3, 1, 0, 1), 0);
+/// ```
+pub const fn conv_out(n: usize, k: usize, s: usize, p: usize, d: usize) -> usize {
+    if s == 0 || d == 0 || k == 0 {
+        return 0;
+    }
+    let span = match d.checked_mul(k.saturating_sub(1)) {
+        Some(v) => v.saturating_add(1),
+        None => return 0,
+    };
+    let padded = n.saturating_add(p.saturating_mul(2));
+    match padded.checked_sub(span) {
+        Some(room) => match room.checked_div(s) {
+            Some(q) => q.saturating_add(1),
+            None => 0,
+        },
+        None => 0,
+    }
+}
+
+/// The sizes of one convolution or pooling over one sample, at run time: the kernels take
+/// these rather than const generics, so that one instance of the loops serves every shape.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Geom {
+    pub h: usize,
+    pub w: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub oh: usize,
+    pub ow: usize,
+    pub sh: usize,
+    pub sw: usize,
+    pub ph: usize,
+    pub pw: usize,
+    pub dh: usize,
+    pub dw: usize,
+}
+
+impl Geom {
+    /// The geometry of a layer of one or two dimensions (in 1-D, the height is 1 and the
+    /// stride, padding and dilation apply along the width only).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) const fn new(
+        two_d: bool,
+        kh: usize,
+        kw: usize,
+        h: usize,
+        w: usize,
+        s: usize,
+        p: usize,
+        d: usize,
+    ) -> Self {
+        let (sh, ph, dh) = if two_d { (s, p, d) } else { (1, 0, 1) };
+        Self {
+            h,
+            w,
+            kh,
+            kw,
+            oh: conv_out(h, kh, sh, ph, dh),
+            ow: conv_out(w, kw, s, p, d),
+            sh,
+            sw: s,
+            ph,
+            pw: p,
+            dh,
+            dw: d,
+        }
+    }
+
+    pub(crate) const fn in_map(&self) -> usize {
+        self.h.saturating_mul(self.w)
+    }
+
+    pub(crate) const fn out_map(&self) -> usize {
+        self.oh.saturating_mul(self.ow)
+    }
+
+    /// For kernel tap `(ky, kx)`: calls `f(y_start, x_start, n)` for every output row that the
+    /// tap reaches inside the (unpadded) input, where `n` outputs starting at `y_start` (in the
+    /// output map) read the inputs `x_start, x_start + sw, …` (in the input map).
+    #[inline(always)]
+    pub(crate) fn rows(&self, ky: usize, kx: usize, mut f: impl FnMut(usize, usize, usize)) {
+        let Some((oy0, iy0, ny)) = axis(ky, self.sh, self.ph, self.dh, self.h, self.oh) else {
+            return;
+        };
+        let Some((ox0, ix0, nx)) = axis(kx, self.sw, self.pw, self.dw, self.w, self.ow) else {
+            return;
+        };
+        let mut ys = oy0.saturating_mul(self.ow).saturating_add(ox0);
+        let mut xs = iy0.saturating_mul(self.w).saturating_add(ix0);
+        let x_step = self.sh.saturating_mul(self.w);
+        for _ in 0..ny {
+            f(ys, xs, nx);
+            ys = ys.saturating_add(self.ow);
+            xs = xs.saturating_add(x_step);
+        }
+    }
+}
+
+/// Along one axis of `n` inputs and `out` outputs, for the kernel tap `k`: the first output
+/// whose input `o·s + k·d − p` lies in `[0, n)`, that input, and how many consecutive outputs
+/// do. `None` if none does.
+#[inline(always)]
+fn axis(
+    k: usize,
+    s: usize,
+    p: usize,
+    d: usize,
+    n: usize,
+    out: usize,
+) -> Option<(usize, usize, usize)> {
+    let s = s.max(1);
+    let off = k.saturating_mul(d);
+    let o0 = match p.checked_sub(off) {
+        Some(gap) if gap > 0 => gap.div_ceil(s),
+        _ => 0,
+    };
+    let i0 = o0.saturating_mul(s).saturating_add(off).checked_sub(p)?;
+    let last_in = n.checked_sub(1)?.checked_sub(i0)?;
+    let by_input = last_in.checked_div(s)?.saturating_add(1);
+    let by_output = out.checked_sub(o0)?;
+    let count = by_input.min(by_output);
+    (count > 0).then_some((o0, i0, count))
+}
+
+/// A short message built at compile time (for the shape checks).
+pub(crate) struct Msg {
+    buf: [u8; 256],
+    len: usize,
+}
+
+impl Msg {
+    pub(crate) const fn new() -> Self {
+        Self {
+            buf: [0; 256],
+            len: 0,
+        }
+    }
+
+    /// Appends `s`.
+    #[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)] // compile time only
+    pub(crate) const fn s(mut self, s: &str) -> Self {
+        let b = s.as_bytes();
+        let mut i = 0;
+        while i < b.len() && self.len < self.buf.len() {
+            self.buf[self.len] = b[i];
+            self.len += 1;
+            i += 1;
+        }
+        self
+    }
+
+    /// Appends `v` in decimal.
+    #[allow(
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects,
+        clippy::cast_possible_truncation
+    )] // compile time only
+    pub(crate) const fn n(mut self, mut v: usize) -> Self {
+        let mut digits = [0u8; 20];
+        let mut k = 0;
+        loop {
+            digits[k] = b'0' + (v % 10) as u8;
+            k += 1;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        while k > 0 && self.len < self.buf.len() {
+            k -= 1;
+            self.buf[self.len] = digits[k];
+            self.len += 1;
+        }
+        self
+    }
+
+    /// Fails the build with this message.
+    #[allow(clippy::panic, clippy::disallowed_methods)] // a build-time check, not a run-time panic
+    pub(crate) const fn fail(&self) {
+        let (bytes, _) = self.buf.split_at(self.len);
+        match core::str::from_utf8(bytes) {
+            Ok(s) => panic!("{}", s),
+            Err(_) => panic!("a shape check failed"),
+        }
+    }
+}
+
+/// The sizes named in a shape check's message.
+struct Dims {
+    two_d: bool,
+    c: usize,
+    h: usize,
+    w: usize,
+    kh: usize,
+    kw: usize,
+    s: usize,
+    p: usize,
+    d: usize,
+}
+
+impl Dims {
+    const fn add(&self, m: Msg) -> Msg {
+        let m = m.s(" for C=").n(self.c);
+        let m = if self.two_d {
+            m.s(", H=")
+                .n(self.h)
+                .s(", W=")
+                .n(self.w)
+                .s(", K=")
+                .n(self.kh)
+                .s("x")
+                .n(self.kw)
+        } else {
+            m.s(", L=").n(self.w).s(", K=").n(self.kw)
+        };
+        m.s(", S=")
+            .n(self.s)
+            .s(", P=")
+            .n(self.p)
+            .s(", D=")
+            .n(self.d)
+    }
+}
+
+/// The sizes every convolution and pooling layer checks: `in` must be `c·h·w`, `nout` must be
+/// `o·oh·ow`, the kernel must fit. `what` names the layer, `out_channels` its output channels
+/// (`O`, or `C` for pooling).
+#[allow(clippy::too_many_arguments)]
+pub(crate) const fn check_shapes(
+    what: &str,
+    out_channels: &str,
+    two_d: bool,
+    c: usize,
+    o: usize,
+    kh: usize,
+    kw: usize,
+    h: usize,
+    w: usize,
+    nin: usize,
+    nout: usize,
+    s: usize,
+    p: usize,
+    d: usize,
+) {
+    let g = Geom::new(two_d, kh, kw, h, w, s, p, d);
+    let dims = Dims {
+        two_d,
+        c,
+        h,
+        w,
+        kh,
+        kw,
+        s,
+        p,
+        d,
+    };
+    if s == 0 || d == 0 || kh == 0 || kw == 0 || c == 0 || o == 0 {
+        Msg::new()
+            .s(what)
+            .s(": stride, dilation, kernel size and channels must be at least 1")
+            .fail();
+    }
+    if g.oh == 0 || g.ow == 0 {
+        dims.add(
+            Msg::new()
+                .s(what)
+                .s(": the kernel does not fit the padded input"),
+        )
+        .fail();
+    }
+    let want_in = c.saturating_mul(h).saturating_mul(w);
+    if nin != want_in {
+        let m = Msg::new().s(what).s(" input width must be ");
+        let m = if two_d {
+            m.n(want_in).s(" = C·H·W = ").n(c).s("·").n(h).s("·").n(w)
+        } else {
+            m.n(want_in).s(" = C·L = ").n(c).s("·").n(w)
+        };
+        m.s(" (got ").n(nin).s(")").fail();
+    }
+    let want_out = o.saturating_mul(g.oh).saturating_mul(g.ow);
+    if nout != want_out {
+        let m = Msg::new()
+            .s(what)
+            .s(" output width NOUT must be ")
+            .n(want_out);
+        let m = if two_d {
+            m.s(" = ")
+                .s(out_channels)
+                .s("·OH·OW = ")
+                .n(o)
+                .s("·")
+                .n(g.oh)
+                .s("·")
+                .n(g.ow)
+        } else {
+            m.s(" = ").s(out_channels).s("·OL = ").n(o).s("·").n(g.ow)
+        };
+        dims.add(m).s(" (got ").n(nout).s(")").fail();
+    }
+}
+
+/// A convolution over one or two spatial dimensions; use it through [`Conv1d`] and [`Conv2d`]
+/// (or directly, for a kernel that is not square: `KH × KW`).
+///
+/// * `C` input channels, `O` output channels, `CPG` input channels per group (`C` by default;
+///   `C / CPG` groups, so `CPG = 1` with `O` a multiple of `C` is a depthwise convolution).
+/// * An input map `H × W` (1-D: `H = KH = 1`), stride `S`, zero padding `P` and dilation `D`
+///   (the same along both axes).
+/// * `NOUT = O·OH·OW`, the flat output width, checked when the program is built.
+/// * `Bi`: the bias, an `SVector<T, O>` or [`NoBias`](crate::layers::NoBias).
+///
+/// `weight[o][i][ky][kx]` is PyTorch's `weight[o, i, ky, kx]`; the gradients are a value of the
+/// same type. No scratch buffers: the cache is the output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conv<
+    T: Scalar,
+    Dm: Spatial,
+    const C: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const H: usize,
+    const W: usize,
+    const NOUT: usize,
+    const S: usize,
+    const P: usize,
+    const D: usize,
+    const CPG: usize,
+    Bi,
+> {
+    /// `[O, CPG, KH, KW]`, row-major as in PyTorch.
+    pub weight: [[[[T; KW]; KH]; CPG]; O],
+    /// The bias: an `SVector<T, O>`, or [`NoBias`](crate::layers::NoBias).
+    pub bias: Bi,
+    spatial: PhantomData<Dm>,
+}
+
+/// `torch.nn.Conv2d(C, O, K, stride=S, padding=P, dilation=D, groups=C/CPG)` on `H × W` maps,
+/// with the flat output width `NOUT = O·OH·OW` stated (see the [module docs](self)).
+///
+/// ```
+/// use tinyprop::prelude::*;
+/// use tinyprop::Conv2d;
+/// // Depthwise 3×3 with stride 2 and padding 1 on 4 channels of 8×8: 4·4·4 outputs.
+/// type Depthwise = Conv2d<f32, 4, 4, 3, 8, 8, 64, 2, 1, 1, 1>;
+/// let layer = Depthwise::default();
+/// assert_eq!(tinyprop::memory::parameter_count::<f32, Depthwise>(), 4 * 9 + 4);
+/// let mut y = SMatrix::<f32, 64, 1>::zeros();
+/// layer.forward(&SMatrix::<f32, 256, 1>::zeros(), &mut y);
+/// ```
+pub type Conv2d<
+    T,
+    const C: usize,
+    const O: usize,
+    const K: usize,
+    const H: usize,
+    const W: usize,
+    const NOUT: usize,
+    const S: usize = 1,
+    const P: usize = 0,
+    const D: usize = 1,
+    const CPG: usize = C,
+    Bi = SVector<T, O>,
+> = Conv<T, TwoD, C, O, K, K, H, W, NOUT, S, P, D, CPG, Bi>;
+
+/// `torch.nn.Conv1d(C, O, K, stride=S, padding=P, dilation=D, groups=C/CPG)` on `C × L` maps,
+/// with the flat output width `NOUT = O·OL` stated.
+///
+/// ```
+/// use tinyprop::prelude::*;
+/// use tinyprop::Conv1d;
+/// type Wave = Conv1d<f64, 2, 3, 5, 16, { 3 * 12 }>; // C, O, K, L, NOUT
+/// let mut y = SMatrix::<f64, 36, 4>::zeros();
+/// Wave::default().forward(&SMatrix::<f64, 32, 4>::zeros(), &mut y);
+/// ```
+pub type Conv1d<
+    T,
+    const C: usize,
+    const O: usize,
+    const K: usize,
+    const L: usize,
+    const NOUT: usize,
+    const S: usize = 1,
+    const P: usize = 0,
+    const D: usize = 1,
+    const CPG: usize = C,
+    Bi = SVector<T, O>,
+> = Conv<T, OneD, C, O, 1, K, 1, L, NOUT, S, P, D, CPG, Bi>;
+
+macro_rules! conv_impl {
+    ($($item:tt)*) => {
+        impl<
+                T: Scalar,
+                Dm: Spatial,
+                const C: usize,
+                const O: usize,
+                const KH: usize,
+                const KW: usize,
+                const H: usize,
+                const W: usize,
+                const NOUT: usize,
+                const S: usize,
+                const P: usize,
+                const D: usize,
+                const CPG: usize,
+                Bi: Bias<T, O>,
+            > $($item)*
+    };
+}
+
+conv_impl! { Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi> {
+    /// The geometry of one sample.
+    const GEOM: Geom = Geom::new(Dm::TWO_D, KH, KW, H, W, S, P, D);
+    /// Output channels per group.
+    const OPG: usize = match C.checked_div(CPG) {
+        Some(groups) => match O.checked_div(groups) {
+            Some(opg) => opg,
+            None => 1,
+        },
+        None => 1,
+    };
+
+    /// A layer initialised with `init` (PyTorch's default: [`Init::PyTorchDefault`]),
+    /// drawing from `rng`.
+    pub fn new<R: RngCore + ?Sized>(init: Init, rng: &mut R) -> Self {
+        let mut layer = Self::zeroed();
+        Model::init(&mut layer, init, rng);
+        layer
+    }
+
+    /// The weight as one slice, in PyTorch's order.
+    pub fn weight_slice(&self) -> &[T] {
+        self.weight.as_flattened().as_flattened().as_flattened()
+    }
+
+    /// The weight as one mutable slice, in PyTorch's order.
+    pub fn weight_slice_mut(&mut self) -> &mut [T] {
+        self.weight
+            .as_flattened_mut()
+            .as_flattened_mut()
+            .as_flattened_mut()
+    }
+
+    /// Fails the build for inconsistent sizes (see the [module docs](self)).
+    #[inline(always)]
+    #[allow(clippy::disallowed_macros)] // build-time checks
+    fn check<const NIN: usize>() {
+        const {
+            check_shapes(Dm::CONV, "O", Dm::TWO_D, C, O, KH, KW, H, W, NIN, NOUT, S, P, D);
+            if CPG == 0 || C % CPG != 0 {
+                Msg::new()
+                    .s(Dm::CONV)
+                    .s(": the input channels per group CPG must divide C=")
+                    .n(C)
+                    .s(" (got CPG=")
+                    .n(CPG)
+                    .s(")")
+                    .fail();
+            } else if O % (C / CPG) != 0 {
+                Msg::new()
+                    .s(Dm::CONV)
+                    .s(": the output channels O=")
+                    .n(O)
+                    .s(" must be a multiple of the groups C/CPG=")
+                    .n(C / CPG)
+                    .fail();
+            }
+        }
+    }
+}}
+
+conv_impl! { Zeroed for Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi> {
+    fn zeroed() -> Self {
+        Self {
+            weight: [[[[T::zero(); KW]; KH]; CPG]; O],
+            bias: Bi::zeroed(),
+            spatial: PhantomData,
+        }
+    }
+    fn set_zero(&mut self) {
+        self.weight_slice_mut().fill(T::zero());
+        self.bias.set_zero();
+    }
+}}
+
+conv_impl! { Default for Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi> {
+    /// All weights and biases zero; call [`Model::init`] before training.
+    fn default() -> Self {
+        Self::zeroed()
+    }
+}}
+
+conv_impl! { Parameters<T> for Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi> {
+    const COUNT: usize = O * CPG * KH * KW + Bi::COUNT;
+    const TENSORS: usize = 1 + Bi::TENSORS;
+    fn tensor(&self, i: usize) -> Option<&[T]> {
+        match split_index(i, 1) {
+            Ok(_) => Some(self.weight_slice()),
+            Err(i) => self.bias.tensor(i),
+        }
+    }
+    fn tensor_mut(&mut self, i: usize) -> Option<&mut [T]> {
+        match split_index(i, 1) {
+            Ok(_) => Some(self.weight_slice_mut()),
+            Err(i) => self.bias.tensor_mut(i),
+        }
+    }
+    fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [T]> {
+        let Self { weight, bias, .. } = self;
+        core::iter::once(weight.as_flattened_mut().as_flattened_mut().as_flattened_mut())
+            .chain(bias.tensors_mut())
+    }
+}}
+
+// `weight` `[O, CPG, KH, KW]` (`[O, CPG, K]` in 1-D) and, with a bias, `bias` `[O]`, as
+// `torch.nn.Conv2d` (`Conv1d`).
+conv_impl! { StateDict<T> for Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi> {
+    const ENTRIES: usize = 1 + Bi::TENSORS;
+
+    fn visit<F>(&self, prefix: &mut Name, f: &mut F) -> Result<(), Error>
+    where
+        F: FnMut(TensorInfo<'_>, Values<'_, T>) -> Result<(), Error>,
+    {
+        let shape = Self::weight_shape();
+        let weight = Values::Float(self.weight_slice());
+        entry(prefix, "weight", shape, Kind::Parameter, Layout::RowMajor, weight, f)?;
+        match self.bias.tensor(0) {
+            Some(b) => entry(
+                prefix,
+                "bias",
+                Shape::vector(O),
+                Kind::Parameter,
+                Layout::RowMajor,
+                Values::Float(b),
+                f,
+            ),
+            None => Ok(()),
+        }
+    }
+
+    fn visit_mut<F>(&mut self, prefix: &mut Name, f: &mut F) -> Result<(), Error>
+    where
+        F: FnMut(TensorInfo<'_>, ValuesMut<'_, T>) -> Result<(), Error>,
+    {
+        let shape = Self::weight_shape();
+        let Self { weight, bias, .. } = self;
+        let weight = ValuesMut::Float(weight.as_flattened_mut().as_flattened_mut().as_flattened_mut());
+        entry(prefix, "weight", shape, Kind::Parameter, Layout::RowMajor, weight, f)?;
+        match bias.tensor_mut(0) {
+            Some(b) => entry(
+                prefix,
+                "bias",
+                Shape::vector(O),
+                Kind::Parameter,
+                Layout::RowMajor,
+                ValuesMut::Float(b),
+                f,
+            ),
+            None => Ok(()),
+        }
+    }
+}}
+
+conv_impl! { Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi> {
+    fn weight_shape() -> Shape {
+        if Dm::TWO_D {
+            Shape::new([O, CPG, KH, KW], 4)
+        } else {
+            Shape::new([O, CPG, KW, 0], 3)
+        }
+    }
+}}
+
+/// The shape of one output sample of a layer of `o` channels and geometry `g`.
+pub(crate) fn map_shape(two_d: bool, o: usize, g: &Geom) -> Shape {
+    if two_d {
+        Shape::new([o, g.oh, g.ow, 0], 3)
+    } else {
+        Shape::matrix(o, g.ow)
+    }
+}
+
+conv_impl! { Model<T> for Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi> {
+    type Grads = Self;
+    no_buffers!();
+
+    fn describe(
+        &self,
+        name: &str,
+        _input: Shape,
+        row: &mut dyn FnMut(&crate::layer::LayerRow<'_>) -> core::fmt::Result,
+    ) -> Result<Shape, core::fmt::Error> {
+        let output = map_shape(Dm::TWO_D, O, &Self::GEOM);
+        row(&crate::layer::LayerRow::leaf::<T, Self>(name, Dm::CONV, output, true))?;
+        Ok(output)
+    }
+
+    /// PyTorch's fans: `fan_in = CPG·KH·KW`, `fan_out = O·KH·KW`.
+    fn init<R: RngCore + ?Sized>(&mut self, init: Init, rng: &mut R) {
+        let taps = KH.saturating_mul(KW);
+        let fan_in = CPG.saturating_mul(taps);
+        let fan_out = O.saturating_mul(taps);
+        init.fill_weights(self.weight_slice_mut(), fan_in, fan_out, rng);
+        self.bias.init(init, fan_in, rng);
+    }
+}}
+
+impl<
+        T: Scalar,
+        Dm: Spatial,
+        const C: usize,
+        const O: usize,
+        const KH: usize,
+        const KW: usize,
+        const H: usize,
+        const W: usize,
+        const NOUT: usize,
+        const S: usize,
+        const P: usize,
+        const D: usize,
+        const CPG: usize,
+        Bi: Bias<T, O>,
+        const NIN: usize,
+        const B: usize,
+    > Layer<T, SMatrix<T, NIN, B>> for Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi>
+{
+    type Output = SMatrix<T, NOUT, B>;
+    type Cache = SMatrix<T, NOUT, B>;
+
+    fn forward(&self, x: &SMatrix<T, NIN, B>, y: &mut Self::Output) {
+        nonempty_batch::<B>();
+        Self::check::<NIN>();
+        let g = Self::GEOM;
+        let w = self.weight_slice();
+        let bias = self.bias.tensor(0);
+        for (xs, ys) in x.data.0.iter().zip(y.data.0.iter_mut()) {
+            forward(&g, CPG, Self::OPG, w, bias, xs, ys);
+        }
+    }
+
+    fn forward_train<'c>(
+        &mut self,
+        x: &SMatrix<T, NIN, B>,
+        cache: &'c mut Self::Cache,
+    ) -> &'c Self::Output {
+        self.forward(x, cache);
+        cache
+    }
+
+    fn forward_frozen<'c>(
+        &self,
+        x: &SMatrix<T, NIN, B>,
+        cache: &'c mut Self::Cache,
+    ) -> &'c Self::Output {
+        self.forward(x, cache);
+        cache
+    }
+
+    fn output(cache: &Self::Cache) -> &Self::Output {
+        cache
+    }
+
+    fn backward(
+        &self,
+        x: &SMatrix<T, NIN, B>,
+        _cache: &mut Self::Cache,
+        dy: &mut Self::Output,
+        dx: Option<&mut SMatrix<T, NIN, B>>,
+        grads: Option<&mut Self>,
+    ) {
+        Self::check::<NIN>();
+        let g = Self::GEOM;
+        if let Some(grads) = grads {
+            let Self { weight, bias, .. } = grads;
+            let gw = weight
+                .as_flattened_mut()
+                .as_flattened_mut()
+                .as_flattened_mut();
+            for (xs, dys) in x.data.0.iter().zip(dy.data.0.iter()) {
+                weight_grad(&g, CPG, Self::OPG, gw, xs, dys);
+            }
+            if let Some(gb) = bias.tensor_mut(0) {
+                let map = g.out_map().max(1);
+                for dys in dy.data.0.iter() {
+                    for (b, m) in gb.iter_mut().zip(dys.chunks_exact(map)) {
+                        *b += m.iter().fold(T::zero(), |a, &v| a + v);
+                    }
+                }
+            }
+        }
+        if let Some(dx) = dx {
+            let w = self.weight_slice();
+            for (dxs, dys) in dx.data.0.iter_mut().zip(dy.data.0.iter()) {
+                input_grad(&g, CPG, Self::OPG, w, dys, dxs);
+            }
+        }
+    }
+}
+
+/// `y[i] += w · x[i·s]` for the `y.len()` elements (contiguous for `s = 1`, which vectorizes).
+#[inline(always)]
+fn axpy<T: Scalar>(y: &mut [T], w: T, x: &[T], s: usize) {
+    if s == 1 {
+        for (yv, &xv) in y.iter_mut().zip(x) {
+            *yv += w * xv;
+        }
+    } else {
+        for (yv, &xv) in y.iter_mut().zip(x.iter().step_by(s.max(1))) {
+            *yv += w * xv;
+        }
+    }
+}
+
+/// `x[i·s] += w · y[i]` for the `y.len()` elements.
+#[inline(always)]
+fn axpy_scatter<T: Scalar>(x: &mut [T], w: T, y: &[T], s: usize) {
+    if s == 1 {
+        for (xv, &yv) in x.iter_mut().zip(y) {
+            *xv += w * yv;
+        }
+    } else {
+        for (xv, &yv) in x.iter_mut().step_by(s.max(1)).zip(y) {
+            *xv += w * yv;
+        }
+    }
+}
+
+/// `Σ y[i] · x[i·s]`.
+#[inline(always)]
+fn dot<T: Scalar>(y: &[T], x: &[T], s: usize) -> T {
+    let mut acc = T::zero();
+    if s == 1 {
+        for (&yv, &xv) in y.iter().zip(x) {
+            acc += yv * xv;
+        }
+    } else {
+        for (&yv, &xv) in y.iter().zip(x.iter().step_by(s.max(1))) {
+            acc += yv * xv;
+        }
+    }
+    acc
+}
+
+/// The sizes of one sample's loops: (input map, output map, taps, weights per output
+/// channel, input channels per group, output channels per group), none 0.
+fn loop_sizes(g: &Geom, cpg: usize, opg: usize) -> (usize, usize, usize, usize, usize, usize) {
+    let taps = g.kh.saturating_mul(g.kw).max(1);
+    let cpg = cpg.max(1);
+    (
+        g.in_map().max(1),
+        g.out_map().max(1),
+        taps,
+        cpg.saturating_mul(taps),
+        cpg,
+        opg.max(1),
+    )
+}
+
+/// `(t, (ky, kx))` for each tap `t` of the kernel, in row-major order.
+#[inline(always)]
+fn kernel_taps(g: &Geom) -> impl Iterator<Item = (usize, (usize, usize))> {
+    let kw = g.kw;
+    (0..g.kh)
+        .flat_map(move |ky| (0..kw).map(move |kx| (ky, kx)))
+        .enumerate()
+}
+
+// The loops below visit, for each output channel and kernel tap, the rows of the output that
+// the tap reaches (`Geom::rows`), and within a row every input channel of the group, so that
+// the row bounds are computed once per tap rather than once per input channel.
+
+/// One sample: `y = conv(x, w) + bias`.
+fn forward<T: Scalar>(
+    g: &Geom,
+    cpg: usize,
+    opg: usize,
+    w: &[T],
+    bias: Option<&[T]>,
+    x: &[T],
+    y: &mut [T],
+) {
+    let (in_map, out_map, taps, per_out, cpg, opg) = loop_sizes(g, cpg, opg);
+    y.fill(T::zero());
+    let x_groups = x.chunks_exact(cpg.saturating_mul(in_map));
+    let y_groups = y.chunks_exact_mut(opg.saturating_mul(out_map));
+    let w_groups = w.chunks_exact(opg.saturating_mul(per_out));
+    for ((xg, yg), wg) in x_groups.zip(y_groups).zip(w_groups) {
+        for (ymap, wo) in yg.chunks_exact_mut(out_map).zip(wg.chunks_exact(per_out)) {
+            for (t, (ky, kx)) in kernel_taps(g) {
+                g.rows(ky, kx, |ys, xs, n| {
+                    let Some(yr) = ymap.get_mut(ys..ys.saturating_add(n)) else {
+                        return;
+                    };
+                    let weights = wo.iter().skip(t).step_by(taps);
+                    for (xmap, &wv) in xg.chunks_exact(in_map).zip(weights) {
+                        if let Some(xr) = xmap.get(xs..) {
+                            axpy(yr, wv, xr, g.sw);
+                        }
+                    }
+                });
+            }
+        }
+    }
+    if let Some(bias) = bias {
+        for (ymap, &b) in y.chunks_exact_mut(out_map).zip(bias) {
+            for v in ymap {
+                *v += b;
+            }
+        }
+    }
+}
+
+/// One sample: adds `∂L/∂w` of `dy` and `x` to `gw`.
+fn weight_grad<T: Scalar>(g: &Geom, cpg: usize, opg: usize, gw: &mut [T], x: &[T], dy: &[T]) {
+    let (in_map, out_map, taps, per_out, cpg, opg) = loop_sizes(g, cpg, opg);
+    let x_groups = x.chunks_exact(cpg.saturating_mul(in_map));
+    let y_groups = dy.chunks_exact(opg.saturating_mul(out_map));
+    let w_groups = gw.chunks_exact_mut(opg.saturating_mul(per_out));
+    for ((xg, yg), wg) in x_groups.zip(y_groups).zip(w_groups) {
+        for (dymap, wo) in yg.chunks_exact(out_map).zip(wg.chunks_exact_mut(per_out)) {
+            for (t, (ky, kx)) in kernel_taps(g) {
+                g.rows(ky, kx, |ys, xs, n| {
+                    let Some(yr) = dymap.get(ys..ys.saturating_add(n)) else {
+                        return;
+                    };
+                    let grads = wo.iter_mut().skip(t).step_by(taps);
+                    for (xmap, gv) in xg.chunks_exact(in_map).zip(grads) {
+                        if let Some(xr) = xmap.get(xs..) {
+                            *gv += dot(yr, xr, g.sw);
+                        }
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// One sample: `dx = convᵀ(dy, w)`.
+fn input_grad<T: Scalar>(g: &Geom, cpg: usize, opg: usize, w: &[T], dy: &[T], dx: &mut [T]) {
+    let (in_map, out_map, taps, per_out, cpg, opg) = loop_sizes(g, cpg, opg);
+    dx.fill(T::zero());
+    let x_groups = dx.chunks_exact_mut(cpg.saturating_mul(in_map));
+    let y_groups = dy.chunks_exact(opg.saturating_mul(out_map));
+    let w_groups = w.chunks_exact(opg.saturating_mul(per_out));
+    for ((xg, yg), wg) in x_groups.zip(y_groups).zip(w_groups) {
+        for (dymap, wo) in yg.chunks_exact(out_map).zip(wg.chunks_exact(per_out)) {
+            for (t, (ky, kx)) in kernel_taps(g) {
+                g.rows(ky, kx, |ys, xs, n| {
+                    let Some(yr) = dymap.get(ys..ys.saturating_add(n)) else {
+                        return;
+                    };
+                    let weights = wo.iter().skip(t).step_by(taps);
+                    for (xmap, &wv) in xg.chunks_exact_mut(in_map).zip(weights) {
+                        if let Some(xr) = xmap.get_mut(xs..) {
+                            axpy_scatter(xr, wv, yr, g.sw);
+                        }
+                    }
+                });
+            }
+        }
+    }
+}
