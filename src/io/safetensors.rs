@@ -226,7 +226,7 @@ pub struct Dims<'a> {
 
 impl<'a> Dims<'a> {
     /// The dimensions, outermost first.
-    pub fn iter(&self) -> impl Iterator<Item = u64> + 'a {
+    pub fn iter(&self) -> impl Iterator<Item = u64> + 'a + use<'a> {
         let mut c = Cursor::new(self.text);
         core::iter::from_fn(move || {
             let n = json::unsigned(&mut c)?.ok()?;
@@ -316,7 +316,7 @@ impl<'a> TensorView<'a> {
     /// let bias: Vec<f64> = st.tensor("bias").unwrap().floats().unwrap().collect();
     /// assert_eq!(bias, [0.5]);
     /// ```
-    pub fn floats(&self) -> Option<impl Iterator<Item = f64> + 'a> {
+    pub fn floats(&self) -> Option<impl Iterator<Item = f64> + 'a + use<'a>> {
         let dtype = self.dtype;
         dtype
             .is_float()
@@ -653,7 +653,7 @@ impl<'a> SafeTensors<'a> {
     }
 
     /// The tensors, in the header's order.
-    pub fn tensors(&self) -> impl Iterator<Item = TensorView<'a>> + 'a {
+    pub fn tensors(&self) -> impl Iterator<Item = TensorView<'a>> + 'a + use<'a> {
         let data = self.data;
         self.entries().map(move |e| view(data, e))
     }
@@ -664,7 +664,7 @@ impl<'a> SafeTensors<'a> {
     }
 
     /// The pairs of the `__metadata__` object (none if it is absent).
-    pub fn metadata(&self) -> impl Iterator<Item = (JsonStr<'a>, JsonStr<'a>)> + 'a {
+    pub fn metadata(&self) -> impl Iterator<Item = (JsonStr<'a>, JsonStr<'a>)> + 'a + use<'a> {
         // Read into a small window at a time: the pairs after the `skip`-th.
         let header = self.header;
         let mut skip = 0usize;
@@ -684,7 +684,7 @@ impl<'a> SafeTensors<'a> {
     }
 
     /// The tensors' entries; the header was checked, so none fails.
-    fn entries(&self) -> impl Iterator<Item = Entry<'a>> + 'a {
+    fn entries(&self) -> impl Iterator<Item = Entry<'a>> + 'a + use<'a> {
         Members::new(self.header).filter_map(|m| match m {
             Ok(Member::Tensor(e)) => Some(e),
             _ => None,
