@@ -52,10 +52,29 @@ mod sealed {
 /// An unsigned integer type for class labels and index buffers: `u8`, `u16`, `u32` or `usize`.
 ///
 /// Sealed: implemented for these four types only.
+///
+/// ```
+/// use tinyprop::data::Unsigned;
+/// assert_eq!(200u8.to_usize(), 200);
+/// assert_eq!(u8::from_usize(300), None); // does not fit
+/// assert_eq!(u16::from_usize(300), Some(300));
+/// ```
 pub trait Unsigned: Copy + Ord + sealed::Sealed {
     /// The value as a `usize` (`u32` values above `usize::MAX`, on 16-bit targets, saturate).
+    ///
+    /// ```
+    /// use tinyprop::data::Unsigned;
+    /// assert_eq!(7u16.to_usize(), 7usize);
+    /// ```
     fn to_usize(self) -> usize;
     /// `n` as this type, or `None` when it does not fit.
+    ///
+    /// ```
+    /// use tinyprop::data::Unsigned;
+    /// // An index buffer of `u8` can count at most 256 samples.
+    /// assert_eq!(u8::from_usize(255), Some(255));
+    /// assert_eq!(u8::from_usize(256), None);
+    /// ```
     fn from_usize(n: usize) -> Option<Self>;
 }
 
@@ -76,10 +95,32 @@ macro_rules! unsigned {
 unsigned!(u8, u16, u32, usize);
 
 /// A target batch buffer: `[usize; B]` (class labels) or a matrix with one column per sample.
+///
+/// ```
+/// use tinyprop::data::TargetBatch;
+/// use tinyprop::SMatrix;
+/// let labels = <[usize; 4]>::empty();
+/// assert_eq!(labels, [0; 4]);
+/// let rows = <SMatrix<f32, 2, 4>>::empty();
+/// assert_eq!(rows, SMatrix::<f32, 2, 4>::zeros());
+/// ```
 pub trait TargetBatch: Sized {
     /// A buffer filled with zeros (class 0 for labels).
+    ///
+    /// ```
+    /// use tinyprop::data::TargetBatch;
+    /// assert_eq!(<[usize; 3]>::empty(), [0, 0, 0]);
+    /// ```
     fn empty() -> Self;
     /// Sets the targets of the samples from `column` on to zero (class 0 for labels).
+    ///
+    /// ```
+    /// use tinyprop::data::TargetBatch;
+    /// // A partial batch of 2 samples in a buffer of 4: the unused columns are cleared.
+    /// let mut labels = [3usize, 1, 2, 2];
+    /// labels.clear_from(2);
+    /// assert_eq!(labels, [3, 1, 0, 0]);
+    /// ```
     fn clear_from(&mut self, column: usize);
 }
 
@@ -111,6 +152,20 @@ impl<T: Scalar, const R: usize, const C: usize> TargetBatch for SMatrix<T, R, C>
 /// It knows the batch form a [`Loss`](crate::Loss) takes for `B` samples
 /// ([`Target::Batch`]: `[usize; B]` for labels, `SMatrix<T, OUT, B>` for rows) and writes
 /// itself into one column of it.
+///
+/// ```
+/// use tinyprop::data::Target;
+/// use tinyprop::{Error, SMatrix};
+/// // A class label for a model with 3 outputs, and a row target for a regressor with 2.
+/// assert_eq!(<u8 as Target<f32, 3>>::check(&2), Ok(()));
+/// assert_eq!(
+///     <u8 as Target<f32, 3>>::check(&3),
+///     Err(Error::LabelOutOfRange { label: 3, classes: 3 })
+/// );
+/// let mut batch = SMatrix::<f32, 2, 4>::zeros();
+/// [1.5f32, -1.0].write::<4>(&mut batch, 1);
+/// assert_eq!(batch.column(1).as_slice(), [1.5, -1.0]);
+/// ```
 pub trait Target<T: Scalar, const OUT: usize>: Copy {
     /// The targets of `B` samples in the form the loss takes.
     type Batch<const B: usize>: TargetBatch;
@@ -118,12 +173,33 @@ pub trait Target<T: Scalar, const OUT: usize>: Copy {
     /// Checks the target: a label must be below `OUT` ([`Error::LabelOutOfRange`]); a row
     /// must be finite (`Err(Error::NonFiniteSample { index: 0 })`; callers substitute the
     /// sample's position).
+    ///
+    /// ```
+    /// use tinyprop::data::Target;
+    /// // One output: a binary classifier, labels 0 and 1.
+    /// assert!(<u8 as Target<f32, 1>>::check(&1).is_ok());
+    /// assert!(<u8 as Target<f32, 1>>::check(&2).is_err());
+    /// assert!(<[f32; 1] as Target<f32, 1>>::check(&[f32::NAN]).is_err());
+    /// ```
     fn check(&self) -> Result<(), Error>;
 
     /// Writes the target into column `column` of `batch` (nothing when `column >= B`).
+    ///
+    /// ```
+    /// use tinyprop::data::Target;
+    /// let mut labels = [0usize; 4];
+    /// <u16 as Target<f32, 10>>::write::<4>(&9, &mut labels, 2);
+    /// assert_eq!(labels, [0, 0, 9, 0]);
+    /// ```
     fn write<const B: usize>(&self, batch: &mut Self::Batch<B>, column: usize);
 
     /// The class, for accuracy and the confusion matrix: the label, or `None` for a row.
+    ///
+    /// ```
+    /// use tinyprop::data::Target;
+    /// assert_eq!(<u8 as Target<f32, 3>>::class(&2), Some(2));
+    /// assert_eq!(<[f32; 3] as Target<f32, 3>>::class(&[0.0; 3]), None); // a row has no class
+    /// ```
     fn class(&self) -> Option<usize>;
 }
 
@@ -179,19 +255,67 @@ impl<T: Scalar, const OUT: usize> Target<T, OUT> for [T; OUT] {
 
 /// Samples that can be read by position: a [`DataSet`], a [`Subset`] of one, or a type of
 /// your own.
+///
+/// ```
+/// use tinyprop::data::Samples;
+/// use tinyprop::prelude::*;
+///
+/// /// The last 4 readings of a sensor, labelled by the firmware as it goes.
+/// struct Recent {
+///     readings: [[f32; 2]; 4],
+///     labels: [u8; 4],
+///     filled: usize,
+/// }
+///
+/// impl Samples<f32, 2> for Recent {
+///     type Target = u8;
+///     fn len(&self) -> usize {
+///         self.filled
+///     }
+///     fn get(&self, i: usize) -> Option<(&[f32; 2], &u8)> {
+///         (i < self.filled).then(|| (&self.readings[i], &self.labels[i]))
+///     }
+/// }
+///
+/// let recent = Recent { readings: [[0.5, 1.0], [2.0, -1.0], [0.0; 2], [0.0; 2]], labels: [1, 0, 0, 0], filled: 2 };
+/// let net = Dense::<f32, 2, 2>::default();
+/// // Everything that takes a data set takes it: evaluation, training, scalers.
+/// let metrics = evaluate(&net, &CrossEntropy, &recent, tinyprop::data::NonFinite::Reject, None).unwrap();
+/// assert_eq!(metrics.samples, 2);
+/// ```
 pub trait Samples<T, const IN: usize> {
     /// The target of one sample: a label or a row `[T; OUT]` (see [`Target`]).
     type Target;
 
     /// The number of samples.
+    ///
+    /// ```
+    /// use tinyprop::data::{DataSet, Samples};
+    /// let data = DataSet::new(&[[1.0f32]; 5], &[0u8; 5]).unwrap();
+    /// assert_eq!(Samples::len(&data), 5);
+    /// ```
     fn len(&self) -> usize;
 
     /// `true` when there are no samples.
+    ///
+    /// ```
+    /// use tinyprop::data::{DataSet, Samples};
+    /// let data = DataSet::new(&[[1.0f32]], &[0u8]).unwrap();
+    /// assert!(!Samples::is_empty(&data));
+    /// ```
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Sample `i`: its features and its target, or `None` when `i >= len()`.
+    ///
+    /// ```
+    /// # use tinyprop::data::*;
+    /// # let x = [[0.0f32, 1.0], [1.0, 0.0], [2.0, 2.0]];
+    /// # let data = DataSet::new(&x, &[0u8, 1, 1]).unwrap();
+    /// assert_eq!(data.get(2), Some((&[2.0, 2.0], &1)));
+    /// assert_eq!(data.get(3), None);
+    /// ```
     fn get(&self, i: usize) -> Option<(&[T; IN], &Self::Target)>;
 }
 
@@ -230,6 +354,15 @@ impl<'a, T, const IN: usize, Y> DataSet<'a, T, IN, Y> {
     ///
     /// Labels are checked against the number of classes, and values for NaN, when training
     /// or evaluating starts (the number of classes is the model's output width).
+    ///
+    /// ```
+    /// use tinyprop::data::DataSet;
+    /// // Features in flash (a `static`), labels of any unsigned type.
+    /// static X: [[f32; 3]; 2] = [[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]];
+    /// static Y: [u16; 2] = [0, 4];
+    /// let data = DataSet::new(&X, &Y).unwrap();
+    /// assert_eq!(data.targets(), &[0, 4]);
+    /// ```
     pub fn new(features: &'a [[T; IN]], targets: &'a [Y]) -> Result<Self, Error> {
         if features.len() != targets.len() {
             return Err(Error::LengthMismatch {
@@ -244,21 +377,47 @@ impl<'a, T, const IN: usize, Y> DataSet<'a, T, IN, Y> {
     }
 
     /// The number of samples.
+    ///
+    /// ```
+    /// use tinyprop::data::DataSet;
+    /// let data = DataSet::new(&[[0.0f32, 1.0]; 3], &[[0.5f32]; 3]).unwrap();
+    /// assert_eq!(data.len(), 3);
+    /// ```
     pub fn len(&self) -> usize {
         self.features.len()
     }
 
     /// `false`: a data set has at least one sample.
+    ///
+    /// ```
+    /// use tinyprop::data::DataSet;
+    /// let data = DataSet::new(&[[0.0f32]], &[0u8]).unwrap();
+    /// assert!(!data.is_empty()); // `DataSet::new` refuses empty slices
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.features.is_empty()
     }
 
     /// The feature rows.
+    ///
+    /// ```
+    /// # use tinyprop::data::*;
+    /// # let x = [[0.0f32, 1.0], [1.0, 0.0], [2.0, 2.0]];
+    /// # let data = DataSet::new(&x, &[0u8, 1, 1]).unwrap();
+    /// assert_eq!(data.features()[2], [2.0, 2.0]);
+    /// ```
     pub fn features(&self) -> &'a [[T; IN]] {
         self.features
     }
 
     /// The targets.
+    ///
+    /// ```
+    /// # use tinyprop::data::*;
+    /// # let x = [[0.0f32, 1.0], [1.0, 0.0], [2.0, 2.0]];
+    /// # let data = DataSet::new(&x, &[0u8, 1, 1]).unwrap();
+    /// assert_eq!(data.targets(), &[0, 1, 1]);
+    /// ```
     pub fn targets(&self) -> &'a [Y] {
         self.targets
     }
@@ -297,6 +456,18 @@ impl<T, const IN: usize, Y> Samples<T, IN> for DataSet<'_, T, IN, Y> {
 }
 
 /// Some samples of a [`DataSet`], selected by an index buffer: see [`DataSet::subset`].
+///
+/// ```
+/// # use tinyprop::data::*;
+/// # let x = [[0.0f32, 1.0], [1.0, 0.0], [2.0, 2.0]];
+/// # let data = DataSet::new(&x, &[0u8, 1, 1]).unwrap();
+/// use tinyprop::prelude::*;
+/// // A train/validation split without copying: two index buffers into one data set.
+/// let (train, validation) = (data.subset(&[0u8, 2]).unwrap(), data.subset(&[1u8]).unwrap());
+/// let scaler = Normalize::<f32, 2>::standardize(&train).unwrap(); // fitted on the training part
+/// assert_eq!((train.len(), validation.len()), (2, 1));
+/// assert_eq!(scaler.offset, SVector::from([1.0, 1.5]));
+/// ```
 #[derive(Debug, PartialEq)]
 pub struct Subset<'a, T, const IN: usize, Y, I> {
     data: DataSet<'a, T, IN, Y>,
@@ -313,21 +484,51 @@ impl<T, const IN: usize, Y, I> Copy for Subset<'_, T, IN, Y, I> {}
 
 impl<'a, T, const IN: usize, Y, I> Subset<'a, T, IN, Y, I> {
     /// The number of samples.
+    ///
+    /// ```
+    /// use tinyprop::data::DataSet;
+    /// let data = DataSet::new(&[[0.0f32]; 4], &[0u8; 4]).unwrap();
+    /// assert_eq!(data.subset(&[0u8, 3]).unwrap().len(), 2);
+    /// ```
     pub fn len(&self) -> usize {
         self.rows.len()
     }
 
     /// `false`: a subset has at least one sample.
+    ///
+    /// ```
+    /// use tinyprop::data::DataSet;
+    /// let data = DataSet::new(&[[0.0f32]; 4], &[0u8; 4]).unwrap();
+    /// assert!(!data.subset(&[1u8]).unwrap().is_empty());
+    /// assert!(data.subset::<u8>(&[]).is_err()); // an empty subset is refused
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
 
     /// The positions in the underlying data set.
+    ///
+    /// ```
+    /// # use tinyprop::data::*;
+    /// # let x = [[0.0f32, 1.0], [1.0, 0.0], [2.0, 2.0]];
+    /// # let data = DataSet::new(&x, &[0u8, 1, 1]).unwrap();
+    /// let s = data.subset(&[2u8, 2, 0]).unwrap(); // repetitions are allowed
+    /// assert_eq!(s.rows(), &[2, 2, 0]);
+    /// assert_eq!(s.get(1), Some((&[2.0, 2.0], &1)));
+    /// ```
     pub fn rows(&self) -> &'a [I] {
         self.rows
     }
 
     /// The underlying data set.
+    ///
+    /// ```
+    /// # use tinyprop::data::*;
+    /// # let x = [[0.0f32, 1.0], [1.0, 0.0], [2.0, 2.0]];
+    /// # let data = DataSet::new(&x, &[0u8, 1, 1]).unwrap();
+    /// let s = data.subset(&[1u8]).unwrap();
+    /// assert_eq!(s.data(), data);
+    /// ```
     pub fn data(&self) -> DataSet<'a, T, IN, Y> {
         self.data
     }

@@ -45,6 +45,14 @@ pub enum Init {
 
 impl Init {
     /// Fills `weights` for a layer with `fan_in` inputs and `fan_out` outputs.
+    ///
+    /// ```
+    /// use tinyprop::{Init, SplitMix64};
+    /// // The weights of a layer of your own with 4 inputs and 3 outputs, He-uniform: |w| < sqrt(6 / 4).
+    /// let mut w = [0.0f32; 12];
+    /// Init::HeUniform.fill_weights(&mut w, 4, 3, &mut SplitMix64::new(1));
+    /// assert!(w.iter().all(|v| v.abs() < 1.5f32.sqrt()) && w.iter().any(|&v| v != 0.0));
+    /// ```
     pub fn fill_weights<T: Scalar, R: RngCore + ?Sized>(
         self,
         weights: &mut [T],
@@ -64,6 +72,15 @@ impl Init {
     }
 
     /// Fills `bias` for a layer with `fan_in` inputs.
+    ///
+    /// ```
+    /// use tinyprop::{Init, SplitMix64};
+    /// let mut b = [1.0f64; 3];
+    /// Init::XavierNormal.fill_bias(&mut b, 4, &mut SplitMix64::new(1));
+    /// assert_eq!(b, [0.0; 3]); // Xavier and He: zero biases
+    /// Init::PyTorchDefault.fill_bias(&mut b, 4, &mut SplitMix64::new(1));
+    /// assert!(b.iter().all(|v| v.abs() <= 0.5)); // U(-1/sqrt(4), 1/sqrt(4))
+    /// ```
     pub fn fill_bias<T: Scalar, R: RngCore + ?Sized>(
         self,
         bias: &mut [T],
@@ -97,6 +114,13 @@ fn inv_sqrt<T: Scalar>(n: usize) -> T {
 ///
 /// [`unit_f32`]: crate::rng::unit_f32
 /// [`unit_f64`]: crate::rng::unit_f64
+///
+/// ```
+/// use tinyprop::{init::fill_uniform, SplitMix64};
+/// let mut v = [0.0f32; 100];
+/// fill_uniform(&mut v, 0.1, &mut SplitMix64::new(3));
+/// assert!(v.iter().all(|x| x.abs() < 0.1));
+/// ```
 pub fn fill_uniform<T: Scalar, R: RngCore + ?Sized>(values: &mut [T], bound: T, rng: &mut R) {
     let two = T::one() + T::one();
     for v in values {
@@ -109,6 +133,15 @@ pub fn fill_uniform<T: Scalar, R: RngCore + ?Sized>(values: &mut [T], bound: T, 
 ///
 /// [`standard_normal_f32`]: crate::rng::standard_normal_f32
 /// [`standard_normal`]: crate::rng::standard_normal
+///
+/// ```
+/// use tinyprop::{init::fill_normal, SplitMix64};
+/// let mut v = [0.0f64; 1000];
+/// fill_normal(&mut v, 0.5, &mut SplitMix64::new(3));
+/// let mean = v.iter().sum::<f64>() / 1000.0;
+/// let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 1000.0;
+/// assert!(mean.abs() < 0.05 && (var.sqrt() - 0.5).abs() < 0.05);
+/// ```
 pub fn fill_normal<T: Scalar, R: RngCore + ?Sized>(values: &mut [T], std: T, rng: &mut R) {
     for v in values {
         *v = T::draw_normal(rng) * std;

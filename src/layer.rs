@@ -80,6 +80,22 @@ pub type GradsOf<M, T = f32> = <M as Model<T>>::Grads;
 ///
 /// Independent of the input type, so of the batch size: the same model and gradients serve
 /// batches of any size.
+///
+/// ```
+/// use tinyprop::prelude::*;
+/// type Net = (Dense<f32, 3, 4>, BatchNorm<f32, 4>, Relu, Dense<f32, 4, 2>);
+/// let mut net = Net::default();
+/// net.init(Init::HeNormal, &mut SplitMix64::new(0)); // every layer, in order
+/// // The gradients mirror the trainable tensors (Relu has none), for any batch size.
+/// type Grads = <Net as Model<f32>>::Grads;
+/// assert_eq!(<Grads as Parameters<f32>>::COUNT, <Net as Parameters<f32>>::COUNT);
+/// // The buffers: what training changes besides the weights (BatchNorm's running statistics).
+/// let mut saved = <Net as Model<f32>>::Buffers::zeroed();
+/// net.save_buffers(&mut saved);
+/// net.1.running_mean[0] = 5.0;
+/// net.restore_buffers(&saved);
+/// assert_eq!(net.1.running_mean[0], 0.0);
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a tinyprop model over `{T}`",
     label = "not a model over `{T}`"
@@ -215,6 +231,27 @@ pub(crate) use no_buffers;
 ///
 /// Backward *accumulates* into the gradients (as PyTorch does), so gradients of several batches
 /// can be summed before one optimizer step; zero them before a fresh step.
+///
+/// ```
+/// use tinyprop::prelude::*;
+/// // y = W x + b on one sample, by hand through the trait (what train_step does for a network).
+/// let mut layer = Dense::<f64, 2, 1>::default();
+/// layer.weight = SMatrix::from([[1.0], [2.0]]);
+/// let x = SMatrix::<f64, 2, 1>::new(3.0, 4.0);
+/// let mut y = SMatrix::<f64, 1, 1>::zeros();
+/// layer.forward(&x, &mut y); // inference, into a caller's buffer
+/// assert_eq!(y[0], 11.0);
+///
+/// // Training: forward into a cache, then backward from dL/dy.
+/// let mut cache = SMatrix::<f64, 1, 1>::zeros(); // a Dense layer's cache is its output
+/// layer.forward_train(&x, &mut cache);
+/// let mut dy = SMatrix::<f64, 1, 1>::new(1.0);
+/// let mut dx = SMatrix::<f64, 2, 1>::zeros();
+/// let mut grads: Dense<f64, 2, 1> = Zeroed::zeroed();
+/// layer.backward(&x, &mut cache, &mut dy, Some(&mut dx), Some(&mut grads));
+/// assert_eq!(grads.weight, SMatrix::from([[3.0], [4.0]])); // dy · xᵀ, added to grads
+/// assert_eq!(dx, SMatrix::<f64, 2, 1>::new(1.0, 2.0)); // Wᵀ dy
+/// ```
 #[diagnostic::on_unimplemented(
     message = "layer `{Self}` cannot take input `{X}`",
     label = "this layer does not accept `{X}`",

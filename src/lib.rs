@@ -76,6 +76,8 @@ mod chain;
 pub mod csv;
 pub mod data;
 mod error;
+pub mod gradcheck;
+pub mod guide;
 #[cfg(feature = "std")]
 pub mod heap;
 pub mod init;

@@ -27,12 +27,37 @@ use crate::{Error, Scalar};
 )]
 pub trait Loss<T: Scalar, Y, Target: ?Sized> {
     /// The loss of output `y` against `target`.
+    ///
+    /// ```
+    /// use tinyprop::prelude::*;
+    /// // Cross-entropy of logits against class labels, one per sample (column).
+    /// let logits = SMatrix::<f32, 3, 2>::new(2.0, 0.0, 0.0, 1.0, 1.0, 1.0);
+    /// let l: f32 = CrossEntropy.loss(&logits, &[0usize, 1]).unwrap();
+    /// assert!(l > 0.0);
+    /// assert!(CrossEntropy.loss(&logits, &[0usize, 3]).is_err()); // no class 3
+    /// ```
     fn loss(&self, y: &Y, target: &Target) -> Result<T, Error>;
     /// The loss, with its gradient with respect to `y` written into `dy`.
+    ///
+    /// ```
+    /// use tinyprop::prelude::*;
+    /// // For one logit and BCE, dL/dy = sigmoid(y) − t (over the batch of 1).
+    /// let y = SMatrix::<f64, 1, 1>::new(0.0);
+    /// let mut dy = SMatrix::zeros();
+    /// BceWithLogits.loss_and_grad(&y, &SMatrix::<f64, 1, 1>::new(1.0), &mut dy).unwrap();
+    /// assert_eq!(dy[0], -0.5);
+    /// ```
     fn loss_and_grad(&self, y: &Y, target: &Target, dy: &mut Y) -> Result<T, Error>;
 }
 
 /// Mean squared error over all elements, like `torch.nn.MSELoss()`: `mean((y - t)²)`.
+///
+/// ```
+/// use tinyprop::prelude::*;
+/// let y = SMatrix::<f32, 1, 2>::new(1.0, 3.0);
+/// let t = SMatrix::<f32, 1, 2>::new(1.0, 1.0);
+/// assert_eq!(Mse.loss(&y, &t), Ok(2.0)); // (0 + 4) / 2
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Mse;
 

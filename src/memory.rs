@@ -21,12 +21,26 @@ use core::mem::size_of;
 use crate::{Layer, Model, Parameters, Scalar, Workspace};
 
 /// The number of trainable scalars of `M`.
+///
+/// ```
+/// use tinyprop::{memory, prelude::*};
+/// type Net = (Dense<f32, 4, 16>, Relu, Dense<f32, 16, 3>);
+/// assert_eq!(memory::parameter_count::<f32, Net>(), 4 * 16 + 16 + 16 * 3 + 3);
+/// ```
 pub const fn parameter_count<T: Scalar, M: Model<T>>() -> usize {
     <M as Parameters<T>>::COUNT
 }
 
 /// Bytes to run inference on one input `X`: the model, the input, the output and the
 /// intermediates between layers that [`Layer::forward`] keeps on the stack.
+///
+/// ```
+/// use tinyprop::{memory, prelude::*};
+/// type Net = (Dense<f32, 4, 16>, Relu, Dense<f32, 16, 3>);
+/// // One sample of 4 features: the weights dominate.
+/// let bytes = memory::inference_bytes::<f32, SMatrix<f32, 4, 1>, Net>();
+/// assert!(bytes >= core::mem::size_of::<Net>() + 4 * 4 + 3 * 4);
+/// ```
 pub const fn inference_bytes<T: Scalar, X, M: Layer<T, X>>() -> usize {
     size_of::<M>()
         .saturating_add(size_of::<X>())
@@ -39,6 +53,16 @@ pub const fn inference_bytes<T: Scalar, X, M: Layer<T, X>>() -> usize {
 /// makes a failed step change nothing: [`rollback_bytes`]) and the optimizer with its state
 /// (and, for optimizers with state, the bounds of its magnitudes that its overflow check keeps:
 /// one scalar per state buffer and a tag).
+///
+/// ```
+/// use tinyprop::{memory, prelude::*};
+/// type Net = (Dense<f32, 4, 16>, Relu, Dense<f32, 16, 3>);
+/// type Batch = SMatrix<f32, 4, 32>;
+/// let sgd = memory::training_bytes::<f32, Batch, Net, Sgd<f32, <Net as Model<f32>>::Grads>>();
+/// let adam = memory::training_bytes::<f32, Batch, Net, Adam<f32, <Net as Model<f32>>::Grads>>();
+/// // Adam keeps two running averages of the gradients: two more copies of the parameters.
+/// assert!(adam >= sgd + 2 * 4 * memory::parameter_count::<f32, Net>());
+/// ```
 pub const fn training_bytes<T: Scalar, X, M: Layer<T, X>, O>() -> usize {
     size_of::<M>()
         .saturating_add(size_of::<X>())

@@ -30,6 +30,17 @@ use crate::data::{is_finite, scan, NonFinite, Samples, Target, TargetBatch};
 use crate::{Error, Layer, Loss, Parameters, Scalar};
 
 /// The loss and, for class labels, the accuracy of a model on a data set.
+///
+/// ```
+/// use tinyprop::data::{DataSet, NonFinite};
+/// use tinyprop::prelude::*;
+/// let mut net = Dense::<f32, 1, 2>::default();
+/// net.bias = SVector::from([0.0, 1.0]); // always predicts class 1
+/// let data = DataSet::new(&[[0.0f32], [1.0], [2.0]], &[1u8, 1, 0]).unwrap();
+/// let m = evaluate(&net, &CrossEntropy, &data, NonFinite::Reject, None).unwrap();
+/// assert_eq!((m.samples, m.correct, m.skipped), (3, Some(2), 0));
+/// assert!(m.loss > 0.0);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Metrics<T> {
     /// The mean loss over the evaluated samples.
@@ -45,6 +56,14 @@ pub struct Metrics<T> {
 
 impl<T: Scalar> Metrics<T> {
     /// The fraction of correctly classified samples, `None` for target rows.
+    ///
+    /// ```
+    /// use tinyprop::metrics::Metrics;
+    /// let m = Metrics { loss: 0.3f32, samples: 4, correct: Some(3), skipped: 0 };
+    /// assert_eq!(m.accuracy(), Some(0.75));
+    /// let rows = Metrics { loss: 0.3f32, samples: 4, correct: None, skipped: 0 };
+    /// assert_eq!(rows.accuracy(), None); // a regressor has no accuracy
+    /// ```
     pub fn accuracy(&self) -> Option<T> {
         self.correct
             .map(|c| T::of_f64(c as f64) / T::of_f64(self.samples.max(1) as f64))
@@ -166,6 +185,21 @@ fn logit_of<T: Scalar>(p: T) -> Result<T, Error> {
 /// is left out and counted in [`Metrics::skipped`]), all checked before the model runs; a NaN
 /// or infinite output of the model for a finite sample gives [`Error::NonFiniteOutput`], and a
 /// loss that is not finite [`Error::NonFiniteLoss`]. After `Ok`, the loss is finite.
+///
+/// ```
+/// use tinyprop::data::{DataSet, NonFinite};
+/// use tinyprop::prelude::*;
+/// let mut net = Dense::<f32, 2, 2>::default();
+/// net.weight = SMatrix::from([[1.0, 0.0], [0.0, 1.0]]); // class = the larger feature
+/// let x = [[2.0f32, 1.0], [0.0, 3.0], [f32::NAN, 0.0], [1.0, 0.5]];
+/// let data = DataSet::new(&x, &[0u8, 1, 0, 1]).unwrap();
+/// // A NaN sample is an error, unless it is to be skipped.
+/// assert!(evaluate(&net, &CrossEntropy, &data, NonFinite::Reject, None).is_err());
+/// let mut confusion = ConfusionMatrix::<2>::new();
+/// let m = evaluate(&net, &CrossEntropy, &data, NonFinite::Skip, Some(&mut confusion)).unwrap();
+/// assert_eq!((m.correct, m.skipped), (Some(2), 1));
+/// assert_eq!(confusion.count(1, 0), 1); // the last sample, class 1, predicted 0
+/// ```
 pub fn evaluate<T, const IN: usize, const OUT: usize, M, L, D>(
     model: &M,
     loss: &L,
@@ -343,6 +377,13 @@ impl<const C: usize> Default for ConfusionMatrix<C> {
 
 impl<const C: usize> ConfusionMatrix<C> {
     /// All counts zero.
+    ///
+    /// ```
+    /// use tinyprop::ConfusionMatrix;
+    /// // `const`: a confusion matrix can be a `static` on a device.
+    /// const EMPTY: ConfusionMatrix<10> = ConfusionMatrix::new();
+    /// assert_eq!(EMPTY.total(), 0);
+    /// ```
     pub const fn new() -> Self {
         Self {
             counts: [[0; C]; C],
@@ -351,6 +392,14 @@ impl<const C: usize> ConfusionMatrix<C> {
 
     /// Counts one sample of class `truth` predicted as `predicted`; returns `false` (and
     /// counts nothing) when either is `>= C`. Counts saturate at `u32::MAX`.
+    ///
+    /// ```
+    /// use tinyprop::ConfusionMatrix;
+    /// let mut m = ConfusionMatrix::<3>::new();
+    /// assert!(m.record(2, 0));
+    /// assert!(!m.record(3, 0)); // no class 3: not counted
+    /// assert_eq!(m.total(), 1);
+    /// ```
     pub fn record(&mut self, truth: usize, predicted: usize) -> bool {
         match self
             .counts
@@ -366,6 +415,17 @@ impl<const C: usize> ConfusionMatrix<C> {
     }
 
     /// The number of samples of class `truth` predicted as `predicted` (0 out of range).
+    ///
+    /// ```
+    /// # use tinyprop::ConfusionMatrix;
+    /// let mut m = ConfusionMatrix::<2>::new();
+    /// for (truth, predicted) in [(0, 0), (0, 1), (1, 1), (1, 1)] {
+    ///     m.record(truth, predicted);
+    /// }
+    /// assert_eq!(m.count(0, 1), 1);
+    /// assert_eq!(m.count(1, 1), 2);
+    /// assert_eq!(m.count(5, 0), 0);
+    /// ```
     pub fn count(&self, truth: usize, predicted: usize) -> u32 {
         self.counts
             .get(truth)
@@ -375,21 +435,58 @@ impl<const C: usize> ConfusionMatrix<C> {
     }
 
     /// The counts, one row per true class.
+    ///
+    /// ```
+    /// # use tinyprop::ConfusionMatrix;
+    /// let mut m = ConfusionMatrix::<2>::new();
+    /// for (truth, predicted) in [(0, 0), (0, 1), (1, 1), (1, 1)] {
+    ///     m.record(truth, predicted);
+    /// }
+    /// assert_eq!(m.counts(), &[[1, 1], [0, 2]]);
+    /// ```
     pub fn counts(&self) -> &[[u32; C]; C] {
         &self.counts
     }
 
     /// Sets every count to zero.
+    ///
+    /// ```
+    /// # use tinyprop::ConfusionMatrix;
+    /// let mut m = ConfusionMatrix::<2>::new();
+    /// for (truth, predicted) in [(0, 0), (0, 1), (1, 1), (1, 1)] {
+    ///     m.record(truth, predicted);
+    /// }
+    /// m.clear(); // reuse it for the next evaluation
+    /// assert_eq!(m.total(), 0);
+    /// ```
     pub fn clear(&mut self) {
         *self = Self::new();
     }
 
     /// The number of samples counted.
+    ///
+    /// ```
+    /// # use tinyprop::ConfusionMatrix;
+    /// let mut m = ConfusionMatrix::<2>::new();
+    /// for (truth, predicted) in [(0, 0), (0, 1), (1, 1), (1, 1)] {
+    ///     m.record(truth, predicted);
+    /// }
+    /// assert_eq!(m.total(), 4);
+    /// ```
     pub fn total(&self) -> u64 {
         self.counts.iter().flatten().map(|&n| u64::from(n)).sum()
     }
 
     /// The number of samples predicted as their true class (the diagonal).
+    ///
+    /// ```
+    /// # use tinyprop::ConfusionMatrix;
+    /// let mut m = ConfusionMatrix::<2>::new();
+    /// for (truth, predicted) in [(0, 0), (0, 1), (1, 1), (1, 1)] {
+    ///     m.record(truth, predicted);
+    /// }
+    /// assert_eq!(m.correct(), 3);
+    /// ```
     pub fn correct(&self) -> u64 {
         self.counts
             .iter()
@@ -400,12 +497,32 @@ impl<const C: usize> ConfusionMatrix<C> {
     }
 
     /// The fraction of samples predicted as their true class (0 when nothing was counted).
+    ///
+    /// ```
+    /// # use tinyprop::ConfusionMatrix;
+    /// let mut m = ConfusionMatrix::<2>::new();
+    /// for (truth, predicted) in [(0, 0), (0, 1), (1, 1), (1, 1)] {
+    ///     m.record(truth, predicted);
+    /// }
+    /// assert_eq!(m.accuracy(), 0.75);
+    /// assert_eq!(tinyprop::ConfusionMatrix::<2>::new().accuracy(), 0.0);
+    /// ```
     pub fn accuracy(&self) -> f64 {
         ratio(self.correct(), self.total()).unwrap_or(0.0)
     }
 
     /// Of the samples of class `class`, the fraction predicted as `class`; `None` when there
     /// are none.
+    ///
+    /// ```
+    /// # use tinyprop::ConfusionMatrix;
+    /// let mut m = ConfusionMatrix::<2>::new();
+    /// for (truth, predicted) in [(0, 0), (0, 1), (1, 1), (1, 1)] {
+    ///     m.record(truth, predicted);
+    /// }
+    /// assert_eq!(m.recall(0), Some(0.5)); // one of the two class-0 samples was found
+    /// assert_eq!(m.recall(1), Some(1.0));
+    /// ```
     pub fn recall(&self, class: usize) -> Option<f64> {
         let row = self.counts.get(class)?;
         let all = row.iter().map(|&n| u64::from(n)).sum();
@@ -414,6 +531,16 @@ impl<const C: usize> ConfusionMatrix<C> {
 
     /// Of the samples predicted as `class`, the fraction that are of `class`; `None` when
     /// there are none.
+    ///
+    /// ```
+    /// # use tinyprop::ConfusionMatrix;
+    /// let mut m = ConfusionMatrix::<2>::new();
+    /// for (truth, predicted) in [(0, 0), (0, 1), (1, 1), (1, 1)] {
+    ///     m.record(truth, predicted);
+    /// }
+    /// assert_eq!(m.precision(1), Some(2.0 / 3.0)); // 3 predicted as 1, 2 of them right
+    /// assert_eq!(m.precision(0), Some(1.0));
+    /// ```
     pub fn precision(&self, class: usize) -> Option<f64> {
         if class >= C {
             return None;
@@ -454,6 +581,17 @@ impl<const C: usize> ConfusionMatrix<C> {
     /// The mean F1 score over the classes that have one ([`ConfusionMatrix::f1`]), as
     /// scikit-learn's `f1_score(average="macro")` where every class occurs; `None` when none
     /// has.
+    ///
+    /// ```
+    /// # use tinyprop::ConfusionMatrix;
+    /// let mut m = ConfusionMatrix::<2>::new();
+    /// for (truth, predicted) in [(0, 0), (0, 1), (1, 1), (1, 1)] {
+    ///     m.record(truth, predicted);
+    /// }
+    /// let f1 = (m.f1(0).unwrap() + m.f1(1).unwrap()) / 2.0;
+    /// assert_eq!(m.macro_f1(), Some(f1));
+    /// assert_eq!(tinyprop::ConfusionMatrix::<2>::new().macro_f1(), None);
+    /// ```
     pub fn macro_f1(&self) -> Option<f64> {
         let (sum, n) = (0..C)
             .filter_map(|c| self.f1(c))
@@ -508,6 +646,17 @@ impl<const C: usize> fmt::Display for ConfusionMatrix<C> {
 /// determination R² (1 − residual sum of squares / total sum of squares about the targets'
 /// mean, as scikit-learn's `r2_score` of flattened outputs; `None` when the targets do not
 /// vary).
+///
+/// ```
+/// use tinyprop::data::DataSet;
+/// use tinyprop::metrics::{regression, Regression};
+/// use tinyprop::prelude::*;
+/// let mut net = Dense::<f64, 1, 1>::default();
+/// net.weight[(0, 0)] = 2.0; // y = 2x, the targets exactly
+/// let data = DataSet::new(&[[1.0], [2.0], [3.0]], &[[2.0], [4.0], [6.0]]).unwrap();
+/// let r: Regression<f64> = regression(&net, &data).unwrap();
+/// assert_eq!((r.mae, r.rmse, r.r2, r.samples), (0.0, 0.0, Some(1.0), 3));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Regression<T> {
     /// Mean absolute error.

@@ -32,11 +32,28 @@ pub struct SplitMix64 {
 
 impl SplitMix64 {
     /// A generator whose stream is determined by `seed`.
+    ///
+    /// ```
+    /// use tinyprop::SplitMix64;
+    /// // `const`: a generator can be a `static` in firmware.
+    /// static SEED: SplitMix64 = SplitMix64::new(0x5EED);
+    /// assert_eq!(SEED.state(), 0x5EED);
+    /// ```
     pub const fn new(seed: u64) -> Self {
         Self { state: seed }
     }
 
     /// The state: `SplitMix64::new(g.state())` continues the stream of `g`.
+    ///
+    /// ```
+    /// use rand_core::RngCore;
+    /// use tinyprop::SplitMix64;
+    /// let mut rng = SplitMix64::new(1);
+    /// rng.next_u64();
+    /// let saved = rng.state(); // e.g. written to flash with a checkpoint
+    /// let mut resumed = SplitMix64::new(saved);
+    /// assert_eq!(rng.next_u64(), resumed.next_u64());
+    /// ```
     pub const fn state(&self) -> u64 {
         self.state
     }
@@ -73,11 +90,25 @@ impl RngCore for SplitMix64 {
 }
 
 /// A uniform sample from `[0, 1)` with 53 random bits.
+///
+/// ```
+/// use tinyprop::{rng::unit_f64, SplitMix64};
+/// let mut rng = SplitMix64::new(9);
+/// let u = unit_f64(&mut rng);
+/// assert!((0.0..1.0).contains(&u));
+/// ```
 pub fn unit_f64<R: RngCore + ?Sized>(rng: &mut R) -> f64 {
     (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
 /// A standard normal sample (Box–Muller), from two [`unit_f64`] samples.
+///
+/// ```
+/// use tinyprop::{rng::standard_normal, SplitMix64};
+/// let mut rng = SplitMix64::new(9);
+/// let mean = (0..1000).map(|_| standard_normal(&mut rng)).sum::<f64>() / 1000.0;
+/// assert!(mean.abs() < 0.1);
+/// ```
 pub fn standard_normal<R: RngCore + ?Sized>(rng: &mut R) -> f64 {
     // 1 - u lies in (0, 1], so the logarithm is finite.
     let u1 = 1.0 - unit_f64(rng);

@@ -35,12 +35,31 @@ use crate::{memory, Layer, Model, Scalar};
 
 /// The summary of model `M` on batches of `B` samples of width `IN`, trained with optimizer
 /// `O`: see the [module docs](self).
+///
+/// ```
+/// use tinyprop::prelude::*;
+/// use tinyprop::summary::summary;
+/// type Net = (Dense<f32, 2, 8>, Relu, Dense<f32, 8, 1>);
+/// // `Display` without allocating: into a fixed-size string on a device, or a log line.
+/// let mut text = heapless::String::<512>::new();
+/// core::fmt::write(&mut text, format_args!("{}", summary::<f32, 2, 16, Net, Sgd<f32, <Net as Model<f32>>::Grads>>(&Net::default()))).unwrap();
+/// assert!(text.contains("parameters: 33"), "{text}");
+/// ```
 pub struct Summary<'a, T, const IN: usize, const B: usize, M, O> {
     model: &'a M,
     types: PhantomData<fn() -> (T, O)>,
 }
 
 /// The summary of `model` (see the [module docs](self)).
+///
+/// ```
+/// use tinyprop::prelude::*;
+/// use tinyprop::summary::summary;
+/// type Net = (Dense<f32, 4, 8>, Relu, Dense<f32, 8, 3>);
+/// type Opt = Adam<f32, <Net as Model<f32>>::Grads>;
+/// let net = Net::default();
+/// println!("{}", summary::<f32, 4, 32, Net, Opt>(&net)); // batches of 32 samples of 4 features
+/// ```
 pub fn summary<T, const IN: usize, const B: usize, M, O>(model: &M) -> Summary<'_, T, IN, B, M, O>
 where
     T: Scalar,
@@ -169,6 +188,21 @@ trait ToFixed: fmt::Display {
 impl<D: fmt::Display> ToFixed for D {}
 
 /// The model's rows, for use in tests and tools: see [`Model::describe`].
+///
+/// ```
+/// use tinyprop::io::Shape;
+/// use tinyprop::prelude::*;
+/// use tinyprop::summary::rows;
+/// type Net = (Dense<f32, 4, 8>, Relu, Dense<f32, 8, 3>);
+/// let mut names = Vec::new();
+/// let output = rows::<f32, Net>(&Net::default(), Shape::vector(4), |r| {
+///     names.push((r.name.to_string(), r.kind.to_string(), r.parameters))
+/// })
+/// .unwrap();
+/// assert_eq!(output, Shape::vector(3));
+/// assert_eq!(names[0], ("0".to_string(), "Linear".to_string(), 40));
+/// assert_eq!(names[1].1, "ReLU");
+/// ```
 pub fn rows<T: Scalar, M: Model<T>>(
     model: &M,
     input: Shape,

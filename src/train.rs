@@ -114,6 +114,16 @@ use crate::{Error, Layer, Loss, Model, Optimizer, Parameters, Scalar, Zeroed};
 /// buffers ([`Model::Buffers`]) takes no space for models without running statistics or
 /// random state, and for a [`BatchNorm`](crate::BatchNorm) of `N` features `2·N` scalars and
 /// its batch count.
+///
+/// ```
+/// use tinyprop::prelude::*;
+/// type Net = (Dense<f32, 4, 16>, Relu, Dense<f32, 16, 3>);
+/// // One workspace per (model, batch type); reused by every step, never reallocated.
+/// let mut ws = Workspace::<f32, SMatrix<f32, 4, 8>, Net>::new();
+/// assert_eq!(ws.grads.1, ()); // Relu has no gradients
+/// // Its size is known at compile time: outputs of each layer, gradients, dy.
+/// assert!(core::mem::size_of_val(&ws) >= 4 * (16 * 8 + 3 * 8 + 4 * 16 + 16 + 3 * 16 + 3));
+/// ```
 pub struct Workspace<T: Scalar, X, M: Layer<T, X>> {
     /// What the training forward pass keeps for backward.
     pub cache: M::Cache,
@@ -127,6 +137,18 @@ pub struct Workspace<T: Scalar, X, M: Layer<T, X>> {
 
 impl<T: Scalar, X, M: Layer<T, X>> Workspace<T, X, M> {
     /// Zero-filled buffers.
+    ///
+    /// ```
+    /// use tinyprop::prelude::*;
+    /// type Net = (Dense<f32, 2, 4>, Relu, Dense<f32, 4, 1>);
+    /// let mut ws = Workspace::<f32, SMatrix<f32, 2, 1>, Net>::new();
+    /// let (mut net, mut opt) = (Net::default(), Sgd::new(0.1).unwrap());
+    /// net.init(Init::HeUniform, &mut SplitMix64::new(0));
+    /// let (x, t) = (SMatrix::from([[1.0, 2.0]]), SMatrix::from([[3.0]]));
+    /// let loss = train_step(&mut net, &mut opt, &Mse, &x, &t, &mut ws).unwrap();
+    /// assert!(loss > 0.0);
+    /// assert!(ws.grads.2.bias[0] != 0.0); // the last step's gradients stay readable
+    /// ```
     pub fn new() -> Self {
         Self {
             cache: Zeroed::zeroed(),
@@ -331,6 +353,25 @@ where
 }
 
 /// How the gradient of each optimizer step is formed (see the [module docs](self)).
+///
+/// ```
+/// # use core::ops::ControlFlow;
+/// # use tinyprop::data::DataSet;
+/// # use tinyprop::prelude::*;
+/// # use tinyprop::train::*;
+/// # type Net = (Dense<f32, 2, 8>, Tanh, Dense<f32, 8, 2>);
+/// # let x = [[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+/// # let data = DataSet::new(&x, &[0u8, 1, 1, 0]).unwrap();
+/// # let mut net = Net::default();
+/// # net.init(Init::XavierUniform, &mut SplitMix64::new(1));
+/// # let mut opt = Adam::<f32, <Net as Model<f32>>::Grads>::new(AdamConfig { lr: 0.05, ..Default::default() }).unwrap();
+/// # let (mut order, mut rng) = ([0u8; 4], SplitMix64::new(2));
+/// # let mut trainer = Trainer::<f32, 2, 4, Net>::new();
+/// // The same model and data, one step per epoch on the mean gradient of all 4 samples.
+/// let plan = Fit::new(&data, &mut order, &mut rng).descent(Descent::Batch).max_epochs(3);
+/// let report = trainer.fit(&mut net, &mut opt, &CrossEntropy, plan, |_| ControlFlow::Continue(())).unwrap();
+/// assert_eq!(report.last.train.steps, 1);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Descent {
     /// Batch gradient descent: one step per epoch, on the mean gradient over the whole data
@@ -343,6 +384,24 @@ pub enum Descent {
 }
 
 /// What one pass over a data set did.
+///
+/// ```
+/// # use core::ops::ControlFlow;
+/// # use tinyprop::data::DataSet;
+/// # use tinyprop::prelude::*;
+/// # use tinyprop::train::*;
+/// # type Net = (Dense<f32, 2, 8>, Tanh, Dense<f32, 8, 2>);
+/// # let x = [[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+/// # let data = DataSet::new(&x, &[0u8, 1, 1, 0]).unwrap();
+/// # let mut net = Net::default();
+/// # net.init(Init::XavierUniform, &mut SplitMix64::new(1));
+/// # let mut opt = Adam::<f32, <Net as Model<f32>>::Grads>::new(AdamConfig { lr: 0.05, ..Default::default() }).unwrap();
+/// # let (mut order, mut rng) = ([0u8; 4], SplitMix64::new(2));
+/// # let mut trainer = Trainer::<f32, 2, 4, Net>::new();
+/// let e: EpochLoss<f32> = trainer.minibatch_epoch(&mut net, &mut opt, &CrossEntropy, &data, &[0u8, 1, 2, 3]).unwrap();
+/// assert_eq!((e.samples, e.skipped, e.steps), (4, 0, 1)); // one batch of 4
+/// assert!(e.loss.is_finite());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EpochLoss<T> {
     /// The mean loss over the samples used, each taken before the step its batch made (for
@@ -429,6 +488,16 @@ where
     Y: TargetBatch,
 {
     /// Zeroed buffers; non-finite samples are rejected.
+    ///
+    /// ```
+    /// use tinyprop::prelude::*;
+    /// use tinyprop::train::Trainer;
+    /// type Net = (Dense<f32, 4, 8>, Relu, Dense<f32, 8, 3>);
+    /// // Batches of 16 samples of 4 features, class labels as targets (the default `Y`).
+    /// let trainer = Trainer::<f32, 4, 16, Net>::new();
+    /// assert_eq!(trainer.target, [0usize; 16]);
+    /// assert!(!trainer.drop_last);
+    /// ```
     pub fn new() -> Self {
         nonempty_batch::<B>();
         Self {
@@ -443,6 +512,27 @@ where
     }
 
     /// The same trainer with the policy `non_finite` for NaN or infinite samples.
+    ///
+    /// ```
+    /// # use core::ops::ControlFlow;
+    /// # use tinyprop::data::DataSet;
+    /// # use tinyprop::prelude::*;
+    /// # use tinyprop::train::*;
+    /// # type Net = (Dense<f32, 2, 8>, Tanh, Dense<f32, 8, 2>);
+    /// # let x = [[f32::NAN, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+    /// # let data = DataSet::new(&x, &[0u8, 1, 1, 0]).unwrap();
+    /// # let mut net = Net::default();
+    /// # net.init(Init::XavierUniform, &mut SplitMix64::new(1));
+    /// # let mut opt = Adam::<f32, <Net as Model<f32>>::Grads>::new(AdamConfig { lr: 0.05, ..Default::default() }).unwrap();
+    /// # let (mut order, mut rng) = ([0u8; 4], SplitMix64::new(2));
+    /// # let mut trainer = Trainer::<f32, 2, 4, Net>::new();
+    /// use tinyprop::data::NonFinite;
+    /// // The first sample holds a NaN: rejected by default, skipped on request.
+    /// assert_eq!(trainer.batch_epoch(&mut net, &mut opt, &CrossEntropy, &data).unwrap_err(), Error::NonFiniteSample { index: 0 });
+    /// let mut trainer = Trainer::<f32, 2, 4, Net>::new().with_non_finite(NonFinite::Skip);
+    /// let e = trainer.batch_epoch(&mut net, &mut opt, &CrossEntropy, &data).unwrap();
+    /// assert_eq!((e.samples, e.skipped), (3, 1));
+    /// ```
     pub fn with_non_finite(mut self, non_finite: NonFinite) -> Self {
         self.non_finite = non_finite;
         self
@@ -459,6 +549,24 @@ where
     /// count the zero padding of a masked batch: drop the last batch with such a model.
     /// (Batch descent always masks: its chunks are not batches; with batch statistics, each
     /// chunk is normalised on its own.)
+    ///
+    /// ```
+    /// # use core::ops::ControlFlow;
+    /// # use tinyprop::data::DataSet;
+    /// # use tinyprop::prelude::*;
+    /// # use tinyprop::train::*;
+    /// # type Net = (Dense<f32, 2, 8>, Tanh, Dense<f32, 8, 2>);
+    /// # let x = [[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+    /// # let data = DataSet::new(&x, &[0u8, 1, 1, 0]).unwrap();
+    /// # let mut net = Net::default();
+    /// # net.init(Init::XavierUniform, &mut SplitMix64::new(1));
+    /// # let mut opt = Adam::<f32, <Net as Model<f32>>::Grads>::new(AdamConfig { lr: 0.05, ..Default::default() }).unwrap();
+    /// # let (mut order, mut rng) = ([0u8; 4], SplitMix64::new(2));
+    /// // Batches of 3 over 4 samples: the last batch (1 sample) is dropped.
+    /// let mut trainer = Trainer::<f32, 2, 3, Net>::new().with_drop_last(true);
+    /// let e = trainer.minibatch_epoch(&mut net, &mut opt, &CrossEntropy, &data, &[0u8, 1, 2, 3]).unwrap();
+    /// assert_eq!((e.samples, e.steps), (3, 1));
+    /// ```
     pub fn with_drop_last(mut self, drop_last: bool) -> Self {
         self.drop_last = drop_last;
         self
@@ -569,6 +677,26 @@ where
     ///
     /// Errors as described in the [module docs](self); on an error the model's buffers are
     /// as they were, and `self.ws.grads` holds a partial sum.
+    ///
+    /// ```
+    /// # use core::ops::ControlFlow;
+    /// # use tinyprop::data::DataSet;
+    /// # use tinyprop::prelude::*;
+    /// # use tinyprop::train::*;
+    /// # type Net = (Dense<f32, 2, 8>, Tanh, Dense<f32, 8, 2>);
+    /// # let x = [[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+    /// # let data = DataSet::new(&x, &[0u8, 1, 1, 0]).unwrap();
+    /// # let mut net = Net::default();
+    /// # net.init(Init::XavierUniform, &mut SplitMix64::new(1));
+    /// # let mut opt = Adam::<f32, <Net as Model<f32>>::Grads>::new(AdamConfig { lr: 0.05, ..Default::default() }).unwrap();
+    /// # let (mut order, mut rng) = ([0u8; 4], SplitMix64::new(2));
+    /// # let mut trainer = Trainer::<f32, 2, 4, Net>::new();
+    /// let before = net.clone();
+    /// let e = trainer.gradient(&mut net, &CrossEntropy, &data).unwrap();
+    /// assert_eq!(e.steps, 0);
+    /// assert_eq!(net, before); // no step taken: the gradient is in trainer.ws.grads
+    /// assert!(trainer.ws.grads.0.weight.iter().any(|g| *g != 0.0));
+    /// ```
     pub fn gradient<D, L, const OUT: usize>(
         &mut self,
         model: &mut M,
@@ -625,6 +753,27 @@ where
     /// One epoch of batch gradient descent: [`Trainer::gradient`], then one optimizer step.
     ///
     /// Errors as described in the [module docs](self); on any error nothing has changed.
+    ///
+    /// ```
+    /// # use core::ops::ControlFlow;
+    /// # use tinyprop::data::DataSet;
+    /// # use tinyprop::prelude::*;
+    /// # use tinyprop::train::*;
+    /// # type Net = (Dense<f32, 2, 8>, Tanh, Dense<f32, 8, 2>);
+    /// # let x = [[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+    /// # let data = DataSet::new(&x, &[0u8, 1, 1, 0]).unwrap();
+    /// # let mut net = Net::default();
+    /// # net.init(Init::XavierUniform, &mut SplitMix64::new(1));
+    /// # let mut opt = Adam::<f32, <Net as Model<f32>>::Grads>::new(AdamConfig { lr: 0.05, ..Default::default() }).unwrap();
+    /// # let (mut order, mut rng) = ([0u8; 4], SplitMix64::new(2));
+    /// # let mut trainer = Trainer::<f32, 2, 4, Net>::new();
+    /// let first = trainer.batch_epoch(&mut net, &mut opt, &CrossEntropy, &data).unwrap();
+    /// for _ in 0..50 {
+    ///     trainer.batch_epoch(&mut net, &mut opt, &CrossEntropy, &data).unwrap();
+    /// }
+    /// let last = trainer.batch_epoch(&mut net, &mut opt, &CrossEntropy, &data).unwrap();
+    /// assert!(last.loss < first.loss);
+    /// ```
     pub fn batch_epoch<D, L, O, const OUT: usize>(
         &mut self,
         model: &mut M,
@@ -647,6 +796,29 @@ where
     /// its learning rate) before the step: the place for clipping or a per-step schedule. An
     /// error from the hook is an error of the step: nothing changes (the learning rate is put
     /// back too).
+    ///
+    /// ```
+    /// # use core::ops::ControlFlow;
+    /// # use tinyprop::data::DataSet;
+    /// # use tinyprop::prelude::*;
+    /// # use tinyprop::train::*;
+    /// # type Net = (Dense<f32, 2, 8>, Tanh, Dense<f32, 8, 2>);
+    /// # let x = [[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+    /// # let data = DataSet::new(&x, &[0u8, 1, 1, 0]).unwrap();
+    /// # let mut net = Net::default();
+    /// # net.init(Init::XavierUniform, &mut SplitMix64::new(1));
+    /// # let mut opt = Adam::<f32, <Net as Model<f32>>::Grads>::new(AdamConfig { lr: 0.05, ..Default::default() }).unwrap();
+    /// # let (mut order, mut rng) = ([0u8; 4], SplitMix64::new(2));
+    /// # let mut trainer = Trainer::<f32, 2, 4, Net>::new();
+    /// // Halve the learning rate before the step, and clip the gradient's norm to 1.
+    /// let e = trainer.batch_epoch_with(&mut net, &mut opt, &CrossEntropy, &data, |grads, opt| {
+    ///     opt.set_learning_rate(opt.learning_rate() / 2.0)?;
+    ///     clip_grad_norm(grads, 1.0, Norm::L2)?;
+    ///     Ok(())
+    /// }).unwrap();
+    /// assert_eq!(e.steps, 1);
+    /// assert_eq!(opt.learning_rate(), 0.025);
+    /// ```
     pub fn batch_epoch_with<D, L, O, const OUT: usize>(
         &mut self,
         model: &mut M,
@@ -682,6 +854,27 @@ where
     /// Errors as described in the [module docs](self). Every step is all or nothing: after an
     /// error in the middle of the epoch the steps before it are kept (the model and the
     /// optimizer are as after the last successful step) and the failed one changed nothing.
+    ///
+    /// ```
+    /// # use core::ops::ControlFlow;
+    /// # use tinyprop::data::DataSet;
+    /// # use tinyprop::prelude::*;
+    /// # use tinyprop::train::*;
+    /// # type Net = (Dense<f32, 2, 8>, Tanh, Dense<f32, 8, 2>);
+    /// # let x = [[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+    /// # let data = DataSet::new(&x, &[0u8, 1, 1, 0]).unwrap();
+    /// # let mut net = Net::default();
+    /// # net.init(Init::XavierUniform, &mut SplitMix64::new(1));
+    /// # let mut opt = Adam::<f32, <Net as Model<f32>>::Grads>::new(AdamConfig { lr: 0.05, ..Default::default() }).unwrap();
+    /// # let (mut order, mut rng) = ([0u8; 4], SplitMix64::new(2));
+    /// use tinyprop::data::{sequence, shuffle};
+    /// // Stochastic gradient descent: batches of 1, in a new order every epoch.
+    /// let mut trainer = Trainer::<f32, 2, 1, Net>::new();
+    /// sequence(&mut order).unwrap();
+    /// shuffle(&mut order, &mut rng);
+    /// let e = trainer.minibatch_epoch(&mut net, &mut opt, &CrossEntropy, &data, &order).unwrap();
+    /// assert_eq!((e.samples, e.steps), (4, 4));
+    /// ```
     pub fn minibatch_epoch<D, L, O, I, const OUT: usize>(
         &mut self,
         model: &mut M,
@@ -792,6 +985,25 @@ where
 
     /// One epoch of `descent`: [`Trainer::batch_epoch`] (which ignores `order`) or
     /// [`Trainer::minibatch_epoch`].
+    ///
+    /// ```
+    /// # use core::ops::ControlFlow;
+    /// # use tinyprop::data::DataSet;
+    /// # use tinyprop::prelude::*;
+    /// # use tinyprop::train::*;
+    /// # type Net = (Dense<f32, 2, 8>, Tanh, Dense<f32, 8, 2>);
+    /// # let x = [[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+    /// # let data = DataSet::new(&x, &[0u8, 1, 1, 0]).unwrap();
+    /// # let mut net = Net::default();
+    /// # net.init(Init::XavierUniform, &mut SplitMix64::new(1));
+    /// # let mut opt = Adam::<f32, <Net as Model<f32>>::Grads>::new(AdamConfig { lr: 0.05, ..Default::default() }).unwrap();
+    /// # let (mut order, mut rng) = ([0u8; 4], SplitMix64::new(2));
+    /// # let mut trainer = Trainer::<f32, 2, 4, Net>::new();
+    /// let e = trainer.epoch(Descent::Batch, &mut net, &mut opt, &CrossEntropy, &data, &[0u8, 1, 2, 3]).unwrap();
+    /// assert_eq!(e.steps, 1);
+    /// let e = trainer.epoch(Descent::MiniBatch, &mut net, &mut opt, &CrossEntropy, &data, &[3u8, 2, 1, 0]).unwrap();
+    /// assert_eq!(e.steps, 1); // one batch of 4
+    /// ```
     pub fn epoch<D, L, O, I, const OUT: usize>(
         &mut self,
         descent: Descent,
@@ -816,6 +1028,27 @@ where
     }
 
     /// [`Trainer::epoch`] with a hook before every step (see [`Trainer::batch_epoch_with`]).
+    ///
+    /// ```
+    /// # use core::ops::ControlFlow;
+    /// # use tinyprop::data::DataSet;
+    /// # use tinyprop::prelude::*;
+    /// # use tinyprop::train::*;
+    /// # type Net = (Dense<f32, 2, 8>, Tanh, Dense<f32, 8, 2>);
+    /// # let x = [[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+    /// # let data = DataSet::new(&x, &[0u8, 1, 1, 0]).unwrap();
+    /// # let mut net = Net::default();
+    /// # net.init(Init::XavierUniform, &mut SplitMix64::new(1));
+    /// # let mut opt = Adam::<f32, <Net as Model<f32>>::Grads>::new(AdamConfig { lr: 0.05, ..Default::default() }).unwrap();
+    /// # let (mut order, mut rng) = ([0u8; 4], SplitMix64::new(2));
+    /// # let mut trainer = Trainer::<f32, 2, 4, Net>::new();
+    /// let mut steps = 0;
+    /// trainer.epoch_with(Descent::Batch, &mut net, &mut opt, &CrossEntropy, &data, &[0u8, 1, 2, 3], |_, _| {
+    ///     steps += 1;
+    ///     Ok(())
+    /// }).unwrap();
+    /// assert_eq!(steps, 1);
+    /// ```
     #[allow(clippy::too_many_arguments)]
     pub fn epoch_with<D, L, O, I, const OUT: usize>(
         &mut self,
@@ -878,6 +1111,31 @@ where
     /// successful step, and finite; the best weights are not put back), the index buffer holds
     /// that epoch's order and `rng` has advanced by the shuffles made; the failed step itself
     /// changed nothing.
+    ///
+    /// ```
+    /// # use core::ops::ControlFlow;
+    /// # use tinyprop::data::DataSet;
+    /// # use tinyprop::prelude::*;
+    /// # use tinyprop::train::*;
+    /// # type Net = (Dense<f32, 2, 8>, Tanh, Dense<f32, 8, 2>);
+    /// # let x = [[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+    /// # let data = DataSet::new(&x, &[0u8, 1, 1, 0]).unwrap();
+    /// # let mut net = Net::default();
+    /// # net.init(Init::XavierUniform, &mut SplitMix64::new(1));
+    /// # let mut opt = Adam::<f32, <Net as Model<f32>>::Grads>::new(AdamConfig { lr: 0.05, ..Default::default() }).unwrap();
+    /// # let (mut order, mut rng) = ([0u8; 4], SplitMix64::new(2));
+    /// # let mut trainer = Trainer::<f32, 2, 4, Net>::new();
+    /// let mut history = History::<f32, 500>::new();
+    /// let plan = Fit::new(&data, &mut order, &mut rng).max_epochs(500).target_loss(0.05);
+    /// let report = trainer.fit(&mut net, &mut opt, &CrossEntropy, plan, |epoch| {
+    ///     history.record(epoch);
+    ///     ControlFlow::Continue(())
+    /// }).unwrap();
+    /// assert_eq!(report.stop, Stop::TargetLoss);
+    /// assert!(report.last.train.loss <= 0.05 && history.len() == report.epochs);
+    /// let metrics = evaluate(&net, &CrossEntropy, &data, tinyprop::data::NonFinite::Reject, None).unwrap();
+    /// assert_eq!(metrics.accuracy(), Some(1.0));
+    /// ```
     pub fn fit<D, L, O, I, R, F, const OUT: usize>(
         &mut self,
         model: &mut M,
@@ -1111,6 +1369,32 @@ pub struct Fit<'a, T: Scalar, D: ?Sized, I, R: ?Sized, M: Model<T>> {
 pub type BeforeStep<'a, T, M> = &'a mut dyn FnMut(&mut <M as Model<T>>::Grads) -> Result<(), Error>;
 
 /// What [`Trainer::fit`] watches for patience (early stopping) and keep-best.
+///
+/// ```
+/// # use core::ops::ControlFlow;
+/// # use tinyprop::data::DataSet;
+/// # use tinyprop::prelude::*;
+/// # use tinyprop::train::*;
+/// # type Net = (Dense<f32, 2, 8>, Tanh, Dense<f32, 8, 2>);
+/// # let x = [[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+/// # let data = DataSet::new(&x, &[0u8, 1, 1, 0]).unwrap();
+/// # let mut net = Net::default();
+/// # net.init(Init::XavierUniform, &mut SplitMix64::new(1));
+/// # let mut opt = Adam::<f32, <Net as Model<f32>>::Grads>::new(AdamConfig { lr: 0.05, ..Default::default() }).unwrap();
+/// # let (mut order, mut rng) = ([0u8; 4], SplitMix64::new(2));
+/// # let mut trainer = Trainer::<f32, 2, 4, Net>::new();
+/// // Early stopping on the validation accuracy (here: the training set), keeping the best weights.
+/// let mut best = Net::default();
+/// let plan = Fit::new(&data, &mut order, &mut rng)
+///     .validation(&data)
+///     .monitor(Monitor::ValidationAccuracy)
+///     .patience(30)
+///     .max_epochs(1000)
+///     .keep_best(&mut best);
+/// let report = trainer.fit(&mut net, &mut opt, &CrossEntropy, plan, |_| ControlFlow::Continue(())).unwrap();
+/// assert_eq!(report.best.validation.unwrap().accuracy(), Some(1.0));
+/// assert!(report.stop == Stop::NoImprovement || report.stop == Stop::MaxEpochs);
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub enum Monitor<T> {
     /// The validation loss, or without a validation set the training loss (the default).
@@ -1153,6 +1437,27 @@ impl<T: Scalar> Monitor<T> {
 }
 
 /// When a learning-rate schedule given to [`Fit::schedule`] advances.
+///
+/// ```
+/// # use core::ops::ControlFlow;
+/// # use tinyprop::data::DataSet;
+/// # use tinyprop::prelude::*;
+/// # use tinyprop::train::*;
+/// # type Net = (Dense<f32, 2, 8>, Tanh, Dense<f32, 8, 2>);
+/// # let x = [[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+/// # let data = DataSet::new(&x, &[0u8, 1, 1, 0]).unwrap();
+/// # let mut net = Net::default();
+/// # net.init(Init::XavierUniform, &mut SplitMix64::new(1));
+/// # let mut opt = Adam::<f32, <Net as Model<f32>>::Grads>::new(AdamConfig { lr: 0.05, ..Default::default() }).unwrap();
+/// # let (mut order, mut rng) = ([0u8; 4], SplitMix64::new(2));
+/// # let mut trainer = Trainer::<f32, 2, 4, Net>::new();
+/// use tinyprop::optim::schedule::Step;
+/// // Halve the rate every 2 epochs; the schedule sets it at the start of each epoch.
+/// let decay = Step::new(0.05, 2, 0.5).unwrap();
+/// let plan = Fit::new(&data, &mut order, &mut rng).max_epochs(5).schedule(&decay, Every::Epoch);
+/// let report = trainer.fit(&mut net, &mut opt, &CrossEntropy, plan, |_| ControlFlow::Continue(())).unwrap();
+/// assert_eq!(opt.learning_rate(), 0.0125); // epoch 5 (t = 4)
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Every {
     /// Once per epoch (`t` counts epochs from 0), as PyTorch's schedulers are usually stepped.
@@ -1166,6 +1471,24 @@ impl<'a, T: Scalar, D: ?Sized, I, R: ?Sized, M: Model<T>> Fit<'a, T, D, I, R, M>
     /// [`Unsigned`] type that can count them: `[u16; N]` for up to 65 536 samples) and `rng`
     /// shuffles it every epoch. Its contents do not matter: it is filled with `0..n` first.
     /// With [`Descent::Batch`] it is only checked and filled, not used.
+    ///
+    /// ```
+    /// # use core::ops::ControlFlow;
+    /// # use tinyprop::data::DataSet;
+    /// # use tinyprop::prelude::*;
+    /// # use tinyprop::train::*;
+    /// # type Net = (Dense<f32, 2, 8>, Tanh, Dense<f32, 8, 2>);
+    /// # let x = [[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+    /// # let data = DataSet::new(&x, &[0u8, 1, 1, 0]).unwrap();
+    /// # let mut net = Net::default();
+    /// # net.init(Init::XavierUniform, &mut SplitMix64::new(1));
+    /// # let mut opt = Adam::<f32, <Net as Model<f32>>::Grads>::new(AdamConfig { lr: 0.05, ..Default::default() }).unwrap();
+    /// # let (mut order, mut rng) = ([0u8; 4], SplitMix64::new(2));
+    /// # let mut trainer = Trainer::<f32, 2, 4, Net>::new();
+    /// let plan = Fit::new(&data, &mut order, &mut rng); // 100 epochs of shuffled mini-batches
+    /// let report = trainer.fit(&mut net, &mut opt, &CrossEntropy, plan, |_| ControlFlow::Continue(())).unwrap();
+    /// assert_eq!((report.epochs, report.stop), (100, Stop::MaxEpochs));
+    /// ```
     pub fn new<const IN: usize>(train: &'a D, order: &'a mut [I], rng: &'a mut R) -> Self
     where
         D: Samples<T, IN>,
@@ -1213,6 +1536,24 @@ impl<'a, T: Scalar, D: ?Sized, I, R: ?Sized, M: Model<T>> Fit<'a, T, D, I, R, M>
 
     /// Clips every step's gradients before the optimizer uses them (like calling
     /// `torch.nn.utils.clip_grad_norm_` or `clip_grad_value_` before `optimizer.step()`).
+    ///
+    /// ```
+    /// # use core::ops::ControlFlow;
+    /// # use tinyprop::data::DataSet;
+    /// # use tinyprop::prelude::*;
+    /// # use tinyprop::train::*;
+    /// # type Net = (Dense<f32, 2, 8>, Tanh, Dense<f32, 8, 2>);
+    /// # let x = [[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+    /// # let data = DataSet::new(&x, &[0u8, 1, 1, 0]).unwrap();
+    /// # let mut net = Net::default();
+    /// # net.init(Init::XavierUniform, &mut SplitMix64::new(1));
+    /// # let mut opt = Adam::<f32, <Net as Model<f32>>::Grads>::new(AdamConfig { lr: 0.05, ..Default::default() }).unwrap();
+    /// # let (mut order, mut rng) = ([0u8; 4], SplitMix64::new(2));
+    /// # let mut trainer = Trainer::<f32, 2, 4, Net>::new();
+    /// let plan = Fit::new(&data, &mut order, &mut rng).max_epochs(20).clip(Clip::Norm { max: 1.0, norm: Norm::L2 });
+    /// let report = trainer.fit(&mut net, &mut opt, &CrossEntropy, plan, |_| ControlFlow::Continue(())).unwrap();
+    /// assert_eq!(report.epochs, 20);
+    /// ```
     pub fn clip(mut self, clip: Clip<T>) -> Self {
         self.clip = Some(clip);
         self
@@ -1241,6 +1582,29 @@ impl<'a, T: Scalar, D: ?Sized, I, R: ?Sized, M: Model<T>> Fit<'a, T, D, I, R, M>
 
     /// Calls `hook` with the gradients before every optimizer step (after clipping); an error
     /// from it stops training with that error (the step is not taken).
+    ///
+    /// ```
+    /// # use core::ops::ControlFlow;
+    /// # use tinyprop::data::DataSet;
+    /// # use tinyprop::prelude::*;
+    /// # use tinyprop::train::*;
+    /// # type Net = (Dense<f32, 2, 8>, Tanh, Dense<f32, 8, 2>);
+    /// # let x = [[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+    /// # let data = DataSet::new(&x, &[0u8, 1, 1, 0]).unwrap();
+    /// # let mut net = Net::default();
+    /// # net.init(Init::XavierUniform, &mut SplitMix64::new(1));
+    /// # let mut opt = Adam::<f32, <Net as Model<f32>>::Grads>::new(AdamConfig { lr: 0.05, ..Default::default() }).unwrap();
+    /// # let (mut order, mut rng) = ([0u8; 4], SplitMix64::new(2));
+    /// # let mut trainer = Trainer::<f32, 2, 4, Net>::new();
+    /// let mut steps = 0;
+    /// let mut count = |_: &mut <Net as Model<f32>>::Grads| {
+    ///     steps += 1;
+    ///     Ok(())
+    /// };
+    /// let plan = Fit::new(&data, &mut order, &mut rng).max_epochs(10).before_step(&mut count);
+    /// let report = trainer.fit(&mut net, &mut opt, &CrossEntropy, plan, |_| ControlFlow::Continue(())).unwrap();
+    /// assert_eq!(steps, 10); // one step per epoch: a single batch of 4
+    /// ```
     pub fn before_step(mut self, hook: BeforeStep<'a, T, M>) -> Self {
         self.before_step = Some(hook);
         self
@@ -1249,24 +1613,98 @@ impl<'a, T: Scalar, D: ?Sized, I, R: ?Sized, M: Model<T>> Fit<'a, T, D, I, R, M>
     /// Evaluates `validation` after every epoch (in inference mode); its loss is what patience
     /// and keep-best monitor. It has the training set's type: typically both are subsets of
     /// one data set ([`DataSet::subset`](crate::data::DataSet::subset)).
+    ///
+    /// ```
+    /// # use core::ops::ControlFlow;
+    /// # use tinyprop::data::DataSet;
+    /// # use tinyprop::prelude::*;
+    /// # use tinyprop::train::*;
+    /// # type Net = (Dense<f32, 2, 8>, Tanh, Dense<f32, 8, 2>);
+    /// # let x = [[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+    /// # let data = DataSet::new(&x, &[0u8, 1, 1, 0]).unwrap();
+    /// # let mut net = Net::default();
+    /// # net.init(Init::XavierUniform, &mut SplitMix64::new(1));
+    /// # let mut opt = Adam::<f32, <Net as Model<f32>>::Grads>::new(AdamConfig { lr: 0.05, ..Default::default() }).unwrap();
+    /// # let (mut order, mut rng) = ([0u8; 4], SplitMix64::new(2));
+    /// # let mut trainer = Trainer::<f32, 2, 4, Net>::new();
+    /// let plan = Fit::new(&data, &mut order, &mut rng).max_epochs(5).validation(&data);
+    /// let report = trainer.fit(&mut net, &mut opt, &CrossEntropy, plan, |_| ControlFlow::Continue(())).unwrap();
+    /// let v = report.last.validation.unwrap();
+    /// assert_eq!(report.last.monitored(), v.loss); // the validation loss is what is watched
+    /// ```
     pub fn validation(mut self, validation: &'a D) -> Self {
         self.validation = Some(validation);
         self
     }
 
     /// Batch or mini-batch gradient descent (stochastic is mini-batch with `B = 1`).
+    ///
+    /// ```
+    /// # use core::ops::ControlFlow;
+    /// # use tinyprop::data::DataSet;
+    /// # use tinyprop::prelude::*;
+    /// # use tinyprop::train::*;
+    /// # type Net = (Dense<f32, 2, 8>, Tanh, Dense<f32, 8, 2>);
+    /// # let x = [[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+    /// # let data = DataSet::new(&x, &[0u8, 1, 1, 0]).unwrap();
+    /// # let mut net = Net::default();
+    /// # net.init(Init::XavierUniform, &mut SplitMix64::new(1));
+    /// # let mut opt = Adam::<f32, <Net as Model<f32>>::Grads>::new(AdamConfig { lr: 0.05, ..Default::default() }).unwrap();
+    /// # let (mut order, mut rng) = ([0u8; 4], SplitMix64::new(2));
+    /// # let mut trainer = Trainer::<f32, 2, 4, Net>::new();
+    /// let plan = Fit::new(&data, &mut order, &mut rng).max_epochs(5).descent(Descent::Batch);
+    /// let report = trainer.fit(&mut net, &mut opt, &CrossEntropy, plan, |_| ControlFlow::Continue(())).unwrap();
+    /// assert_eq!(report.last.train.steps, 1);
+    /// ```
     pub fn descent(mut self, descent: Descent) -> Self {
         self.descent = descent;
         self
     }
 
     /// Stops after `epochs` epochs at most (at least 1).
+    ///
+    /// ```
+    /// # use core::ops::ControlFlow;
+    /// # use tinyprop::data::DataSet;
+    /// # use tinyprop::prelude::*;
+    /// # use tinyprop::train::*;
+    /// # type Net = (Dense<f32, 2, 8>, Tanh, Dense<f32, 8, 2>);
+    /// # let x = [[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+    /// # let data = DataSet::new(&x, &[0u8, 1, 1, 0]).unwrap();
+    /// # let mut net = Net::default();
+    /// # net.init(Init::XavierUniform, &mut SplitMix64::new(1));
+    /// # let mut opt = Adam::<f32, <Net as Model<f32>>::Grads>::new(AdamConfig { lr: 0.05, ..Default::default() }).unwrap();
+    /// # let (mut order, mut rng) = ([0u8; 4], SplitMix64::new(2));
+    /// # let mut trainer = Trainer::<f32, 2, 4, Net>::new();
+    /// let plan = Fit::new(&data, &mut order, &mut rng).max_epochs(3);
+    /// let report = trainer.fit(&mut net, &mut opt, &CrossEntropy, plan, |_| ControlFlow::Continue(())).unwrap();
+    /// assert_eq!((report.epochs, report.stop), (3, Stop::MaxEpochs));
+    /// ```
     pub fn max_epochs(mut self, epochs: usize) -> Self {
         self.max_epochs = epochs;
         self
     }
 
     /// Stops as soon as an epoch's training loss is `<= loss`.
+    ///
+    /// ```
+    /// # use core::ops::ControlFlow;
+    /// # use tinyprop::data::DataSet;
+    /// # use tinyprop::prelude::*;
+    /// # use tinyprop::train::*;
+    /// # type Net = (Dense<f32, 2, 8>, Tanh, Dense<f32, 8, 2>);
+    /// # let x = [[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+    /// # let data = DataSet::new(&x, &[0u8, 1, 1, 0]).unwrap();
+    /// # let mut net = Net::default();
+    /// # net.init(Init::XavierUniform, &mut SplitMix64::new(1));
+    /// # let mut opt = Adam::<f32, <Net as Model<f32>>::Grads>::new(AdamConfig { lr: 0.05, ..Default::default() }).unwrap();
+    /// # let (mut order, mut rng) = ([0u8; 4], SplitMix64::new(2));
+    /// # let mut trainer = Trainer::<f32, 2, 4, Net>::new();
+    /// let plan = Fit::new(&data, &mut order, &mut rng).max_epochs(1000).target_loss(0.1);
+    /// let report = trainer.fit(&mut net, &mut opt, &CrossEntropy, plan, |_| ControlFlow::Continue(())).unwrap();
+    /// assert_eq!(report.stop, Stop::TargetLoss);
+    /// assert!(report.epochs < 1000 && report.last.train.loss <= 0.1);
+    /// ```
     pub fn target_loss(mut self, loss: T) -> Self {
         self.target_loss = Some(loss);
         self
@@ -1274,6 +1712,26 @@ impl<'a, T: Scalar, D: ?Sized, I, R: ?Sized, M: Model<T>> Fit<'a, T, D, I, R, M>
 
     /// Stops when the monitored value has not improved (by more than `min_delta`) for
     /// `epochs` epochs in a row (early stopping; at least 1).
+    ///
+    /// ```
+    /// # use core::ops::ControlFlow;
+    /// # use tinyprop::data::DataSet;
+    /// # use tinyprop::prelude::*;
+    /// # use tinyprop::train::*;
+    /// # type Net = (Dense<f32, 2, 8>, Tanh, Dense<f32, 8, 2>);
+    /// # let x = [[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+    /// # let data = DataSet::new(&x, &[0u8, 1, 1, 0]).unwrap();
+    /// # let mut net = Net::default();
+    /// # net.init(Init::XavierUniform, &mut SplitMix64::new(1));
+    /// # let mut opt = Adam::<f32, <Net as Model<f32>>::Grads>::new(AdamConfig { lr: 0.05, ..Default::default() }).unwrap();
+    /// # let (mut order, mut rng) = ([0u8; 4], SplitMix64::new(2));
+    /// # let mut trainer = Trainer::<f32, 2, 4, Net>::new();
+    /// // A learning rate of 0 never improves the loss: training stops after 5 more epochs.
+    /// opt.set_learning_rate(0.0).unwrap();
+    /// let plan = Fit::new(&data, &mut order, &mut rng).patience(5).shuffle(false);
+    /// let report = trainer.fit(&mut net, &mut opt, &CrossEntropy, plan, |_| ControlFlow::Continue(())).unwrap();
+    /// assert_eq!((report.epochs, report.stop), (6, Stop::NoImprovement));
+    /// ```
     pub fn patience(mut self, epochs: usize) -> Self {
         self.patience = Some(epochs);
         self
@@ -1286,6 +1744,25 @@ impl<'a, T: Scalar, D: ?Sized, I, R: ?Sized, M: Model<T>> Fit<'a, T, D, I, R, M>
     /// count. scikit-learn's `tol` (with `n_iter_no_change` as the patience) resets the count
     /// the same way, but moves its best value on any improvement, even one smaller than `tol`,
     /// so a slow steady improvement stops it sooner.
+    ///
+    /// ```
+    /// # use core::ops::ControlFlow;
+    /// # use tinyprop::data::DataSet;
+    /// # use tinyprop::prelude::*;
+    /// # use tinyprop::train::*;
+    /// # type Net = (Dense<f32, 2, 8>, Tanh, Dense<f32, 8, 2>);
+    /// # let x = [[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+    /// # let data = DataSet::new(&x, &[0u8, 1, 1, 0]).unwrap();
+    /// # let mut net = Net::default();
+    /// # net.init(Init::XavierUniform, &mut SplitMix64::new(1));
+    /// # let mut opt = Adam::<f32, <Net as Model<f32>>::Grads>::new(AdamConfig { lr: 0.05, ..Default::default() }).unwrap();
+    /// # let (mut order, mut rng) = ([0u8; 4], SplitMix64::new(2));
+    /// # let mut trainer = Trainer::<f32, 2, 4, Net>::new();
+    /// // Improvements smaller than 1.0 do not count: patience runs out after epoch 1 + 3.
+    /// let plan = Fit::new(&data, &mut order, &mut rng).patience(3).min_delta(1.0);
+    /// let report = trainer.fit(&mut net, &mut opt, &CrossEntropy, plan, |_| ControlFlow::Continue(())).unwrap();
+    /// assert_eq!((report.epochs, report.stop, report.best.epoch), (4, Stop::NoImprovement, 1));
+    /// ```
     pub fn min_delta(mut self, delta: T) -> Self {
         self.min_delta = delta;
         self
@@ -1295,6 +1772,26 @@ impl<'a, T: Scalar, D: ?Sized, I, R: ?Sized, M: Model<T>> Fit<'a, T, D, I, R, M>
     /// them back into the model when training stops. This needs a second copy of the model:
     /// `best` (any value of the model's type; it is overwritten), as much memory again as
     /// the parameters, which a microcontroller may not have to spare.
+    ///
+    /// ```
+    /// # use core::ops::ControlFlow;
+    /// # use tinyprop::data::DataSet;
+    /// # use tinyprop::prelude::*;
+    /// # use tinyprop::train::*;
+    /// # type Net = (Dense<f32, 2, 8>, Tanh, Dense<f32, 8, 2>);
+    /// # let x = [[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+    /// # let data = DataSet::new(&x, &[0u8, 1, 1, 0]).unwrap();
+    /// # let mut net = Net::default();
+    /// # net.init(Init::XavierUniform, &mut SplitMix64::new(1));
+    /// # let mut opt = Adam::<f32, <Net as Model<f32>>::Grads>::new(AdamConfig { lr: 0.05, ..Default::default() }).unwrap();
+    /// # let (mut order, mut rng) = ([0u8; 4], SplitMix64::new(2));
+    /// # let mut trainer = Trainer::<f32, 2, 4, Net>::new();
+    /// let mut best = Net::default(); // overwritten
+    /// let plan = Fit::new(&data, &mut order, &mut rng).max_epochs(50).keep_best(&mut best);
+    /// let report = trainer.fit(&mut net, &mut opt, &CrossEntropy, plan, |_| ControlFlow::Continue(())).unwrap();
+    /// assert!(report.restored); // the model holds the best epoch's weights
+    /// assert!(report.best.train.loss <= report.last.train.loss);
+    /// ```
     pub fn keep_best(mut self, best: &'a mut M) -> Self {
         self.best = Some(best);
         self
@@ -1302,6 +1799,31 @@ impl<'a, T: Scalar, D: ?Sized, I, R: ?Sized, M: Model<T>> Fit<'a, T, D, I, R, M>
 
     /// Whether to shuffle the index buffer before each mini-batch epoch (default `true`);
     /// without shuffling every epoch visits the samples in their order in the data set.
+    ///
+    /// ```
+    /// # use core::ops::ControlFlow;
+    /// # use tinyprop::data::DataSet;
+    /// # use tinyprop::prelude::*;
+    /// # use tinyprop::train::*;
+    /// # type Net = (Dense<f32, 2, 8>, Tanh, Dense<f32, 8, 2>);
+    /// # let x = [[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+    /// # let data = DataSet::new(&x, &[0u8, 1, 1, 0]).unwrap();
+    /// # let mut net = Net::default();
+    /// # net.init(Init::XavierUniform, &mut SplitMix64::new(1));
+    /// # let mut opt = Adam::<f32, <Net as Model<f32>>::Grads>::new(AdamConfig { lr: 0.05, ..Default::default() }).unwrap();
+    /// # let (mut order, mut rng) = ([0u8; 4], SplitMix64::new(2));
+    /// # let mut trainer = Trainer::<f32, 2, 4, Net>::new();
+    /// // Without shuffling, two runs from the same weights are identical whatever the generator.
+    /// let start = net.clone();
+    /// let plan = Fit::new(&data, &mut order, &mut rng).max_epochs(3).shuffle(false);
+    /// let a = trainer.fit(&mut net, &mut opt, &CrossEntropy, plan, |_| ControlFlow::Continue(())).unwrap();
+    /// # let mut opt = Adam::<f32, <Net as Model<f32>>::Grads>::new(AdamConfig { lr: 0.05, ..Default::default() }).unwrap();
+    /// let mut again = start.clone();
+    /// let mut other = SplitMix64::new(99);
+    /// let plan = Fit::new(&data, &mut order, &mut other).max_epochs(3).shuffle(false);
+    /// let b = trainer.fit(&mut again, &mut opt, &CrossEntropy, plan, |_| ControlFlow::Continue(())).unwrap();
+    /// assert_eq!((a.last.train.loss, &net), (b.last.train.loss, &again));
+    /// ```
     pub fn shuffle(mut self, shuffle: bool) -> Self {
         self.shuffle = shuffle;
         self
@@ -1309,6 +1831,28 @@ impl<'a, T: Scalar, D: ?Sized, I, R: ?Sized, M: Model<T>> Fit<'a, T, D, I, R, M>
 }
 
 /// One epoch of [`Trainer::fit`], as the callback sees it.
+///
+/// ```
+/// # use core::ops::ControlFlow;
+/// # use tinyprop::data::DataSet;
+/// # use tinyprop::prelude::*;
+/// # use tinyprop::train::*;
+/// # type Net = (Dense<f32, 2, 8>, Tanh, Dense<f32, 8, 2>);
+/// # let x = [[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+/// # let data = DataSet::new(&x, &[0u8, 1, 1, 0]).unwrap();
+/// # let mut net = Net::default();
+/// # net.init(Init::XavierUniform, &mut SplitMix64::new(1));
+/// # let mut opt = Adam::<f32, <Net as Model<f32>>::Grads>::new(AdamConfig { lr: 0.05, ..Default::default() }).unwrap();
+/// # let (mut order, mut rng) = ([0u8; 4], SplitMix64::new(2));
+/// # let mut trainer = Trainer::<f32, 2, 4, Net>::new();
+/// // The callback sees every epoch, and may stop training.
+/// let plan = Fit::new(&data, &mut order, &mut rng).max_epochs(100);
+/// let report = trainer.fit(&mut net, &mut opt, &CrossEntropy, plan, |e: &Epoch<f32>| {
+///     if e.epoch == 7 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+/// }).unwrap();
+/// assert_eq!((report.epochs, report.stop), (7, Stop::Callback));
+/// assert_eq!(report.last.epoch, 7);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Epoch<T> {
     /// The epoch's number, from 1.
@@ -1324,12 +1868,40 @@ pub struct Epoch<T> {
 impl<T: Scalar> Epoch<T> {
     /// The loss that patience and keep-best watch: the validation loss, or without a
     /// validation set the training loss.
+    ///
+    /// ```
+    /// # use tinyprop::train::{Epoch, EpochLoss, History};
+    /// # let epoch = |epoch, loss| Epoch { epoch, train: EpochLoss { loss, samples: 4, skipped: 0, steps: 1 }, validation: None, improved: true };
+    /// let e = epoch(3, 0.25);
+    /// assert_eq!(e.monitored(), 0.25); // no validation set: the training loss
+    /// ```
     pub fn monitored(&self) -> T {
         self.validation.map_or(self.train.loss, |v| v.loss)
     }
 }
 
 /// Why [`Trainer::fit`] stopped.
+///
+/// ```
+/// # use core::ops::ControlFlow;
+/// # use tinyprop::data::DataSet;
+/// # use tinyprop::prelude::*;
+/// # use tinyprop::train::*;
+/// # type Net = (Dense<f32, 2, 8>, Tanh, Dense<f32, 8, 2>);
+/// # let x = [[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+/// # let data = DataSet::new(&x, &[0u8, 1, 1, 0]).unwrap();
+/// # let mut net = Net::default();
+/// # net.init(Init::XavierUniform, &mut SplitMix64::new(1));
+/// # let mut opt = Adam::<f32, <Net as Model<f32>>::Grads>::new(AdamConfig { lr: 0.05, ..Default::default() }).unwrap();
+/// # let (mut order, mut rng) = ([0u8; 4], SplitMix64::new(2));
+/// # let mut trainer = Trainer::<f32, 2, 4, Net>::new();
+/// let plan = Fit::new(&data, &mut order, &mut rng).max_epochs(2);
+/// let report = trainer.fit(&mut net, &mut opt, &CrossEntropy, plan, |_| ControlFlow::Continue(())).unwrap();
+/// match report.stop {
+///     Stop::MaxEpochs => assert_eq!(report.epochs, 2),
+///     other => panic!("stopped early: {other:?}"),
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stop {
     /// The callback returned [`ControlFlow::Break`].
@@ -1343,6 +1915,26 @@ pub enum Stop {
 }
 
 /// What [`Trainer::fit`] did.
+///
+/// ```
+/// # use core::ops::ControlFlow;
+/// # use tinyprop::data::DataSet;
+/// # use tinyprop::prelude::*;
+/// # use tinyprop::train::*;
+/// # type Net = (Dense<f32, 2, 8>, Tanh, Dense<f32, 8, 2>);
+/// # let x = [[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+/// # let data = DataSet::new(&x, &[0u8, 1, 1, 0]).unwrap();
+/// # let mut net = Net::default();
+/// # net.init(Init::XavierUniform, &mut SplitMix64::new(1));
+/// # let mut opt = Adam::<f32, <Net as Model<f32>>::Grads>::new(AdamConfig { lr: 0.05, ..Default::default() }).unwrap();
+/// # let (mut order, mut rng) = ([0u8; 4], SplitMix64::new(2));
+/// # let mut trainer = Trainer::<f32, 2, 4, Net>::new();
+/// let plan = Fit::new(&data, &mut order, &mut rng).max_epochs(20);
+/// let report: Report<f32> = trainer.fit(&mut net, &mut opt, &CrossEntropy, plan, |_| ControlFlow::Continue(())).unwrap();
+/// assert_eq!(report.last.epoch, report.epochs);
+/// assert!(report.best.train.loss <= report.last.train.loss);
+/// assert!(!report.restored); // no keep_best
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Report<T> {
     /// The number of epochs run.
@@ -1359,6 +1951,15 @@ pub struct Report<T> {
 }
 
 /// One entry of a [`History`].
+///
+/// ```
+/// # use tinyprop::train::{Epoch, EpochLoss, History};
+/// # let epoch = |epoch, loss| Epoch { epoch, train: EpochLoss { loss, samples: 4, skipped: 0, steps: 1 }, validation: None, improved: true };
+/// let mut history = History::<f32, 8>::new();
+/// history.record(&epoch(1, 0.5));
+/// let p = history.last().unwrap();
+/// assert_eq!((p.epoch, p.train_loss, p.validation_loss), (1, 0.5, None));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Point<T> {
     /// The epoch's number, from 1.
@@ -1401,6 +2002,13 @@ impl<T: Scalar, const N: usize> Default for History<T, N> {
 
 impl<T: Scalar, const N: usize> History<T, N> {
     /// An empty history (`N` must be at least 1).
+    ///
+    /// ```
+    /// use tinyprop::train::History;
+    /// // `new` is `const`: a history can be a constant or a `static`.
+    /// const EMPTY: History<f32, 16> = History::new();
+    /// assert!(EMPTY.is_empty());
+    /// ```
     pub const fn new() -> Self {
         Self {
             points: heapless::HistoryBuf::new(),
@@ -1408,6 +2016,17 @@ impl<T: Scalar, const N: usize> History<T, N> {
     }
 
     /// Appends the losses of `epoch`, dropping the oldest entry when full.
+    ///
+    /// ```
+    /// # use tinyprop::train::{Epoch, EpochLoss, History};
+    /// # let epoch = |epoch, loss| Epoch { epoch, train: EpochLoss { loss, samples: 4, skipped: 0, steps: 1 }, validation: None, improved: true };
+    /// let mut history = History::<f32, 2>::new();
+    /// for (n, loss) in [(1, 0.9), (2, 0.5), (3, 0.4)] {
+    ///     history.record(&epoch(n, loss));
+    /// }
+    /// assert_eq!(history.len(), 2); // the oldest was dropped
+    /// assert_eq!(history.last().unwrap().epoch, 3);
+    /// ```
     pub fn record(&mut self, epoch: &Epoch<T>) {
         self.points.write(Point {
             epoch: epoch.epoch,
@@ -1418,21 +2037,59 @@ impl<T: Scalar, const N: usize> History<T, N> {
     }
 
     /// The stored entries, oldest first.
+    ///
+    /// ```
+    /// # use tinyprop::train::{Epoch, EpochLoss, History};
+    /// # let epoch = |epoch, loss| Epoch { epoch, train: EpochLoss { loss, samples: 4, skipped: 0, steps: 1 }, validation: None, improved: true };
+    /// let mut history = History::<f32, 4>::new();
+    /// history.record(&epoch(1, 0.9));
+    /// history.record(&epoch(2, 0.5));
+    /// let epochs: Vec<usize> = history.iter().map(|p| p.epoch).collect();
+    /// assert_eq!(epochs, [1, 2]);
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = &Point<T>> {
         self.points.oldest_ordered()
     }
 
     /// The most recent entry.
+    ///
+    /// ```
+    /// # use tinyprop::train::{Epoch, EpochLoss, History};
+    /// # let epoch = |epoch, loss| Epoch { epoch, train: EpochLoss { loss, samples: 4, skipped: 0, steps: 1 }, validation: None, improved: true };
+    /// let mut history = History::<f32, 4>::new();
+    /// assert!(history.last().is_none());
+    /// history.record(&epoch(1, 0.9));
+    /// assert_eq!(history.last().unwrap().train_loss, 0.9);
+    /// ```
     pub fn last(&self) -> Option<&Point<T>> {
         self.points.recent()
     }
 
     /// The number of stored entries (at most `N`).
+    ///
+    /// ```
+    /// # use tinyprop::train::{Epoch, EpochLoss, History};
+    /// # let epoch = |epoch, loss| Epoch { epoch, train: EpochLoss { loss, samples: 4, skipped: 0, steps: 1 }, validation: None, improved: true };
+    /// let mut history = History::<f32, 3>::new();
+    /// for n in 1..=5 {
+    ///     history.record(&epoch(n, 1.0 / n as f32));
+    /// }
+    /// assert_eq!(history.len(), 3);
+    /// ```
     pub fn len(&self) -> usize {
         self.points.len()
     }
 
     /// `true` before the first [`History::record`].
+    ///
+    /// ```
+    /// # use tinyprop::train::{Epoch, EpochLoss, History};
+    /// # let epoch = |epoch, loss| Epoch { epoch, train: EpochLoss { loss, samples: 4, skipped: 0, steps: 1 }, validation: None, improved: true };
+    /// let mut history = History::<f32, 3>::new();
+    /// assert!(history.is_empty());
+    /// history.record(&epoch(1, 0.5));
+    /// assert!(!history.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.points.is_empty()
     }

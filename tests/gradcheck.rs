@@ -1,11 +1,41 @@
-//! Finite-difference gradient checks in f64: every layer, every loss, and chains.
+//! Finite-difference gradient checks in f64 (the library's `tinyprop::gradcheck`): every
+//! layer, every loss, and chains.
 
 mod common;
 
-use common::{check_layer, check_loss, pseudo_random};
+use common::pseudo_random;
+use tinyprop::gradcheck::{self, TOLERANCE as TOL};
 use tinyprop::prelude::*;
 
-const TOL: f64 = 1e-6;
+/// The relative errors of the input and parameter gradients of `model` at `x` (checked on a
+/// copy, which the check leaves as it was).
+fn check_layer<M, X>(model: &M, x: &X) -> (f64, f64)
+where
+    M: Layer<f64, X> + Clone + PartialEq + std::fmt::Debug,
+    X: Parameters<f64> + Zeroed,
+    M::Output: Parameters<f64> + Zeroed,
+{
+    let mut checked = model.clone();
+    let errors = gradcheck::check_layer(&mut checked, x);
+    assert_eq!(&checked, model, "the check changed the model");
+    (errors.input, errors.parameters)
+}
+
+/// The relative error of `loss`'s gradient at `y`, which also checks that `loss_and_grad`
+/// returns the value `loss` does.
+fn check_loss<L, const N: usize, const B: usize, Tg: ?Sized>(
+    loss: &L,
+    y: &SMatrix<f64, N, B>,
+    target: &Tg,
+) -> f64
+where
+    L: Loss<f64, SMatrix<f64, N, B>, Tg>,
+{
+    let mut dy = SMatrix::<f64, N, B>::zeros();
+    let value = loss.loss_and_grad(y, target, &mut dy).unwrap();
+    assert_eq!(value, loss.loss(y, target).unwrap());
+    gradcheck::check_loss(loss, y, target).unwrap()
+}
 
 /// Inputs with negatives, values close to zero on both sides, and large values (a batch of 4).
 fn inputs() -> SMatrix<f64, 3, 4> {
@@ -19,7 +49,10 @@ fn inputs() -> SMatrix<f64, 3, 4> {
 
 fn assert_layer<M>(name: &str, model: &M)
 where
-    M: Layer<f64, SMatrix<f64, 3, 4>, Output = SMatrix<f64, 3, 4>> + Clone,
+    M: Layer<f64, SMatrix<f64, 3, 4>, Output = SMatrix<f64, 3, 4>>
+        + Clone
+        + PartialEq
+        + std::fmt::Debug,
 {
     let (dx, dp) = check_layer(model, &inputs());
     println!("{name}: input {dx:.2e}, params {dp:.2e}");

@@ -94,6 +94,17 @@ pub const CHUNK: usize = 256;
 const FIELDS_LEN: usize = 16;
 
 /// What a load found: the generation of the newest valid checkpoint and its payload's length.
+///
+/// ```
+/// use tinyprop::io::checkpoint::{Checkpoint, RamFlash, Stored};
+/// let mut flash = RamFlash::<4096, 4, 1024>::new();
+/// let mut checkpoint = Checkpoint::new(&mut flash, 0, 4096).unwrap();
+/// checkpoint.save(b"epoch 1").unwrap();
+/// let mut buf = [0u8; 32];
+/// let stored: Stored = checkpoint.load(&mut buf).unwrap();
+/// assert_eq!(stored, Stored { generation: 0, len: 7 });
+/// assert_eq!(&buf[..stored.len], b"epoch 1");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stored {
     /// The generation (0 for the first save, one more for each save after it, wrapping).
@@ -196,11 +207,25 @@ const NIBBLES: [u32; 16] = [
 
 impl Crc32 {
     /// A CRC of no bytes yet.
+    ///
+    /// ```
+    /// use tinyprop::io::checkpoint::Crc32;
+    /// assert_eq!(Crc32::new().finish(), 0); // the CRC of nothing
+    /// ```
     pub const fn new() -> Self {
         Self { state: !0 }
     }
 
     /// Adds `bytes` to the CRC.
+    ///
+    /// ```
+    /// use tinyprop::io::checkpoint::Crc32;
+    /// // In pieces, as the bytes arrive: the same CRC as all at once.
+    /// let mut crc = Crc32::new();
+    /// crc.update(b"1234");
+    /// crc.update(b"56789");
+    /// assert_eq!(crc.finish(), Crc32::checksum(b"123456789"));
+    /// ```
     #[inline(never)]
     pub fn update(&mut self, bytes: &[u8]) {
         let nibble = |c: u32| {
@@ -213,11 +238,23 @@ impl Crc32 {
     }
 
     /// The CRC of the bytes added so far.
+    ///
+    /// ```
+    /// use tinyprop::io::checkpoint::Crc32;
+    /// let mut crc = Crc32::new();
+    /// crc.update(b"123456789");
+    /// assert_eq!(crc.finish(), 0xCBF4_3926); // CRC-32/ISO-HDLC's check value, as zlib's crc32
+    /// ```
     pub const fn finish(&self) -> u32 {
         !self.state
     }
 
     /// The CRC of `bytes`.
+    ///
+    /// ```
+    /// use tinyprop::io::checkpoint::Crc32;
+    /// assert_eq!(Crc32::checksum(b"123456789"), 0xCBF4_3926);
+    /// ```
     pub fn checksum(bytes: &[u8]) -> u32 {
         let mut crc = Self::new();
         crc.update(bytes);
@@ -235,6 +272,25 @@ impl Default for Crc32 {
 ///
 /// Holds the flash driver `F` (or a `&mut` to it: `&mut F` is a [`NorFlash`] too) and the
 /// region's place; it keeps nothing else, so creating one costs nothing and reads nothing.
+///
+/// ```
+/// use tinyprop::io::checkpoint::{Checkpoint, RamFlash};
+/// use tinyprop::io::safetensors::{self, Dtype};
+/// use tinyprop::prelude::*;
+/// // A model saved as a safetensors file in a checkpoint, then loaded after a "reboot".
+/// let mut net = Dense::<f32, 2, 2>::default();
+/// net.init(Init::HeUniform, &mut SplitMix64::new(1));
+/// let mut file = [0u8; 256];
+/// let len = safetensors::save(&net, Dtype::F32, &mut file).unwrap();
+/// let mut flash = RamFlash::<4096, 4, 1024>::new();
+/// Checkpoint::new(&mut flash, 0, 4096).unwrap().save(&file[..len]).unwrap();
+///
+/// let mut checkpoint = Checkpoint::new(&mut flash, 0, 4096).unwrap();
+/// let stored = checkpoint.load(&mut file).unwrap();
+/// let mut loaded = Dense::<f32, 2, 2>::default();
+/// safetensors::load(&mut loaded, &file[..stored.len]).unwrap();
+/// assert_eq!(loaded, net);
+/// ```
 pub struct Checkpoint<F> {
     flash: F,
     /// The address of each slot.
@@ -296,11 +352,29 @@ impl<F: NorFlash> Checkpoint<F> {
     }
 
     /// The largest payload a checkpoint can hold, in bytes.
+    ///
+    /// ```
+    /// use tinyprop::io::checkpoint::{Checkpoint, RamFlash};
+    /// use tinyprop::Error;
+    /// let mut flash = RamFlash::<4096, 4, 1024>::new();
+    /// let mut checkpoint = Checkpoint::new(&mut flash, 0, 4096).unwrap();
+    /// assert_eq!(checkpoint.capacity(), 2048 - 20); // a slot less its header
+    /// let big = [0u8; 2048];
+    /// assert!(matches!(checkpoint.save(&big), Err(Error::CheckpointTooLarge { .. })));
+    /// ```
     pub fn capacity(&self) -> usize {
         self.capacity
     }
 
     /// Gives the flash driver back.
+    ///
+    /// ```
+    /// use tinyprop::io::checkpoint::{Checkpoint, RamFlash};
+    /// let mut checkpoint = Checkpoint::new(RamFlash::<4096, 4, 1024>::new(), 0, 4096).unwrap();
+    /// checkpoint.save(b"abc").unwrap();
+    /// let flash = checkpoint.into_inner(); // the driver, to use for something else
+    /// assert_eq!(&flash.as_bytes()[..4], b"TPCK");
+    /// ```
     pub fn into_inner(self) -> F {
         self.flash
     }
@@ -308,6 +382,18 @@ impl<F: NorFlash> Checkpoint<F> {
     /// Saves `payload` as the newest checkpoint and returns its generation.
     ///
     /// The same as [`save_with`](Self::save_with) writing the whole payload at once.
+    ///
+    /// ```
+    /// use tinyprop::io::checkpoint::{Checkpoint, RamFlash};
+    /// let mut flash = RamFlash::<4096, 4, 1024>::new();
+    /// let mut checkpoint = Checkpoint::new(&mut flash, 0, 4096).unwrap();
+    /// for epoch in 0..3u32 {
+    ///     assert_eq!(checkpoint.save(&epoch.to_le_bytes()).unwrap(), epoch); // the generation
+    /// }
+    /// let mut buf = [0u8; 4];
+    /// checkpoint.load(&mut buf).unwrap();
+    /// assert_eq!(u32::from_le_bytes(buf), 2);
+    /// ```
     pub fn save(&mut self, payload: &[u8]) -> Result<u32, Error> {
         self.save_with(payload.len(), |w| w.write(payload))
     }
@@ -458,6 +544,25 @@ impl<F: NorFlash> Checkpoint<F> {
     /// into `buf` and checks it again, so `buf` is changed only if the load succeeds or if the
     /// flash fails ([`Error::Flash`]) or returns other bytes ([`Error::FlashVerify`]) during
     /// that second read.
+    ///
+    /// ```
+    /// use tinyprop::io::checkpoint::{Checkpoint, RamFlash};
+    /// use tinyprop::Error;
+    /// let mut flash = RamFlash::<4096, 4, 1024>::new();
+    /// let mut checkpoint = Checkpoint::new(&mut flash, 0, 4096).unwrap();
+    /// let mut buf = [0u8; 8];
+    /// assert_eq!(checkpoint.load(&mut buf), Err(Error::NoCheckpoint)); // a new device
+    /// checkpoint.save(b"first").unwrap();
+    /// // The power fails in the middle of the second save: the first is still there.
+    /// flash.cut_power_after(100, 0);
+    /// let mut checkpoint = Checkpoint::new(&mut flash, 0, 4096).unwrap();
+    /// assert!(checkpoint.save(b"second").is_err());
+    /// drop(checkpoint);
+    /// flash.restore_power();
+    /// let mut checkpoint = Checkpoint::new(&mut flash, 0, 4096).unwrap();
+    /// let stored = checkpoint.load(&mut buf).unwrap();
+    /// assert_eq!(&buf[..stored.len], b"first");
+    /// ```
     pub fn load(&mut self, buf: &mut [u8]) -> Result<Stored, Error> {
         let (slot, header) = self.find()?.ok_or(Error::NoCheckpoint)?;
         let too_large = Error::CheckpointTooLarge {
@@ -484,6 +589,16 @@ impl<F: NorFlash> Checkpoint<F> {
     }
 
     /// Erases both slots: a load finds no checkpoint after it.
+    ///
+    /// ```
+    /// use tinyprop::io::checkpoint::{Checkpoint, RamFlash};
+    /// use tinyprop::Error;
+    /// let mut flash = RamFlash::<4096, 4, 1024>::new();
+    /// let mut checkpoint = Checkpoint::new(&mut flash, 0, 4096).unwrap();
+    /// checkpoint.save(b"old model").unwrap();
+    /// checkpoint.clear().unwrap(); // a factory reset
+    /// assert_eq!(checkpoint.load(&mut [0u8; 16]), Err(Error::NoCheckpoint));
+    /// ```
     pub fn clear(&mut self) -> Result<(), Error> {
         let end = self
             .slots
@@ -599,6 +714,21 @@ fn address(a: usize) -> Result<u32, Error> {
 
 /// Takes a payload in pieces during [`Checkpoint::save_with`] and writes it to the flash a
 /// [`CHUNK`] at a time.
+///
+/// ```
+/// use tinyprop::io::checkpoint::{Checkpoint, RamFlash};
+/// let mut flash = RamFlash::<4096, 4, 1024>::new();
+/// let mut checkpoint = Checkpoint::new(&mut flash, 0, 4096).unwrap();
+/// // A payload written in pieces: a header, then the weights, with no copy of the whole.
+/// let weights = [0.5f32, -1.0, 2.0];
+/// checkpoint.save_with(4 + 12, |w| {
+///     w.write(&3u32.to_le_bytes())?;
+///     for v in weights {
+///         w.write(&v.to_le_bytes())?;
+///     }
+///     Ok(())
+/// }).unwrap();
+/// ```
 pub struct PayloadWriter<'a, F> {
     flash: &'a mut F,
     /// Where the next chunk goes.
@@ -617,6 +747,16 @@ impl<F: NorFlash> PayloadWriter<'_, F> {
     /// past the length the save declared (nothing of `bytes` is taken then), or the flash's
     /// error. After an error every later write returns it, and the save fails with it even if
     /// the writer function returns `Ok`.
+    ///
+    /// ```
+    /// use tinyprop::io::checkpoint::{Checkpoint, RamFlash};
+    /// use tinyprop::Error;
+    /// let mut flash = RamFlash::<4096, 4, 1024>::new();
+    /// let mut checkpoint = Checkpoint::new(&mut flash, 0, 4096).unwrap();
+    /// // Writing past the declared length is an error, and so the save fails.
+    /// let result = checkpoint.save_with(4, |w| w.write(b"12345"));
+    /// assert!(matches!(result, Err(Error::CheckpointLength { .. })));
+    /// ```
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), Error> {
         if let Some(e) = self.error {
             return Err(e);
@@ -643,6 +783,17 @@ impl<F: NorFlash> PayloadWriter<'_, F> {
     }
 
     /// The bytes still to write.
+    ///
+    /// ```
+    /// use tinyprop::io::checkpoint::{Checkpoint, RamFlash};
+    /// let mut flash = RamFlash::<4096, 4, 1024>::new();
+    /// let mut checkpoint = Checkpoint::new(&mut flash, 0, 4096).unwrap();
+    /// checkpoint.save_with(10, |w| {
+    ///     w.write(b"abcd")?;
+    ///     assert_eq!(w.remaining(), 6);
+    ///     w.write(b"efghij")
+    /// }).unwrap();
+    /// ```
     pub fn remaining(&self) -> usize {
         self.declared.saturating_sub(self.written)
     }
@@ -726,6 +877,18 @@ impl<F> fmt::Debug for PayloadWriter<'_, F> {
 /// The newest valid checkpoint's payload, found by [`Checkpoint::newest`], to read in parts.
 ///
 /// It borrows the [`Checkpoint`], so no save can overwrite it while it is read.
+///
+/// ```
+/// use tinyprop::io::checkpoint::{Checkpoint, RamFlash};
+/// let mut flash = RamFlash::<4096, 4, 1024>::new();
+/// let mut checkpoint = Checkpoint::new(&mut flash, 0, 4096).unwrap();
+/// checkpoint.save(b"header:weights").unwrap();
+/// // Read a part of the newest payload without a buffer for all of it.
+/// let mut payload = checkpoint.newest().unwrap();
+/// let mut head = [0u8; 6];
+/// payload.read(0, &mut head).unwrap();
+/// assert_eq!(&head, b"header");
+/// ```
 pub struct Payload<'a, F> {
     checkpoint: &'a mut Checkpoint<F>,
     start: usize,
@@ -734,6 +897,16 @@ pub struct Payload<'a, F> {
 
 impl<F: NorFlash> Payload<'_, F> {
     /// Its generation and length.
+    ///
+    /// ```
+    /// use tinyprop::io::checkpoint::{Checkpoint, RamFlash};
+    /// let mut flash = RamFlash::<4096, 4, 1024>::new();
+    /// let mut checkpoint = Checkpoint::new(&mut flash, 0, 4096).unwrap();
+    /// checkpoint.save(b"a").unwrap();
+    /// checkpoint.save(b"bc").unwrap();
+    /// let payload = checkpoint.newest().unwrap();
+    /// assert_eq!((payload.stored().generation, payload.stored().len), (1, 2));
+    /// ```
     pub fn stored(&self) -> Stored {
         self.stored
     }
@@ -741,6 +914,19 @@ impl<F: NorFlash> Payload<'_, F> {
     /// Reads the payload's bytes from `pos` on into `out`. [`Error::IndexOutOfRange`] (with the
     /// first index past the payload) if they are not all inside it; the flash's error if it
     /// fails.
+    ///
+    /// ```
+    /// use tinyprop::io::checkpoint::{Checkpoint, RamFlash};
+    /// use tinyprop::Error;
+    /// let mut flash = RamFlash::<4096, 4, 1024>::new();
+    /// let mut checkpoint = Checkpoint::new(&mut flash, 0, 4096).unwrap();
+    /// checkpoint.save(b"0123456789").unwrap();
+    /// let mut payload = checkpoint.newest().unwrap();
+    /// let mut part = [0u8; 3];
+    /// payload.read(7, &mut part).unwrap();
+    /// assert_eq!(&part, b"789");
+    /// assert!(matches!(payload.read(8, &mut part), Err(Error::IndexOutOfRange { .. })));
+    /// ```
     pub fn read(&mut self, pos: usize, out: &mut [u8]) -> Result<(), Error> {
         let len = self.stored.len;
         if pos.checked_add(out.len()).is_none_or(|end| end > len) {
@@ -800,6 +986,15 @@ pub struct RamFlash<const N: usize, const WRITE: usize, const ERASE: usize> {
 }
 
 /// The errors of a [`RamFlash`].
+///
+/// ```
+/// use embedded_storage::nor_flash::{NorFlash, NorFlashError, NorFlashErrorKind};
+/// use tinyprop::io::checkpoint::{RamFlash, RamFlashError};
+/// let mut flash = RamFlash::<1024, 4, 256>::new();
+/// let e = flash.erase(0, 100).unwrap_err();
+/// assert_eq!(e, RamFlashError::NotAligned);
+/// assert_eq!(e.kind(), NorFlashErrorKind::NotAligned); // what generic drivers see
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RamFlashError {
     /// An address or length not a multiple of the write or erase size.
@@ -844,6 +1039,12 @@ impl From<NorFlashErrorKind> for RamFlashError {
 
 impl<const N: usize, const WRITE: usize, const ERASE: usize> RamFlash<N, WRITE, ERASE> {
     /// A flash erased everywhere (every byte `0xFF`), with power.
+    ///
+    /// ```
+    /// use tinyprop::io::checkpoint::RamFlash;
+    /// let flash = RamFlash::<1024, 4, 256>::new();
+    /// assert!(flash.as_bytes().iter().all(|&b| b == 0xFF));
+    /// ```
     pub const fn new() -> Self {
         #[allow(clippy::disallowed_macros)] // a build-time check, not a panic at run time
         const {
@@ -862,12 +1063,29 @@ impl<const N: usize, const WRITE: usize, const ERASE: usize> RamFlash<N, WRITE, 
     }
 
     /// The flash's bytes.
+    ///
+    /// ```
+    /// use tinyprop::io::checkpoint::{Checkpoint, RamFlash};
+    /// let mut flash = RamFlash::<1024, 4, 256>::new();
+    /// Checkpoint::new(&mut flash, 0, 1024).unwrap().save(b"hi").unwrap();
+    /// assert_eq!(&flash.as_bytes()[..4], b"TPCK"); // the first slot's magic
+    /// ```
     pub fn as_bytes(&self) -> &[u8; N] {
         &self.bytes
     }
 
     /// The flash's bytes, to change at will (to corrupt a checkpoint in a test, or to fill the
     /// flash with an image).
+    ///
+    /// ```
+    /// use tinyprop::io::checkpoint::{Checkpoint, RamFlash};
+    /// use tinyprop::Error;
+    /// let mut flash = RamFlash::<1024, 4, 256>::new();
+    /// Checkpoint::new(&mut flash, 0, 1024).unwrap().save(b"hi").unwrap();
+    /// flash.as_bytes_mut()[20] ^= 1; // flip a bit of the payload
+    /// let mut checkpoint = Checkpoint::new(&mut flash, 0, 1024).unwrap();
+    /// assert_eq!(checkpoint.load(&mut [0u8; 8]), Err(Error::NoCheckpoint)); // the CRC catches it
+    /// ```
     pub fn as_bytes_mut(&mut self) -> &mut [u8; N] {
         &mut self.bytes
     }
@@ -878,12 +1096,31 @@ impl<const N: usize, const WRITE: usize, const ERASE: usize> RamFlash<N, WRITE, 
     /// would clear, an erase sets the bits of `partial` (so `partial = 0` leaves that byte as
     /// it was). That operation and every later one, reads too, return
     /// [`RamFlashError::PowerFailed`] until [`restore_power`](Self::restore_power).
+    ///
+    /// ```
+    /// use embedded_storage::nor_flash::NorFlash;
+    /// use tinyprop::io::checkpoint::{RamFlash, RamFlashError};
+    /// let mut flash = RamFlash::<1024, 4, 256>::new();
+    /// flash.cut_power_after(1, 0x0F); // the second byte only half written
+    /// assert_eq!(flash.write(0, &[0, 0, 0, 0]), Err(RamFlashError::PowerFailed));
+    /// assert_eq!(flash.as_bytes()[..3], [0x00, 0xF0, 0xFF]);
+    /// ```
     pub fn cut_power_after(&mut self, bytes: usize, partial: u8) {
         self.budget = Some(bytes);
         self.partial = partial;
     }
 
     /// Powers the flash again (a reboot), with no power cut planned.
+    ///
+    /// ```
+    /// use embedded_storage::nor_flash::NorFlash;
+    /// use tinyprop::io::checkpoint::RamFlash;
+    /// let mut flash = RamFlash::<1024, 4, 256>::new();
+    /// flash.cut_power_after(0, 0);
+    /// assert!(flash.erase(0, 256).is_err());
+    /// flash.restore_power();
+    /// assert!(flash.erase(0, 256).is_ok());
+    /// ```
     pub fn restore_power(&mut self) {
         self.powered = true;
         self.budget = None;
@@ -891,11 +1128,30 @@ impl<const N: usize, const WRITE: usize, const ERASE: usize> RamFlash<N, WRITE, 
     }
 
     /// Whether the power has failed (and not been restored).
+    ///
+    /// ```
+    /// use embedded_storage::nor_flash::NorFlash;
+    /// use tinyprop::io::checkpoint::RamFlash;
+    /// let mut flash = RamFlash::<1024, 4, 256>::new();
+    /// flash.cut_power_after(2, 0);
+    /// assert!(!flash.power_failed());
+    /// let _ = flash.write(0, &[0; 4]);
+    /// assert!(flash.power_failed());
+    /// ```
     pub fn power_failed(&self) -> bool {
         !self.powered
     }
 
     /// The bytes written or erased since the flash was made, each counted once per operation.
+    ///
+    /// ```
+    /// use embedded_storage::nor_flash::NorFlash;
+    /// use tinyprop::io::checkpoint::RamFlash;
+    /// let mut flash = RamFlash::<1024, 4, 256>::new();
+    /// flash.write(0, &[0; 8]).unwrap();
+    /// flash.erase(0, 256).unwrap();
+    /// assert_eq!(flash.byte_operations(), 8 + 256);
+    /// ```
     pub fn byte_operations(&self) -> usize {
         self.operations
     }

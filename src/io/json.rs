@@ -289,7 +289,7 @@ impl<'a> JsonStr<'a> {
     }
 
     /// The characters, escapes decoded.
-    pub fn chars(&self) -> impl Iterator<Item = char> + 'a {
+    pub fn chars(&self) -> impl Iterator<Item = char> + 'a + use<'a> {
         let mut rest = self.0.chars();
         core::iter::from_fn(move || {
             let ch = rest.next()?;

@@ -51,6 +51,15 @@ pub const NAME_CAPACITY: usize = 96;
 pub type Name = heapless::String<NAME_CAPACITY>;
 
 /// Whether a tensor is trained (a parameter) or not (a buffer, such as a running statistic).
+///
+/// ```
+/// use tinyprop::io::{Kind, StateDict};
+/// use tinyprop::BatchNorm;
+/// let mut kinds = Vec::new();
+/// BatchNorm::<f32, 2>::default().for_each_tensor(|t, _| Ok(kinds.push(t.kind))).unwrap();
+/// // weight and bias are trained; the running statistics and the count are buffers.
+/// assert_eq!(kinds, [Kind::Parameter, Kind::Parameter, Kind::Buffer, Kind::Buffer, Kind::Buffer]);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// A trainable tensor: one of [`Parameters::tensors`](crate::Parameters::tensors).
@@ -61,6 +70,21 @@ pub enum Kind {
 
 /// How a tensor's elements are ordered in memory, compared with PyTorch's row-major order of
 /// its [`Shape`].
+///
+/// ```
+/// use tinyprop::io::{Layout, StateDict};
+/// use tinyprop::prelude::*;
+/// let mut dense = Dense::<f32, 3, 2>::default();
+/// dense.weight[(1, 2)] = 7.0; // output 1, input 2
+/// dense.for_each_tensor(|t, values| {
+///     if let (Layout::ColumnMajor, tinyprop::io::Values::Float(v)) = (t.layout, values) {
+///         let [rows, _] = [t.shape.dims()[0], t.shape.dims()[1]];
+///         assert_eq!(v[1 + 2 * rows], 7.0); // element (r, c) at r + c · rows
+///     }
+///     Ok(())
+/// })
+/// .unwrap();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
     /// The same order (vectors, and tensors stored row-major).
@@ -71,6 +95,14 @@ pub enum Layout {
 }
 
 /// A tensor's shape as PyTorch has it: up to 4 dimensions; none for a scalar.
+///
+/// ```
+/// use tinyprop::io::Shape;
+/// let s = Shape::new([8, 3, 5, 5], 4); // a convolution's weight: [out, in, kh, kw]
+/// assert_eq!(s.dims(), &[8, 3, 5, 5]);
+/// assert_eq!(s.elements(), 600);
+/// assert_eq!(Shape::SCALAR.elements(), 1);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shape {
     dims: [usize; 4],
@@ -85,6 +117,11 @@ impl Shape {
     };
 
     /// A vector of `n` elements.
+    ///
+    /// ```
+    /// use tinyprop::io::Shape;
+    /// assert_eq!(Shape::vector(4).dims(), &[4]);
+    /// ```
     pub const fn vector(n: usize) -> Self {
         Self {
             dims: [n, 0, 0, 0],
@@ -93,6 +130,12 @@ impl Shape {
     }
 
     /// A `rows × cols` matrix.
+    ///
+    /// ```
+    /// use tinyprop::io::Shape;
+    /// assert_eq!(Shape::matrix(2, 3).dims(), &[2, 3]);
+    /// assert_eq!(Shape::matrix(2, 3).elements(), 6);
+    /// ```
     pub const fn matrix(rows: usize, cols: usize) -> Self {
         Self {
             dims: [rows, cols, 0, 0],
@@ -101,6 +144,12 @@ impl Shape {
     }
 
     /// A shape of up to four dimensions (those past `rank` are ignored).
+    ///
+    /// ```
+    /// use tinyprop::io::Shape;
+    /// assert_eq!(Shape::new([2, 3, 4, 0], 3).dims(), &[2, 3, 4]);
+    /// assert_eq!(Shape::new([2, 3, 0, 0], 2), Shape::matrix(2, 3));
+    /// ```
     pub const fn new(dims: [usize; 4], rank: usize) -> Self {
         Self {
             dims,
@@ -109,11 +158,22 @@ impl Shape {
     }
 
     /// The dimensions.
+    ///
+    /// ```
+    /// use tinyprop::io::Shape;
+    /// assert_eq!(Shape::SCALAR.dims(), &[] as &[usize]);
+    /// assert_eq!(Shape::vector(3).dims(), &[3]);
+    /// ```
     pub fn dims(&self) -> &[usize] {
         self.dims.get(..self.rank).unwrap_or(&[])
     }
 
     /// The number of elements (1 for a scalar), saturating.
+    ///
+    /// ```
+    /// use tinyprop::io::Shape;
+    /// assert_eq!(Shape::new([usize::MAX, 2, 0, 0], 2).elements(), usize::MAX); // saturates
+    /// ```
     pub fn elements(&self) -> usize {
         self.dims().iter().fold(1usize, |n, &d| n.saturating_mul(d))
     }
@@ -143,6 +203,15 @@ pub enum Domain {
 
 /// What is known of one tensor while visiting: its name, shape, kind, memory layout and the
 /// values it may hold.
+///
+/// ```
+/// use tinyprop::io::{Kind, StateDict};
+/// use tinyprop::prelude::*;
+/// let net = (Dense::<f32, 2, 2>::default(), (Relu, LayerNorm::<f32, 2>::default()));
+/// let mut infos = Vec::new();
+/// net.for_each_tensor(|t, _| Ok(infos.push((t.name.to_string(), t.shape.elements(), t.kind)))).unwrap();
+/// assert_eq!(infos[2], ("1.1.weight".to_string(), 2, Kind::Parameter));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TensorInfo<'a> {
     /// The `state_dict` name, such as `1.0.weight`.
@@ -181,6 +250,22 @@ impl TensorInfo<'_> {
 
 /// A tensor's values: floats in the model's scalar type, or a counter (an `int64` scalar in
 /// PyTorch, such as `num_batches_tracked`; kept here in 32 bits, which saturate).
+///
+/// ```
+/// use tinyprop::io::{StateDict, Values};
+/// use tinyprop::BatchNorm;
+/// let mut bn = BatchNorm::<f32, 2>::default();
+/// bn.num_batches_tracked = 5;
+/// let mut counts = Vec::new();
+/// bn.for_each_tensor(|t, v| {
+///     if let Values::Count(n) = v {
+///         counts.push((t.name.to_string(), n));
+///     }
+///     Ok(())
+/// })
+/// .unwrap();
+/// assert_eq!(counts, [("num_batches_tracked".to_string(), 5)]);
+/// ```
 #[derive(Debug, PartialEq)]
 pub enum Values<'a, T> {
     /// Floating-point elements, in the tensor's [`Layout`].
@@ -190,6 +275,21 @@ pub enum Values<'a, T> {
 }
 
 /// A tensor's values, mutable (see [`Values`]).
+///
+/// ```
+/// use tinyprop::io::{Name, StateDict, ValuesMut};
+/// use tinyprop::prelude::*;
+/// // Set every bias of a network to 0.1 by name.
+/// let mut net = (Dense::<f32, 2, 3>::default(), Relu, Dense::<f32, 3, 1>::default());
+/// net.visit_mut(&mut Name::new(), &mut |t, v| {
+///     if let (true, ValuesMut::Float(v)) = (t.name.ends_with("bias"), v) {
+///         v.fill(0.1);
+///     }
+///     Ok(())
+/// })
+/// .unwrap();
+/// assert_eq!(net.2.bias[0], 0.1);
+/// ```
 #[derive(Debug, PartialEq)]
 pub enum ValuesMut<'a, T> {
     /// Floating-point elements, in the tensor's [`Layout`].
@@ -204,6 +304,19 @@ pub enum ValuesMut<'a, T> {
 /// Implemented by every layer and by tuples of them. A layer written outside the library
 /// implements it by visiting each of its tensors with [`entry`] (or its parts with a name
 /// prefix, see [`part`]).
+///
+/// ```
+/// use tinyprop::io::{StateDict, TrainingState};
+/// use tinyprop::prelude::*;
+/// type Net = (Dense<f32, 2, 4>, Relu, Dense<f32, 4, 1>);
+/// // Models and optimizer states are state dicts; so both together, to resume training.
+/// assert_eq!(<Net as StateDict<f32>>::ENTRIES, 4);
+/// let mut names = Vec::new();
+/// let opt = Adam::<f32, <Net as Model<f32>>::Grads>::new(AdamConfig::default()).unwrap();
+/// opt.for_each_tensor(|t, _| Ok(names.push(t.name.to_string()))).unwrap();
+/// assert_eq!(names[0], "step"); // as torch.optim.Adam's state_dict, flattened
+/// assert!(names.contains(&"exp_avg_sq.0.weight".to_string()), "{names:?}");
+/// ```
 pub trait StateDict<T: Scalar> {
     /// The number of tensors visited (parameters and buffers).
     const ENTRIES: usize;
@@ -211,6 +324,18 @@ pub trait StateDict<T: Scalar> {
     /// Calls `f` for every tensor, in `state_dict` order, with names under `prefix` (empty for
     /// the whole model); stops at the first error `f` returns. [`Error::NameTooLong`] if a
     /// name does not fit [`NAME_CAPACITY`].
+    ///
+    /// ```
+    /// use tinyprop::io::{Name, StateDict};
+    /// use tinyprop::prelude::*;
+    /// // Under a prefix: the names a model has as part of a larger one.
+    /// let mut prefix = Name::new();
+    /// prefix.push_str("encoder.").unwrap();
+    /// let mut names = Vec::new();
+    /// Dense::<f32, 2, 2>::default().visit(&mut prefix, &mut |t, _| Ok(names.push(t.name.to_string()))).unwrap();
+    /// assert_eq!(names, ["encoder.weight", "encoder.bias"]);
+    /// assert_eq!(prefix, "encoder."); // restored
+    /// ```
     fn visit<F>(&self, prefix: &mut Name, f: &mut F) -> Result<(), Error>
     where
         F: FnMut(TensorInfo<'_>, Values<'_, T>) -> Result<(), Error>;
@@ -221,6 +346,23 @@ pub trait StateDict<T: Scalar> {
         F: FnMut(TensorInfo<'_>, ValuesMut<'_, T>) -> Result<(), Error>;
 
     /// Calls `f` for every tensor with its full name.
+    ///
+    /// ```
+    /// use tinyprop::io::{StateDict, Values};
+    /// use tinyprop::prelude::*;
+    /// let mut net = (Dense::<f32, 2, 2>::default(), Tanh, Dense::<f32, 2, 1>::default());
+    /// net.init(Init::XavierUniform, &mut SplitMix64::new(1));
+    /// // The largest weight magnitude in the whole network.
+    /// let mut largest = 0.0f32;
+    /// net.for_each_tensor(|_, v| {
+    ///     if let Values::Float(v) = v {
+    ///         largest = v.iter().fold(largest, |m, x| m.max(x.abs()));
+    ///     }
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// assert!(largest > 0.0);
+    /// ```
     fn for_each_tensor<F>(&self, mut f: F) -> Result<(), Error>
     where
         F: FnMut(TensorInfo<'_>, Values<'_, T>) -> Result<(), Error>,
@@ -241,6 +383,20 @@ fn restore(prefix: &mut Name, len: usize) {
 }
 
 /// Visits one tensor: `prefix` + `name` (of [`Domain::Real`]), restored afterwards.
+///
+/// ```
+/// use tinyprop::io::{entry, Kind, Layout, Name, Shape, Values};
+/// use tinyprop::Error;
+/// // What a layer's `StateDict::visit` does for each tensor (see guide::custom_layer).
+/// let gain = [1.0f32, 2.0];
+/// let mut prefix = Name::new();
+/// prefix.push_str("3.").unwrap();
+/// let mut seen = Vec::new();
+/// entry(&mut prefix, "gain", Shape::vector(2), Kind::Parameter, Layout::RowMajor, Values::Float(&gain[..]),
+///     &mut |t, _| -> Result<(), Error> { Ok(seen.push(t.name.to_string())) })
+///     .unwrap();
+/// assert_eq!(seen, ["3.gain"]);
+/// ```
 pub fn entry<V, F>(
     prefix: &mut Name,
     name: &str,
@@ -273,6 +429,22 @@ where
 
 /// Runs `visit` with `prefix` + `name` + `.` as the prefix (for a part of a model, such as a
 /// tuple's element `0` or a residual block's `block`), restored afterwards.
+///
+/// ```
+/// use tinyprop::io::{part, Name, StateDict, TensorInfo, Values};
+/// use tinyprop::prelude::*;
+/// // A layer of two parts names their tensors `first.…` and `second.…`.
+/// let (first, second) = (Dense::<f32, 2, 2>::default(), Dense::<f32, 2, 2>::default());
+/// let mut names = Vec::new();
+/// let mut f = |t: TensorInfo<'_>, _: Values<'_, f32>| -> Result<(), Error> {
+///     names.push(t.name.to_string());
+///     Ok(())
+/// };
+/// let mut prefix = Name::new();
+/// part(&mut prefix, "first", |p| first.visit(p, &mut f)).unwrap();
+/// part(&mut prefix, "second", |p| second.visit(p, &mut f)).unwrap();
+/// assert_eq!(names, ["first.weight", "first.bias", "second.weight", "second.bias"]);
+/// ```
 pub fn part(
     prefix: &mut Name,
     name: &str,

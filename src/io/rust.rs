@@ -52,14 +52,43 @@ use crate::{
 };
 
 /// A value that can be written as a Rust expression evaluable in a `static`.
+///
+/// ```
+/// use tinyprop::io::rust::RustSource;
+/// use tinyprop::prelude::*;
+/// let mut source = String::new();
+/// Relu.write_rust(&mut source).unwrap();
+/// assert_eq!(source, "tinyprop::Relu");
+/// ```
 pub trait RustSource {
     /// Writes the expression.
+    ///
+    /// ```
+    /// use tinyprop::io::rust::RustSource;
+    /// use tinyprop::prelude::*;
+    /// let mut source = String::new();
+    /// let scaler = Normalize::<f32, 1> { offset: SVector::from([0.5]), scale: SVector::from([2.0]) };
+    /// scaler.write_rust(&mut source).unwrap();
+    /// assert!(source.starts_with("tinyprop::Normalize {"), "{source}");
+    /// ```
     fn write_rust<W: Write>(&self, out: &mut W) -> fmt::Result;
 }
 
 /// Writes `pub static {name}: {ty} = {model};` and a newline. Refuses a model holding a NaN or
 /// an infinity ([`Error::NonFiniteModel`]); [`Error::WriteFailed`] if `out` refuses (a
 /// fixed-size buffer too small).
+///
+/// ```
+/// use tinyprop::io::rust::write_static;
+/// use tinyprop::prelude::*;
+/// let mut net = Dense::<f32, 1, 1>::default();
+/// // A fixed-size buffer on a device without a heap: too small is an error, not a panic.
+/// let mut small = heapless::String::<16>::new();
+/// assert_eq!(write_static(&net, "NET", "Net", &mut small), Err(Error::WriteFailed));
+/// net.bias[0] = f32::NAN;
+/// let mut source = String::new();
+/// assert_eq!(write_static(&net, "NET", "Net", &mut source), Err(Error::NonFiniteModel));
+/// ```
 pub fn write_static<T, M, W>(model: &M, name: &str, ty: &str, out: &mut W) -> Result<(), Error>
 where
     T: Scalar,

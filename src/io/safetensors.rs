@@ -146,6 +146,12 @@ impl Dtype {
     ];
 
     /// The name in a header (`"F32"`, `"F8_E4M3"`, …).
+    ///
+    /// ```
+    /// use tinyprop::io::safetensors::Dtype;
+    /// assert_eq!(Dtype::F8E4M3.name(), "F8_E4M3");
+    /// assert!(Dtype::ALL.iter().all(|d| Dtype::from_name(d.name()) == Some(*d)));
+    /// ```
     pub const fn name(self) -> &'static str {
         match self {
             Dtype::Bool => "BOOL",
@@ -171,6 +177,11 @@ impl Dtype {
     }
 
     /// The bytes of one element.
+    ///
+    /// ```
+    /// use tinyprop::io::safetensors::Dtype;
+    /// assert_eq!([Dtype::BF16.size(), Dtype::F32.size(), Dtype::I64.size()], [2, 4, 8]);
+    /// ```
     pub const fn size(self) -> usize {
         match self {
             Dtype::Bool
@@ -188,12 +199,24 @@ impl Dtype {
     }
 
     /// The dtype of a header name, if it is one of [`Dtype::ALL`].
+    ///
+    /// ```
+    /// use tinyprop::io::safetensors::Dtype;
+    /// assert_eq!(Dtype::from_name("BF16"), Some(Dtype::BF16));
+    /// assert_eq!(Dtype::from_name("bf16"), None); // names are case-sensitive
+    /// ```
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|d| d.name() == name)
     }
 
     /// Whether a model's floats load from and save as this dtype (`F16`, `BF16`, `F32`,
     /// `F64`).
+    ///
+    /// ```
+    /// use tinyprop::io::safetensors::Dtype;
+    /// assert!(Dtype::F16.is_float() && Dtype::BF16.is_float());
+    /// assert!(!Dtype::I64.is_float() && !Dtype::F8E4M3.is_float());
+    /// ```
     pub const fn is_float(self) -> bool {
         matches!(self, Dtype::F16 | Dtype::BF16 | Dtype::F32 | Dtype::F64)
     }
@@ -226,7 +249,18 @@ pub struct Dims<'a> {
 
 impl<'a> Dims<'a> {
     /// The dimensions, outermost first.
-    pub fn iter(&self) -> impl Iterator<Item = u64> + 'a {
+    ///
+    /// ```
+    /// # use tinyprop::io::safetensors::{self, Dtype, SafeTensors};
+    /// # use tinyprop::prelude::*;
+    /// # let net = (Dense::<f32, 3, 2>::default(), Relu, Dense::<f32, 2, 1>::default());
+    /// # let mut file = [0u8; 1024];
+    /// # let len = safetensors::save(&net, Dtype::F32, &mut file).unwrap();
+    /// # let st = SafeTensors::parse(&file[..len]).unwrap();
+    /// let dims: Vec<u64> = st.tensor("0.weight").unwrap().shape().iter().collect();
+    /// assert_eq!(dims, [2, 3]); // [out, in], as PyTorch's nn.Linear
+    /// ```
+    pub fn iter(&self) -> impl Iterator<Item = u64> + 'a + use<'a> {
         let mut c = Cursor::new(self.text);
         core::iter::from_fn(move || {
             let n = json::unsigned(&mut c)?.ok()?;
@@ -236,16 +270,49 @@ impl<'a> Dims<'a> {
     }
 
     /// The number of dimensions (0 for a scalar).
+    ///
+    /// ```
+    /// # use tinyprop::io::safetensors::{self, Dtype, SafeTensors};
+    /// # use tinyprop::prelude::*;
+    /// # let net = (Dense::<f32, 3, 2>::default(), Relu, Dense::<f32, 2, 1>::default());
+    /// # let mut file = [0u8; 1024];
+    /// # let len = safetensors::save(&net, Dtype::F32, &mut file).unwrap();
+    /// # let st = SafeTensors::parse(&file[..len]).unwrap();
+    /// assert_eq!(st.tensor("0.weight").unwrap().shape().rank(), 2);
+    /// ```
     pub fn rank(&self) -> usize {
         self.rank
     }
 
     /// The number of elements (1 for a scalar).
+    ///
+    /// ```
+    /// # use tinyprop::io::safetensors::{self, Dtype, SafeTensors};
+    /// # use tinyprop::prelude::*;
+    /// # let net = (Dense::<f32, 3, 2>::default(), Relu, Dense::<f32, 2, 1>::default());
+    /// # let mut file = [0u8; 1024];
+    /// # let len = safetensors::save(&net, Dtype::F32, &mut file).unwrap();
+    /// # let st = SafeTensors::parse(&file[..len]).unwrap();
+    /// assert_eq!(st.tensor("0.weight").unwrap().shape().elements(), 6);
+    /// assert_eq!(st.tensor("2.bias").unwrap().shape().elements(), 1);
+    /// ```
     pub fn elements(&self) -> u64 {
         self.elements
     }
 
     /// Whether these are the dimensions `dims`.
+    ///
+    /// ```
+    /// # use tinyprop::io::safetensors::{self, Dtype, SafeTensors};
+    /// # use tinyprop::prelude::*;
+    /// # let net = (Dense::<f32, 3, 2>::default(), Relu, Dense::<f32, 2, 1>::default());
+    /// # let mut file = [0u8; 1024];
+    /// # let len = safetensors::save(&net, Dtype::F32, &mut file).unwrap();
+    /// # let st = SafeTensors::parse(&file[..len]).unwrap();
+    /// let shape = st.tensor("2.weight").unwrap().shape();
+    /// assert!(shape.is(&[1, 2]));
+    /// assert!(!shape.is(&[2, 1]));
+    /// ```
     pub fn is(&self, dims: &[usize]) -> bool {
         self.rank == dims.len()
             && self
@@ -283,21 +350,63 @@ pub struct TensorView<'a> {
 
 impl<'a> TensorView<'a> {
     /// The name (escapes decoded by [`JsonStr`]).
+    ///
+    /// ```
+    /// # use tinyprop::io::safetensors::{self, Dtype, SafeTensors};
+    /// # use tinyprop::prelude::*;
+    /// # let net = (Dense::<f32, 3, 2>::default(), Relu, Dense::<f32, 2, 1>::default());
+    /// # let mut file = [0u8; 1024];
+    /// # let len = safetensors::save(&net, Dtype::F32, &mut file).unwrap();
+    /// # let st = SafeTensors::parse(&file[..len]).unwrap();
+    /// let names: Vec<String> = st.tensors().map(|t| t.name().chars().collect()).collect();
+    /// assert_eq!(names, ["0.weight", "0.bias", "2.weight", "2.bias"]);
+    /// ```
     pub fn name(&self) -> JsonStr<'a> {
         self.name
     }
 
     /// The element type.
+    ///
+    /// ```
+    /// # use tinyprop::io::safetensors::{self, Dtype, SafeTensors};
+    /// # use tinyprop::prelude::*;
+    /// # let net = (Dense::<f32, 3, 2>::default(), Relu, Dense::<f32, 2, 1>::default());
+    /// # let mut file = [0u8; 1024];
+    /// # let len = safetensors::save(&net, Dtype::F32, &mut file).unwrap();
+    /// # let st = SafeTensors::parse(&file[..len]).unwrap();
+    /// assert!(st.tensors().all(|t| t.dtype() == Dtype::F32));
+    /// ```
     pub fn dtype(&self) -> Dtype {
         self.dtype
     }
 
     /// The shape.
+    ///
+    /// ```
+    /// # use tinyprop::io::safetensors::{self, Dtype, SafeTensors};
+    /// # use tinyprop::prelude::*;
+    /// # let net = (Dense::<f32, 3, 2>::default(), Relu, Dense::<f32, 2, 1>::default());
+    /// # let mut file = [0u8; 1024];
+    /// # let len = safetensors::save(&net, Dtype::F32, &mut file).unwrap();
+    /// # let st = SafeTensors::parse(&file[..len]).unwrap();
+    /// assert!(st.tensor("0.bias").unwrap().shape().is(&[2]));
+    /// ```
     pub fn shape(&self) -> Dims<'a> {
         self.shape
     }
 
     /// The bytes of its elements (row-major, little-endian): `elements · dtype.size()`.
+    ///
+    /// ```
+    /// # use tinyprop::io::safetensors::{self, Dtype, SafeTensors};
+    /// # use tinyprop::prelude::*;
+    /// # let net = (Dense::<f32, 3, 2>::default(), Relu, Dense::<f32, 2, 1>::default());
+    /// # let mut file = [0u8; 1024];
+    /// # let len = safetensors::save(&net, Dtype::F32, &mut file).unwrap();
+    /// # let st = SafeTensors::parse(&file[..len]).unwrap();
+    /// let bias = st.tensor("2.bias").unwrap();
+    /// assert_eq!(bias.data(), &0.0f32.to_le_bytes()); // one little-endian f32
+    /// ```
     pub fn data(&self) -> &'a [u8] {
         self.data
     }
@@ -316,7 +425,7 @@ impl<'a> TensorView<'a> {
     /// let bias: Vec<f64> = st.tensor("bias").unwrap().floats().unwrap().collect();
     /// assert_eq!(bias, [0.5]);
     /// ```
-    pub fn floats(&self) -> Option<impl Iterator<Item = f64> + 'a> {
+    pub fn floats(&self) -> Option<impl Iterator<Item = f64> + 'a + use<'a>> {
         let dtype = self.dtype;
         dtype
             .is_float()
@@ -638,33 +747,99 @@ impl<'a> SafeTensors<'a> {
     }
 
     /// The number of tensors.
+    ///
+    /// ```
+    /// # use tinyprop::io::safetensors::{self, Dtype, SafeTensors};
+    /// # use tinyprop::prelude::*;
+    /// # let net = (Dense::<f32, 3, 2>::default(), Relu, Dense::<f32, 2, 1>::default());
+    /// # let mut file = [0u8; 1024];
+    /// # let len = safetensors::save(&net, Dtype::F32, &mut file).unwrap();
+    /// # let st = SafeTensors::parse(&file[..len]).unwrap();
+    /// assert_eq!(st.len(), 4);
+    /// ```
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// Whether the file holds no tensor.
+    ///
+    /// ```
+    /// # use tinyprop::io::safetensors::{self, Dtype, SafeTensors};
+    /// # use tinyprop::prelude::*;
+    /// # let net = (Dense::<f32, 3, 2>::default(), Relu, Dense::<f32, 2, 1>::default());
+    /// # let mut file = [0u8; 1024];
+    /// # let len = safetensors::save(&net, Dtype::F32, &mut file).unwrap();
+    /// # let st = SafeTensors::parse(&file[..len]).unwrap();
+    /// assert!(!st.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// The JSON header (with any padding).
+    ///
+    /// ```
+    /// # use tinyprop::io::safetensors::{self, Dtype, SafeTensors};
+    /// # use tinyprop::prelude::*;
+    /// # let net = (Dense::<f32, 3, 2>::default(), Relu, Dense::<f32, 2, 1>::default());
+    /// # let mut file = [0u8; 1024];
+    /// # let len = safetensors::save(&net, Dtype::F32, &mut file).unwrap();
+    /// # let st = SafeTensors::parse(&file[..len]).unwrap();
+    /// assert!(st.header().starts_with('{'));
+    /// assert!(st.header().contains(r#""0.weight":{"dtype":"F32","shape":[2,3]"#), "{}", st.header());
+    /// ```
     pub fn header(&self) -> &'a str {
         self.header
     }
 
     /// The tensors, in the header's order.
-    pub fn tensors(&self) -> impl Iterator<Item = TensorView<'a>> + 'a {
+    ///
+    /// ```
+    /// # use tinyprop::io::safetensors::{self, Dtype, SafeTensors};
+    /// # use tinyprop::prelude::*;
+    /// # let net = (Dense::<f32, 3, 2>::default(), Relu, Dense::<f32, 2, 1>::default());
+    /// # let mut file = [0u8; 1024];
+    /// # let len = safetensors::save(&net, Dtype::F32, &mut file).unwrap();
+    /// # let st = SafeTensors::parse(&file[..len]).unwrap();
+    /// // Every tensor and its size: what a user checks before loading a file from elsewhere.
+    /// let total: usize = st.tensors().map(|t| t.data().len()).sum();
+    /// assert_eq!(total, 4 * (6 + 2 + 2 + 1));
+    /// ```
+    pub fn tensors(&self) -> impl Iterator<Item = TensorView<'a>> + 'a + use<'a> {
         let data = self.data;
         self.entries().map(move |e| view(data, e))
     }
 
     /// The tensor named `name`, if there is one.
+    ///
+    /// ```
+    /// # use tinyprop::io::safetensors::{self, Dtype, SafeTensors};
+    /// # use tinyprop::prelude::*;
+    /// # let net = (Dense::<f32, 3, 2>::default(), Relu, Dense::<f32, 2, 1>::default());
+    /// # let mut file = [0u8; 1024];
+    /// # let len = safetensors::save(&net, Dtype::F32, &mut file).unwrap();
+    /// # let st = SafeTensors::parse(&file[..len]).unwrap();
+    /// assert!(st.tensor("0.weight").is_some());
+    /// assert!(st.tensor("1.weight").is_none()); // ReLU has no tensors
+    /// ```
     pub fn tensor(&self, name: &str) -> Option<TensorView<'a>> {
         self.tensors().find(|t| t.name == name)
     }
 
     /// The pairs of the `__metadata__` object (none if it is absent).
-    pub fn metadata(&self) -> impl Iterator<Item = (JsonStr<'a>, JsonStr<'a>)> + 'a {
+    ///
+    /// ```
+    /// # use tinyprop::io::safetensors::{self, Dtype, SafeTensors};
+    /// # use tinyprop::prelude::*;
+    /// # let net = (Dense::<f32, 3, 2>::default(), Relu, Dense::<f32, 2, 1>::default());
+    /// # let mut file = [0u8; 1024];
+    /// # let len = safetensors::save(&net, Dtype::F32, &mut file).unwrap();
+    /// # let st = SafeTensors::parse(&file[..len]).unwrap();
+    /// let pairs: Vec<(String, String)> =
+    ///     st.metadata().map(|(k, v)| (k.chars().collect(), v.chars().collect())).collect();
+    /// assert_eq!(pairs, [("format".to_string(), "pt".to_string())]);
+    /// ```
+    pub fn metadata(&self) -> impl Iterator<Item = (JsonStr<'a>, JsonStr<'a>)> + 'a + use<'a> {
         // Read into a small window at a time: the pairs after the `skip`-th.
         let header = self.header;
         let mut skip = 0usize;
@@ -684,7 +859,7 @@ impl<'a> SafeTensors<'a> {
     }
 
     /// The tensors' entries; the header was checked, so none fails.
-    fn entries(&self) -> impl Iterator<Item = Entry<'a>> + 'a {
+    fn entries(&self) -> impl Iterator<Item = Entry<'a>> + 'a + use<'a> {
         Members::new(self.header).filter_map(|m| match m {
             Ok(Member::Tensor(e)) => Some(e),
             _ => None,

@@ -108,6 +108,14 @@ impl<T: Scalar, const IN: usize, const OUT: usize, B: Bias<T, OUT>> Dense<T, IN,
     ///
     /// Builds the layer on the stack; for large layers in `static` storage, use
     /// [`Model::init`] on the stored value instead.
+    ///
+    /// ```
+    /// use tinyprop::prelude::*;
+    /// let mut rng = SplitMix64::new(42);
+    /// let layer: Dense<f32, 784, 10> = Dense::new(Init::PyTorchDefault, &mut rng);
+    /// let bound = 1.0 / 784f32.sqrt(); // as torch.nn.Linear(784, 10)
+    /// assert!(layer.weight.iter().chain(layer.bias.iter()).all(|w| w.abs() <= bound));
+    /// ```
     pub fn new<R: RngCore + ?Sized>(init: Init, rng: &mut R) -> Self {
         let mut layer = Self::zeroed();
         Model::init(&mut layer, init, rng);

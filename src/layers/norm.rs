@@ -205,6 +205,14 @@ pub struct BatchNorm<T: Scalar, const N: usize> {
 
 impl<T: Scalar, const N: usize> BatchNorm<T, N> {
     /// A layer with the given momentum (in `[0, 1]`) and eps (`> 0`).
+    ///
+    /// ```
+    /// use tinyprop::prelude::*;
+    /// // torch.nn.BatchNorm1d(16, eps=1e-3, momentum=0.01)
+    /// let bn = BatchNorm::<f32, 16>::new(0.01, 1e-3).unwrap();
+    /// assert_eq!(bn.running_var, SVector::<f32, 16>::from_element(1.0));
+    /// assert!(BatchNorm::<f32, 16>::new(0.1, 0.0).is_err()); // eps must be > 0
+    /// ```
     pub fn new(momentum: T, eps: T) -> Result<Self, Error> {
         if !(momentum >= T::zero() && momentum <= T::one()) {
             return Err(Error::InvalidHyperparameter("momentum must be in [0, 1]"));

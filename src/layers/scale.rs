@@ -61,6 +61,16 @@ impl<T: Scalar, const N: usize> Default for Normalize<T, N> {
 
 impl<T: Scalar, const N: usize> Normalize<T, N> {
     /// Mean 0 and variance 1 on `data`'s features (see the type's docs).
+    ///
+    /// ```
+    /// use tinyprop::data::DataSet;
+    /// use tinyprop::prelude::*;
+    /// let x = [[1.0f32, 5.0], [3.0, 5.0]];
+    /// let s = Normalize::standardize(&DataSet::new(&x, &[0u8, 1]).unwrap()).unwrap();
+    /// assert_eq!(s.offset, SVector::from([2.0, 5.0]));
+    /// assert_eq!(s.scale, SVector::from([1.0, 1.0])); // std 1; the constant feature keeps scale 1
+    /// assert_eq!(s.apply(&[3.0, 5.0]), [1.0, 0.0]);
+    /// ```
     pub fn standardize<D: Samples<T, N> + ?Sized>(data: &D) -> Result<Self, Error> {
         // Welford's running mean and sum of squared deviations, one pass, per feature.
         let mut mean = SVector::<T, N>::zeros();
@@ -86,6 +96,15 @@ impl<T: Scalar, const N: usize> Normalize<T, N> {
     }
 
     /// The range `[0, 1]` on `data`'s features (see the type's docs).
+    ///
+    /// ```
+    /// use tinyprop::data::DataSet;
+    /// use tinyprop::prelude::*;
+    /// let x = [[0.0f32, -4.0], [10.0, 4.0], [5.0, 0.0]];
+    /// let s = Normalize::min_max(&DataSet::new(&x, &[0u8, 1, 1]).unwrap()).unwrap();
+    /// assert_eq!(s.apply(&[10.0, -4.0]), [1.0, 0.0]);
+    /// assert_eq!(s.apply(&[5.0, 0.0]), [0.5, 0.5]);
+    /// ```
     pub fn min_max<D: Samples<T, N> + ?Sized>(data: &D) -> Result<Self, Error> {
         let mut low = SVector::<T, N>::from_element(T::max_value().unwrap_or_else(T::one));
         let mut high = -low;

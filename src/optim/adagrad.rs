@@ -154,6 +154,14 @@ impl<T: Scalar, G: Parameters<T> + Zeroed + StateDict<T>> StateDict<T> for Adagr
 
 impl<T: Scalar, G> Adagrad<T, G> {
     /// Adagrad with `config`; refuses invalid hyperparameters.
+    ///
+    /// ```
+    /// use tinyprop::prelude::*;
+    /// type Net = (Dense<f32, 4, 8>, Relu, Dense<f32, 8, 2>);
+    /// let opt = Adagrad::<f32, <Net as Model<f32>>::Grads>::new(AdagradConfig { lr: 0.05, ..Default::default() });
+    /// assert!(opt.is_ok());
+    /// assert!(Adagrad::<f32, <Net as Model<f32>>::Grads>::new(AdagradConfig { eps: 0.0, ..Default::default() }).is_err());
+    /// ```
     pub fn new(config: AdagradConfig<T>) -> Result<Self, Error>
     where
         G: Parameters<T> + Zeroed,

@@ -225,6 +225,17 @@ fn check<T: Scalar>(config: &AdamConfig<T>) -> Result<(), Error> {
 
 impl<T: Scalar, G> Adam<T, G> {
     /// Adam with `config`; refuses invalid hyperparameters.
+    ///
+    /// ```
+    /// use tinyprop::prelude::*;
+    /// type Net = (Dense<f32, 4, 8>, Relu, Dense<f32, 8, 2>);
+    /// // torch.optim.Adam(params, lr=3e-4, betas=(0.9, 0.99))
+    /// let config = AdamConfig { lr: 3e-4, betas: (0.9, 0.99), ..Default::default() };
+    /// let opt = Adam::<f32, <Net as Model<f32>>::Grads>::new(config).unwrap();
+    /// assert_eq!(opt.learning_rate(), 3e-4);
+    /// let bad = AdamConfig { betas: (1.0, 0.999), ..Default::default() };
+    /// assert!(Adam::<f32, <Net as Model<f32>>::Grads>::new(bad).is_err()); // beta1 must be < 1
+    /// ```
     pub fn new(config: AdamConfig<T>) -> Result<Self, Error>
     where
         G: Zeroed,
@@ -483,6 +494,15 @@ impl<T: Scalar> From<AdamWConfig<T>> for AdamConfig<T> {
 
 impl<T: Scalar, G> AdamW<T, G> {
     /// AdamW with `config`; refuses invalid hyperparameters.
+    ///
+    /// ```
+    /// use tinyprop::prelude::*;
+    /// type Net = (Dense<f32, 4, 8>, Relu, Dense<f32, 8, 2>);
+    /// // torch.optim.AdamW(params, lr=1e-3, weight_decay=0.05)
+    /// let config = AdamWConfig { lr: 1e-3, weight_decay: 0.05, ..Default::default() };
+    /// let opt = AdamW::<f32, <Net as Model<f32>>::Grads>::new(config).unwrap();
+    /// assert_eq!(opt.learning_rate(), 1e-3);
+    /// ```
     pub fn new(config: AdamWConfig<T>) -> Result<Self, Error>
     where
         G: Zeroed,

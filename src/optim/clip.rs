@@ -34,6 +34,15 @@ use crate::{Error, Parameters, Scalar};
 
 /// Which norm [`clip_grad_norm`] measures: of all gradient elements together, as if they were
 /// one vector (PyTorch's `norm_type`).
+///
+/// ```
+/// use tinyprop::prelude::*;
+/// let mut grads = Dense::<f32, 2, 1>::default();
+/// grads.weight = SMatrix::from([[3.0], [-4.0]]);
+/// assert_eq!(tinyprop::optim::grad_norm(&grads, Norm::L2), Ok(5.0));
+/// assert_eq!(tinyprop::optim::grad_norm(&grads, Norm::L1), Ok(7.0));
+/// assert_eq!(tinyprop::optim::grad_norm(&grads, Norm::Inf), Ok(4.0));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Norm<T> {
     /// The sum of absolute values (`norm_type=1`).
@@ -187,6 +196,14 @@ pub fn clip_grad_norm<T: Scalar, G: Parameters<T>>(
 
 /// A clipping rule, for [`Fit::clip`](crate::train::Fit::clip): by value
 /// ([`clip_grad_value`]) or by norm ([`clip_grad_norm`]).
+///
+/// ```
+/// use tinyprop::prelude::*;
+/// let mut grads = Dense::<f32, 2, 1>::default();
+/// grads.weight = SMatrix::from([[3.0], [-4.0]]);
+/// Clip::Value(1.0).apply(&mut grads).unwrap();
+/// assert_eq!(grads.weight, SMatrix::from([[1.0], [-1.0]]));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Clip<T> {
     /// Every gradient element into `[-v, v]`.

@@ -59,6 +59,24 @@ use crate::{Error, Model, Parameters, Scalar};
 ///
 /// Every optimizer also has inherent `learning_rate`, `set_learning_rate` and `reset` methods
 /// (and implements [`LearningRate`]), which can be called without naming `M`.
+///
+/// ```
+/// use tinyprop::prelude::*;
+/// type Net = (Dense<f32, 2, 3>, Relu, Dense<f32, 3, 1>);
+/// // An optimizer's state mirrors the network's gradients, so its type names them.
+/// type Opt = Adam<f32, <Net as Model<f32>>::Grads>;
+/// /// One plain gradient-descent step on any network, with any optimizer.
+/// fn descend<M: Model<f32>, O: Optimizer<f32, M>>(opt: &mut O, net: &mut M, grads: &M::Grads) {
+///     opt.step(net, grads).unwrap();
+/// }
+/// let mut net = Net::default();
+/// net.init(Init::HeUniform, &mut SplitMix64::new(1));
+/// let mut grads = <Net as Model<f32>>::Grads::zeroed();
+/// grads.2.bias[0] = 1.0; // d loss / d (last bias)
+/// let mut opt = Opt::new(AdamConfig { lr: 0.1, ..Default::default() }).unwrap();
+/// descend(&mut opt, &mut net, &grads);
+/// assert!((net.2.bias[0] + 0.1).abs() < 1e-6); // Adam's first step moves by lr
+/// ```
 #[diagnostic::on_unimplemented(
     message = "optimizer `{Self}` was not built for the network `{M}`",
     label = "this optimizer's state has the shape of another network",
@@ -72,12 +90,62 @@ pub trait Optimizer<T: Scalar, M: Model<T>> {
     /// optimizer's state hold a NaN or an infinity, and [`Error::Overflow`] if the update
     /// could overflow (see the [module docs](self)); then neither the model nor the
     /// optimizer's state (step counter included) has changed. After `Ok`, both are finite.
+    ///
+    /// ```
+    /// # use tinyprop::prelude::*;
+    /// # type Net = (Dense<f32, 2, 3>, Relu, Dense<f32, 3, 1>);
+    /// # let mut net = Net::default();
+    /// # net.init(Init::HeUniform, &mut SplitMix64::new(1));
+    /// let mut grads = <Net as Model<f32>>::Grads::zeroed();
+    /// grads.0.weight.fill(0.5);
+    /// let mut opt = Sgd::new(0.1).unwrap();
+    /// let before = net.0.weight;
+    /// Optimizer::<f32, Net>::step(&mut opt, &mut net, &grads).unwrap();
+    /// assert_eq!(net.0.weight, before.map(|w| w - 0.05));
+    /// // A NaN gradient is refused and nothing changes.
+    /// grads.0.weight[0] = f32::NAN;
+    /// let kept = net.clone();
+    /// assert_eq!(Optimizer::<f32, Net>::step(&mut opt, &mut net, &grads), Err(Error::NonFiniteGradient));
+    /// assert_eq!(net, kept);
+    /// ```
     fn step(&mut self, model: &mut M, grads: &M::Grads) -> Result<(), Error>;
     /// The current learning rate.
+    ///
+    /// ```
+    /// # use tinyprop::prelude::*;
+    /// # type Net = (Dense<f32, 2, 3>, Relu, Dense<f32, 3, 1>);
+    /// let opt = Sgd::<f32, <Net as Model<f32>>::Grads>::new(0.1).unwrap();
+    /// assert_eq!(Optimizer::<f32, Net>::learning_rate(&opt), 0.1);
+    /// assert_eq!(opt.learning_rate(), 0.1); // the inherent method: no need to name the network
+    /// ```
     fn learning_rate(&self) -> T;
     /// Sets the learning rate (for schedules); a negative or non-finite rate is refused.
+    ///
+    /// ```
+    /// # use tinyprop::prelude::*;
+    /// # type Net = (Dense<f32, 2, 3>, Relu, Dense<f32, 3, 1>);
+    /// let mut opt = Sgd::<f32, <Net as Model<f32>>::Grads>::new(0.1).unwrap();
+    /// Optimizer::<f32, Net>::set_learning_rate(&mut opt, 0.01).unwrap();
+    /// assert!(opt.set_learning_rate(-1.0).is_err());
+    /// assert_eq!(opt.learning_rate(), 0.01);
+    /// ```
     fn set_learning_rate(&mut self, lr: T) -> Result<(), Error>;
     /// Clears the optimizer's state, as if no step had been taken.
+    ///
+    /// ```
+    /// # use tinyprop::prelude::*;
+    /// # type Net = (Dense<f32, 2, 3>, Relu, Dense<f32, 3, 1>);
+    /// # let mut net = Net::default();
+    /// # net.init(Init::HeUniform, &mut SplitMix64::new(1));
+    /// let mut grads = <Net as Model<f32>>::Grads::zeroed();
+    /// grads.2.bias[0] = 1.0;
+    /// let mut opt = Adam::<f32, <Net as Model<f32>>::Grads>::new(AdamConfig::default()).unwrap();
+    /// let fresh = opt.clone();
+    /// opt.step(&mut net, &grads).unwrap();
+    /// assert_ne!(opt, fresh);
+    /// opt.reset(); // as before the first step, e.g. when training restarts
+    /// assert_eq!(opt, fresh);
+    /// ```
     fn reset(&mut self);
 }
 
@@ -97,8 +165,21 @@ pub trait Optimizer<T: Scalar, M: Model<T>> {
 /// ```
 pub trait LearningRate<T: Scalar> {
     /// The current learning rate.
+    ///
+    /// ```
+    /// use tinyprop::optim::{LearningRate, RmsProp, RmsPropConfig};
+    /// let opt = RmsProp::<f64, tinyprop::Dense<f64, 1, 1>>::new(RmsPropConfig { lr: 0.01, ..Default::default() }).unwrap();
+    /// assert_eq!(LearningRate::learning_rate(&opt), 0.01);
+    /// ```
     fn learning_rate(&self) -> T;
     /// Sets the learning rate; a negative or non-finite rate is refused and nothing changes.
+    ///
+    /// ```
+    /// use tinyprop::optim::{LearningRate, Sgd};
+    /// let mut opt = Sgd::<f32, tinyprop::Dense<f32, 1, 1>>::new(0.1).unwrap();
+    /// assert!(LearningRate::set_learning_rate(&mut opt, f32::NAN).is_err());
+    /// assert_eq!(LearningRate::learning_rate(&opt), 0.1);
+    /// ```
     fn set_learning_rate(&mut self, lr: T) -> Result<(), Error>;
 }
 

@@ -201,6 +201,18 @@ fn check<T: Scalar>(config: &RmsPropConfig<T>, momentum: bool) -> Result<(), Err
 impl<T: Scalar, G> RmsProp<T, G> {
     /// RMSprop without centering or momentum; refuses invalid hyperparameters (and
     /// `momentum != 0`).
+    ///
+    /// ```
+    /// use tinyprop::prelude::*;
+    /// type Net = (Dense<f32, 4, 8>, Relu, Dense<f32, 8, 2>);
+    /// // torch.optim.RMSprop(params, lr=0.01, alpha=0.9)
+    /// let config = RmsPropConfig { lr: 0.01, alpha: 0.9, ..Default::default() };
+    /// let opt = RmsProp::<f32, <Net as Model<f32>>::Grads>::new(config).unwrap();
+    /// assert_eq!(opt.learning_rate(), 0.01);
+    /// // Momentum needs a buffer of its own: build with `RmsProp::with_momentum`.
+    /// let momentum = RmsPropConfig { momentum: 0.9, ..config };
+    /// assert!(RmsProp::<f32, <Net as Model<f32>>::Grads>::new(momentum).is_err());
+    /// ```
     pub fn new(config: RmsPropConfig<T>) -> Result<Self, Error>
     where
         G: Zeroed,

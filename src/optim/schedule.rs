@@ -26,11 +26,41 @@ use super::{check_lr, check_non_negative, count, LearningRate};
 use crate::{Error, Scalar};
 
 /// A learning rate for every step or epoch index `t` (from 0).
+///
+/// ```
+/// use tinyprop::optim::schedule::Schedule;
+/// /// A schedule of your own: the rate halves whenever `t` passes a power of two.
+/// struct Halving(f32);
+/// impl Schedule<f32> for Halving {
+///     fn lr(&self, t: u32) -> f32 {
+///         self.0 / (1u32 << (u32::BITS - t.leading_zeros()).min(20)) as f32
+///     }
+/// }
+/// let s = Halving(0.8);
+/// assert_eq!([s.lr(0), s.lr(1), s.lr(2), s.lr(4)], [0.8, 0.4, 0.2, 0.1]);
+/// ```
 pub trait Schedule<T: Scalar> {
     /// The learning rate at step `t`.
+    ///
+    /// ```
+    /// use tinyprop::optim::schedule::{Exponential, Schedule};
+    /// let s = Exponential::new(0.1f64, 0.9).unwrap();
+    /// assert!((s.lr(2) - 0.081).abs() < 1e-12);
+    /// ```
     fn lr(&self, t: u32) -> T;
 
     /// Sets the learning rate of `optimizer` to [`Schedule::lr`]`(t)`.
+    ///
+    /// ```
+    /// use tinyprop::optim::schedule::{CosineAnnealing, Schedule};
+    /// use tinyprop::prelude::*;
+    /// let mut opt = Sgd::<f32, Dense<f32, 2, 1>>::new(0.1).unwrap();
+    /// let cosine = CosineAnnealing::new(0.1, 10, 0.0).unwrap();
+    /// for epoch in 0..10 {
+    ///     cosine.apply(&mut opt, epoch).unwrap(); // before each epoch's training
+    /// }
+    /// assert!(opt.learning_rate() < 0.01);
+    /// ```
     fn apply<O: LearningRate<T> + ?Sized>(&self, optimizer: &mut O, t: u32) -> Result<(), Error>
     where
         Self: Sized,
@@ -52,6 +82,12 @@ pub struct Constant<T> {
 
 impl<T: Scalar> Constant<T> {
     /// The rate `lr` (finite, `>= 0`).
+    ///
+    /// ```
+    /// use tinyprop::optim::schedule::Constant;
+    /// assert!(Constant::new(0.01f32).is_ok());
+    /// assert!(Constant::new(-0.01f32).is_err()); // a negative rate is refused
+    /// ```
     pub fn new(lr: T) -> Result<Self, Error> {
         Ok(Self { lr: check_lr(lr)? })
     }
@@ -80,6 +116,15 @@ pub struct Step<T> {
 impl<T: Scalar> Step<T> {
     /// Base rate `lr`, multiplied by `gamma` (finite, `>= 0`) every `step_size` (`>= 1`)
     /// steps.
+    ///
+    /// ```
+    /// use tinyprop::optim::schedule::{Schedule, Step};
+    /// // PyTorch's StepLR(optimizer, step_size=30, gamma=0.1) on a base rate of 0.1.
+    /// let s = Step::new(0.1f64, 30, 0.1).unwrap();
+    /// assert_eq!(s.lr(29), 0.1);
+    /// assert!((s.lr(30) - 0.01).abs() < 1e-15);
+    /// assert!(Step::new(0.1f64, 0, 0.1).is_err()); // step_size must be at least 1
+    /// ```
     pub fn new(lr: T, step_size: u32, gamma: T) -> Result<Self, Error> {
         if step_size == 0 {
             return Err(Error::InvalidHyperparameter("step_size must be >= 1"));
@@ -114,6 +159,13 @@ pub struct Exponential<T> {
 
 impl<T: Scalar> Exponential<T> {
     /// Base rate `lr`, multiplied by `gamma` (finite, `>= 0`) at every step.
+    ///
+    /// ```
+    /// use tinyprop::optim::schedule::{Exponential, Schedule};
+    /// let s = Exponential::new(0.1f32, 0.95).unwrap();
+    /// assert!(s.lr(10) < 0.06);
+    /// assert!(Exponential::new(0.1f32, f32::NAN).is_err());
+    /// ```
     pub fn new(lr: T, gamma: T) -> Result<Self, Error> {
         Ok(Self {
             lr: check_lr(lr)?,
@@ -149,6 +201,13 @@ pub struct CosineAnnealing<T> {
 
 impl<T: Scalar> CosineAnnealing<T> {
     /// From `lr` to `eta_min` (finite, `>= 0`) over `t_max` (`>= 1`) steps.
+    ///
+    /// ```
+    /// use tinyprop::optim::schedule::{CosineAnnealing, Schedule};
+    /// let s = CosineAnnealing::new(0.1f32, 100, 0.0).unwrap();
+    /// assert_eq!(s.lr(100), 0.0);
+    /// assert!(CosineAnnealing::new(0.1f32, 0, 0.0).is_err()); // t_max must be at least 1
+    /// ```
     pub fn new(lr: T, t_max: u32, eta_min: T) -> Result<Self, Error> {
         if t_max == 0 {
             return Err(Error::InvalidHyperparameter("t_max must be >= 1"));
@@ -197,6 +256,16 @@ pub struct Warmup<T, S> {
 impl<T: Scalar, S: Schedule<T>> Warmup<T, S> {
     /// `iters` steps from `start_factor` (in `(0, 1]`) to `end_factor` (in `[0, 1]`) times
     /// `then.lr(0)`, then `then`. `iters = 0` means no warmup.
+    ///
+    /// ```
+    /// use tinyprop::optim::schedule::{CosineAnnealing, Schedule, Warmup};
+    /// // 5 epochs of warmup from a tenth of the rate, then a cosine over 50 epochs.
+    /// let cosine = CosineAnnealing::new(0.1f64, 50, 0.0).unwrap();
+    /// let s = Warmup::new(0.1, 1.0, 5, cosine).unwrap();
+    /// assert!((s.lr(0) - 0.01).abs() < 1e-15);
+    /// assert_eq!(s.lr(5), 0.1);
+    /// assert!(Warmup::new(0.0, 1.0, 5, cosine).is_err()); // start_factor must be > 0
+    /// ```
     pub fn new(start_factor: T, end_factor: T, iters: u32, then: S) -> Result<Self, Error> {
         if !(start_factor > T::zero() && start_factor <= T::one()) {
             return Err(Error::InvalidHyperparameter(
@@ -215,6 +284,12 @@ impl<T: Scalar, S: Schedule<T>> Warmup<T, S> {
     }
 
     /// The schedule that follows the warmup.
+    ///
+    /// ```
+    /// use tinyprop::optim::schedule::{Constant, Warmup};
+    /// let s = Warmup::new(0.5f32, 1.0, 3, Constant::new(0.2).unwrap()).unwrap();
+    /// assert_eq!(s.then(), &Constant::new(0.2).unwrap());
+    /// ```
     pub fn then(&self) -> &S {
         &self.then
     }

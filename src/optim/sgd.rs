@@ -341,6 +341,18 @@ fn check_config<T: Scalar>(config: &SgdConfig<T>) -> Result<(), Error> {
 impl<T: Scalar, G> Sgd<T, G> {
     /// Plain SGD with learning rate `lr`, like `torch.optim.SGD(params, lr)`; refused unless
     /// `lr` is finite and `>= 0`. Keeps nothing but `lr`.
+    ///
+    /// ```
+    /// use tinyprop::prelude::*;
+    /// type Net = (Dense<f32, 4, 8>, Relu, Dense<f32, 8, 2>);
+    /// // The gradient type need not be named: it is inferred from the first step's model.
+    /// let mut opt = Sgd::new(0.1).unwrap();
+    /// let mut net = Net::default();
+    /// let grads = <Net as Model<f32>>::Grads::zeroed();
+    /// opt.step(&mut net, &grads).unwrap();
+    /// assert_eq!(opt.learning_rate(), 0.1);
+    /// assert!(Sgd::<f32, ()>::new(f32::INFINITY).is_err());
+    /// ```
     pub fn new(lr: T) -> Result<Self, Error> {
         Ok(Self {
             lr: check_lr(lr)?,
