@@ -29,6 +29,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use rand_core::RngCore;
+use tinyprop::heap::boxed;
 use tinyprop::prelude::*;
 use tinyprop::{Conv2d, Flatten, MaxPool2d};
 
@@ -133,9 +134,9 @@ fn train_bench<const I: usize, const H: usize, const O: usize, const B: usize, O
     Opt: Optimizer<f32, Mlp<I, H, O>>,
 {
     let mut rng = SplitMix64::new(1);
-    let mut net = Box::<Mlp<I, H, O>>::default();
+    let mut net = boxed(<Mlp<I, H, O>>::default).unwrap();
     net.init(Init::HeUniform, &mut rng);
-    let mut ws = Box::new(Workspace::<f32, SMatrix<f32, I, B>, Mlp<I, H, O>>::new());
+    let mut ws = boxed(Workspace::<f32, SMatrix<f32, I, B>, Mlp<I, H, O>>::new).unwrap();
     let batches = data::<I, O, B>(&mut rng);
     let mut next = batches.iter().cycle();
     let rates = time(B, || {
@@ -149,7 +150,7 @@ fn train_bench<const I: usize, const H: usize, const O: usize, const B: usize, O
 
 fn infer_bench<const I: usize, const H: usize, const O: usize>(name: &str) {
     let mut rng = SplitMix64::new(2);
-    let mut net = Box::<Mlp<I, H, O>>::default();
+    let mut net = boxed(<Mlp<I, H, O>>::default).unwrap();
     net.init(Init::HeUniform, &mut rng);
     let x = SMatrix::<f32, I, 1>::from_fn(|_, _| unit(&mut rng));
     let mut y = SMatrix::<f32, O, 1>::zeros();
@@ -172,13 +173,14 @@ fn rnn_bench<Net, const I: usize, const O: usize, const B: usize, Opt>(
     first: usize,
     carry: impl Fn(&mut Workspace<f32, SMatrix<f32, I, B>, Net>),
 ) where
-    Net: Layer<f32, SMatrix<f32, I, B>, Output = SMatrix<f32, O, B>> + Default,
+    Net: Layer<f32, SMatrix<f32, I, B>, Output = SMatrix<f32, O, B>> + Default + Send,
+    Workspace<f32, SMatrix<f32, I, B>, Net>: Send,
     Opt: Optimizer<f32, Net>,
 {
     let mut rng = SplitMix64::new(3);
-    let mut net = Box::<Net>::default();
+    let mut net = boxed(<Net>::default).unwrap();
     net.init(Init::PyTorchDefault, &mut rng);
-    let mut ws = Box::new(Workspace::<f32, SMatrix<f32, I, B>, Net>::new());
+    let mut ws = boxed(Workspace::<f32, SMatrix<f32, I, B>, Net>::new).unwrap();
     let batches = data::<I, O, B>(&mut rng);
     let mut next = batches.iter().cycle();
     let rates = time(B, || {
@@ -254,13 +256,14 @@ fn cnn_train_flops(first_conv_macs: usize, second_conv_macs: usize, dense_weight
 
 fn cnn_bench<Net, const I: usize, const B: usize, Opt>(name: &str, mut opt: Opt, flops: usize)
 where
-    Net: Layer<f32, SMatrix<f32, I, B>, Output = SMatrix<f32, 10, B>> + Default,
+    Net: Layer<f32, SMatrix<f32, I, B>, Output = SMatrix<f32, 10, B>> + Default + Send,
+    Workspace<f32, SMatrix<f32, I, B>, Net>: Send,
     Opt: Optimizer<f32, Net>,
 {
     let mut rng = SplitMix64::new(1);
-    let mut net = Box::<Net>::default();
+    let mut net = boxed(<Net>::default).unwrap();
     net.init(Init::PyTorchDefault, &mut rng);
-    let mut ws = Box::new(Workspace::<f32, SMatrix<f32, I, B>, Net>::new());
+    let mut ws = boxed(Workspace::<f32, SMatrix<f32, I, B>, Net>::new).unwrap();
     let batches = data::<I, 10, B>(&mut rng);
     let mut next = batches.iter().cycle();
     let rates = time(B, || {
@@ -400,29 +403,20 @@ fn main() {
         16 * 4 * 32 * 4,
         |ws| ws.cache.0 .1.carry(),
     );
-    // The 28×28 network's workspace for 32 samples is about 10 MB, built on the stack before
-    // it is boxed: a thread with room for it.
-    std::thread::Builder::new()
-        .stack_size(64 << 20)
-        .spawn(|| {
-            let digits = cnn_train_flops(
-                conv_macs(16, 3, 8, 1),
-                conv_macs(16 * 32, 3, 4, 1),
-                128 * 10,
-            );
-            cnn_bench::<DigitsCnn, 64, 32, _>("conv-digits-b32-adam", adam(), digits);
-            let mnist = cnn_train_flops(
-                conv_macs(16, 3, 28, 1),
-                conv_macs(16 * 32, 3, 14, 1),
-                1568 * 10,
-            );
-            cnn_bench::<Cnn28, 784, 32, _>("conv-28x28-b32-sgd", Sgd::new(0.01).unwrap(), mnist);
-        })
-        .and_then(|t| {
-            t.join()
-                .map_err(|_| std::io::Error::other("the CNN benches failed"))
-        })
-        .unwrap();
+    // The 28×28 network's workspace for 32 samples is about 10 MB: built on the heap
+    // (`tinyprop::heap::boxed`), as every model and workspace here.
+    let digits = cnn_train_flops(
+        conv_macs(16, 3, 8, 1),
+        conv_macs(16 * 32, 3, 4, 1),
+        128 * 10,
+    );
+    cnn_bench::<DigitsCnn, 64, 32, _>("conv-digits-b32-adam", adam(), digits);
+    let mnist = cnn_train_flops(
+        conv_macs(16, 3, 28, 1),
+        conv_macs(16 * 32, 3, 14, 1),
+        1568 * 10,
+    );
+    cnn_bench::<Cnn28, 784, 32, _>("conv-28x28-b32-sgd", Sgd::new(0.01).unwrap(), mnist);
     let peak = before.max(peak());
     println!("bench peak: {peak:.2} GFLOP/s");
     for (name, gflops) in LINES.lock().map(|l| l.clone()).unwrap_or_default() {
