@@ -239,3 +239,43 @@ fn models_as_statics() {
         Err(Error::NonFiniteModel)
     );
 }
+
+/// A convolutional model in a `static` (`tests/data/static_cnn.rs`; regenerate with
+/// `TINYPROP_UPDATE=1`): convolutions with and without a bias (one depthwise), BatchNorm2d with
+/// running statistics, every kind of pooling and Flatten, bit for bit.
+type StaticCnn = (
+    tinyprop::Conv2d<f32, 2, 4, 3, 5, 5, { 4 * 5 * 5 }, 1, 1>,
+    tinyprop::BatchNorm2d<f32, 4>,
+    Relu,
+    tinyprop::Conv2d<f32, 4, 4, 3, 5, 5, { 4 * 3 * 3 }, 2, 1, 1, 1, tinyprop::layers::NoBias>,
+    tinyprop::AvgPool2d<4, 2, 3, 3, { 4 * 2 * 2 }, 1>,
+    tinyprop::MaxPool2d<4, 2, 2, 2, 4>,
+    tinyprop::GlobalAvgPool<4>,
+    tinyprop::Flatten,
+    Dense<f32, 4, 3>,
+);
+
+include!("data/static_cnn.rs");
+
+#[test]
+fn convolutional_models_as_statics() {
+    let mut net = StaticCnn::default();
+    net.init(Init::PyTorchDefault, &mut SplitMix64::new(43));
+    net.1.running_mean = SVector::from([0.5, -0.25, 1e-7, 3.0]);
+    net.1.running_var = SVector::from([2.0, 0.125, 1e30, 1.0]);
+    net.1.num_batches_tracked = 5;
+    let mut source = String::new();
+    tinyprop::io::rust::write_static(&net, "STATIC_CNN", "StaticCnn", &mut source).unwrap();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/static_cnn.rs");
+    if std::env::var_os("TINYPROP_UPDATE").is_some() {
+        std::fs::write(path, &source).unwrap();
+    }
+    assert_eq!(source, std::fs::read_to_string(path).unwrap());
+    assert_eq!(STATIC_CNN, net);
+    let x = SMatrix::<f32, 50, 2>::from_fn(|r, c| (r as f32 * 0.37 - c as f32).sin());
+    let (mut a, mut b) = (SMatrix::<f32, 3, 2>::zeros(), SMatrix::<f32, 3, 2>::zeros());
+    STATIC_CNN.forward(&x, &mut a);
+    net.forward(&x, &mut b);
+    assert_eq!(a, b);
+    assert_ne!(a, SMatrix::<f32, 3, 2>::zeros());
+}

@@ -45,10 +45,11 @@ use nalgebra::SMatrix;
 
 use crate::io::StateDict;
 use crate::io::Values;
-use crate::layers::{Affine, NoBias};
+use crate::layers::{Affine, Bias, Conv, NoBias, Pool, PoolKind, Spatial};
 use crate::{
-    BatchNorm, Dense, Dropout, Error, Frozen, Identity, LayerNorm, LeakyRelu, Relu, Residual,
-    ResidualProjection, Scalar, Sigmoid, Softmax, SplitMix64, Tanh,
+    BatchNorm, BatchNorm2d, Dense, Dropout, Error, Flatten, Frozen, GlobalAvgPool, Identity,
+    LayerNorm, LeakyRelu, Relu, Residual, ResidualProjection, Scalar, Sigmoid, Softmax, SplitMix64,
+    Tanh,
 };
 
 /// A value that can be written as a Rust expression evaluable in a `static`.
@@ -238,6 +239,109 @@ impl<T: Scalar> RustSource for Dropout<T, SplitMix64> {
     }
 }
 
+impl<T: Scalar, const C: usize> RustSource for BatchNorm2d<T, C> {
+    fn write_rust<W: Write>(&self, out: &mut W) -> fmt::Result {
+        write_checked(out, |out| {
+            write!(
+                out,
+                "tinyprop::BatchNorm2d::<{}, {C}>::from_state(",
+                scalar_name::<T>()
+            )?;
+            write_affine(out, &self.affine)?;
+            out.write_str(", ")?;
+            write_matrix(out, &self.running_mean)?;
+            out.write_str(", ")?;
+            write_matrix(out, &self.running_var)?;
+            let (n, m, e) = (self.num_batches_tracked, self.momentum(), self.eps());
+            write!(out, ", {n}, {m:?}, {e:?})")
+        })
+    }
+}
+
+/// A bias vector: a static matrix (see [`write_matrix`]).
+impl<T: Scalar, const R: usize, const C: usize> RustSource for SMatrix<T, R, C> {
+    fn write_rust<W: Write>(&self, out: &mut W) -> fmt::Result {
+        write_matrix(out, self)
+    }
+}
+
+impl RustSource for NoBias {
+    fn write_rust<W: Write>(&self, out: &mut W) -> fmt::Result {
+        out.write_str("tinyprop::layers::NoBias")
+    }
+}
+
+/// `tinyprop::layers::Conv::from_parts([[[[…]]]], bias)`: the weight nested as in PyTorch.
+impl<
+        T: Scalar,
+        Dm: Spatial,
+        const C: usize,
+        const O: usize,
+        const KH: usize,
+        const KW: usize,
+        const H: usize,
+        const W: usize,
+        const NOUT: usize,
+        const S: usize,
+        const P: usize,
+        const D: usize,
+        const CPG: usize,
+        Bi: Bias<T, O> + RustSource,
+    > RustSource for Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi>
+{
+    fn write_rust<W2: Write>(&self, out: &mut W2) -> fmt::Result {
+        out.write_str("tinyprop::layers::Conv::from_parts([")?;
+        for (o, per_out) in self.weight.iter().enumerate() {
+            if o > 0 {
+                out.write_str(", ")?;
+            }
+            out.write_char('[')?;
+            for (i, per_in) in per_out.iter().enumerate() {
+                if i > 0 {
+                    out.write_str(", ")?;
+                }
+                out.write_char('[')?;
+                for (r, row) in per_in.iter().enumerate() {
+                    if r > 0 {
+                        out.write_str(", ")?;
+                    }
+                    write_list(out, row)?;
+                }
+                out.write_char(']')?;
+            }
+            out.write_char(']')?;
+        }
+        out.write_str("], ")?;
+        self.bias.write_rust(out)?;
+        out.write_char(')')
+    }
+}
+
+/// `tinyprop::layers::Pool::new()`.
+impl<
+        Kd: PoolKind,
+        Dm: Spatial,
+        const C: usize,
+        const KH: usize,
+        const KW: usize,
+        const H: usize,
+        const W: usize,
+        const NOUT: usize,
+        const S: usize,
+        const P: usize,
+    > RustSource for Pool<Kd, Dm, C, KH, KW, H, W, NOUT, S, P>
+{
+    fn write_rust<W2: Write>(&self, out: &mut W2) -> fmt::Result {
+        out.write_str("tinyprop::layers::Pool::new()")
+    }
+}
+
+impl<const C: usize> RustSource for GlobalAvgPool<C> {
+    fn write_rust<W: Write>(&self, out: &mut W) -> fmt::Result {
+        out.write_str("tinyprop::GlobalAvgPool")
+    }
+}
+
 /// Unit structs: their path.
 macro_rules! unit_source {
     ($($name:ident)*) => {
@@ -248,7 +352,7 @@ macro_rules! unit_source {
         })*
     };
 }
-unit_source!(Relu Sigmoid Tanh Softmax Identity);
+unit_source!(Relu Sigmoid Tanh Softmax Identity Flatten);
 
 impl<L: RustSource> RustSource for Frozen<L> {
     fn write_rust<W: Write>(&self, out: &mut W) -> fmt::Result {

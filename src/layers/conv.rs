@@ -518,6 +518,28 @@ conv_impl! { Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi> {
         None => 1,
     };
 
+    /// A layer with the given weight (`[O][CPG][KH][KW]`, PyTorch's order) and bias, in a
+    /// `const` context: how [`crate::io::rust`] writes a trained convolution into a `static`
+    /// that stays in flash.
+    ///
+    /// ```
+    /// use tinyprop::prelude::*;
+    /// use tinyprop::Conv1d;
+    /// // A 1-D difference filter, no bias: y[i] = x[i + 1] − x[i].
+    /// static DIFF: Conv1d<f32, 1, 1, 2, 4, 3, 1, 0, 1, 1, tinyprop::layers::NoBias> =
+    ///     Conv1d::from_parts([[[[-1.0, 1.0]]]], tinyprop::layers::NoBias);
+    /// let mut y = SMatrix::<f32, 3, 1>::zeros();
+    /// DIFF.forward(&SMatrix::<f32, 4, 1>::from_column_slice(&[1.0, 4.0, 9.0, 16.0]), &mut y);
+    /// assert_eq!(y.as_slice(), &[3.0, 5.0, 7.0]);
+    /// ```
+    pub const fn from_parts(weight: [[[[T; KW]; KH]; CPG]; O], bias: Bi) -> Self {
+        Self {
+            weight,
+            bias,
+            spatial: PhantomData,
+        }
+    }
+
     /// A layer initialised with `init` (PyTorch's default: [`Init::PyTorchDefault`]),
     /// drawing from `rng`.
     pub fn new<R: RngCore + ?Sized>(init: Init, rng: &mut R) -> Self {

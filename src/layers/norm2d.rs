@@ -43,6 +43,16 @@ pub struct BatchNorm2d<T: Scalar, const C: usize> {
 }
 
 impl<T: Scalar, const C: usize> BatchNorm2d<T, C> {
+    /// The momentum of the running statistics.
+    pub fn momentum(&self) -> T {
+        self.momentum
+    }
+
+    /// The value added to the variance.
+    pub fn eps(&self) -> T {
+        self.eps
+    }
+
     /// A layer with the given momentum (in `[0, 1]`) and eps (`> 0`).
     pub fn new(momentum: T, eps: T) -> Result<Self, Error> {
         if !(momentum >= T::zero() && momentum <= T::one()) {
@@ -85,6 +95,42 @@ impl<T: Scalar, const C: usize> BatchNorm2d<T, C> {
         NIN.checked_div(C).unwrap_or(1).max(1)
     }
 }
+
+/// `const` constructors, for models built at compile time (see [`crate::io::rust`]).
+macro_rules! norm2d_const {
+    ($t:ty) => {
+        impl<const C: usize> BatchNorm2d<$t, C> {
+            /// A layer with the given parameters, running statistics and batch count, in a
+            /// `const` context; refuses a momentum outside `[0, 1]` or an eps that is not
+            /// finite and `> 0`, as [`BatchNorm2d::new`].
+            pub const fn from_state(
+                affine: Affine<$t, C>,
+                running_mean: SVector<$t, C>,
+                running_var: SVector<$t, C>,
+                num_batches_tracked: u32,
+                momentum: $t,
+                eps: $t,
+            ) -> Result<Self, Error> {
+                if !(momentum >= 0.0 && momentum <= 1.0) {
+                    return Err(Error::InvalidHyperparameter("momentum must be in [0, 1]"));
+                }
+                if !(eps > 0.0 && eps.is_finite()) {
+                    return Err(Error::InvalidHyperparameter("eps must be finite and > 0"));
+                }
+                Ok(Self {
+                    affine,
+                    running_mean,
+                    running_var,
+                    num_batches_tracked,
+                    momentum,
+                    eps,
+                })
+            }
+        }
+    };
+}
+norm2d_const!(f32);
+norm2d_const!(f64);
 
 impl<T: Scalar, const C: usize> Default for BatchNorm2d<T, C> {
     /// Momentum 0.1 and eps 1e-5, as `torch.nn.BatchNorm2d`.

@@ -132,6 +132,17 @@ macro_rules! pool_impl {
 }
 
 pool_impl! {  [Pool<Kd, Dm, C, KH, KW, H, W, NOUT, S, P> {
+    /// The layer (it has no state), in a `const` context: `Default::default` is not `const`.
+    ///
+    /// ```
+    /// use tinyprop::MaxPool1d;
+    /// static POOL: MaxPool1d<1, 2, 4, 2> = MaxPool1d::new();
+    /// # let _ = POOL;
+    /// ```
+    pub const fn new() -> Self {
+        Self { kind: PhantomData }
+    }
+
     const GEOM: Geom = Geom::new(Dm::TWO_D, KH, KW, H, W, S, P, 1);
     const NAME: &'static str = if Dm::TWO_D { Kd::NAMES[1] } else { Kd::NAMES[0] };
 
