@@ -802,7 +802,7 @@ impl<
             if let Some(gb) = bias.tensor_mut(0) {
                 let map = g.out_map().max(1);
                 for dys in dy.data.0.iter() {
-                    for (b, m) in gb.iter_mut().zip(dys.chunks_exact(map)) {
+                    for (b, m) in gb.iter_mut().zip(dys.chunks_exact(map.max(1))) {
                         *b += m.iter().fold(T::zero(), |a, &v| a + v);
                     }
                 }
@@ -901,18 +901,21 @@ fn forward<T: Scalar>(
 ) {
     let (in_map, out_map, taps, per_out, cpg, opg) = loop_sizes(g, cpg, opg);
     y.fill(T::zero());
-    let x_groups = x.chunks_exact(cpg.saturating_mul(in_map));
-    let y_groups = y.chunks_exact_mut(opg.saturating_mul(out_map));
-    let w_groups = w.chunks_exact(opg.saturating_mul(per_out));
+    let x_groups = x.chunks_exact(cpg.saturating_mul(in_map).max(1));
+    let y_groups = y.chunks_exact_mut(opg.saturating_mul(out_map).max(1));
+    let w_groups = w.chunks_exact(opg.saturating_mul(per_out).max(1));
     for ((xg, yg), wg) in x_groups.zip(y_groups).zip(w_groups) {
-        for (ymap, wo) in yg.chunks_exact_mut(out_map).zip(wg.chunks_exact(per_out)) {
+        for (ymap, wo) in yg
+            .chunks_exact_mut(out_map.max(1))
+            .zip(wg.chunks_exact(per_out.max(1)))
+        {
             for (t, (ky, kx)) in kernel_taps(g) {
                 g.rows(ky, kx, |ys, xs, n| {
                     let Some(yr) = ymap.get_mut(ys..ys.saturating_add(n)) else {
                         return;
                     };
-                    let weights = wo.iter().skip(t).step_by(taps);
-                    for (xmap, &wv) in xg.chunks_exact(in_map).zip(weights) {
+                    let weights = wo.iter().skip(t).step_by(taps.max(1));
+                    for (xmap, &wv) in xg.chunks_exact(in_map.max(1)).zip(weights) {
                         if let Some(xr) = xmap.get(xs..) {
                             axpy(yr, wv, xr, g.sw);
                         }
@@ -922,7 +925,7 @@ fn forward<T: Scalar>(
         }
     }
     if let Some(bias) = bias {
-        for (ymap, &b) in y.chunks_exact_mut(out_map).zip(bias) {
+        for (ymap, &b) in y.chunks_exact_mut(out_map.max(1)).zip(bias) {
             for v in ymap {
                 *v += b;
             }
@@ -933,18 +936,21 @@ fn forward<T: Scalar>(
 /// One sample: adds `∂L/∂w` of `dy` and `x` to `gw`.
 fn weight_grad<T: Scalar>(g: &Geom, cpg: usize, opg: usize, gw: &mut [T], x: &[T], dy: &[T]) {
     let (in_map, out_map, taps, per_out, cpg, opg) = loop_sizes(g, cpg, opg);
-    let x_groups = x.chunks_exact(cpg.saturating_mul(in_map));
-    let y_groups = dy.chunks_exact(opg.saturating_mul(out_map));
-    let w_groups = gw.chunks_exact_mut(opg.saturating_mul(per_out));
+    let x_groups = x.chunks_exact(cpg.saturating_mul(in_map).max(1));
+    let y_groups = dy.chunks_exact(opg.saturating_mul(out_map).max(1));
+    let w_groups = gw.chunks_exact_mut(opg.saturating_mul(per_out).max(1));
     for ((xg, yg), wg) in x_groups.zip(y_groups).zip(w_groups) {
-        for (dymap, wo) in yg.chunks_exact(out_map).zip(wg.chunks_exact_mut(per_out)) {
+        for (dymap, wo) in yg
+            .chunks_exact(out_map.max(1))
+            .zip(wg.chunks_exact_mut(per_out.max(1)))
+        {
             for (t, (ky, kx)) in kernel_taps(g) {
                 g.rows(ky, kx, |ys, xs, n| {
                     let Some(yr) = dymap.get(ys..ys.saturating_add(n)) else {
                         return;
                     };
-                    let grads = wo.iter_mut().skip(t).step_by(taps);
-                    for (xmap, gv) in xg.chunks_exact(in_map).zip(grads) {
+                    let grads = wo.iter_mut().skip(t).step_by(taps.max(1));
+                    for (xmap, gv) in xg.chunks_exact(in_map.max(1)).zip(grads) {
                         if let Some(xr) = xmap.get(xs..) {
                             *gv += dot(yr, xr, g.sw);
                         }
@@ -959,18 +965,21 @@ fn weight_grad<T: Scalar>(g: &Geom, cpg: usize, opg: usize, gw: &mut [T], x: &[T
 fn input_grad<T: Scalar>(g: &Geom, cpg: usize, opg: usize, w: &[T], dy: &[T], dx: &mut [T]) {
     let (in_map, out_map, taps, per_out, cpg, opg) = loop_sizes(g, cpg, opg);
     dx.fill(T::zero());
-    let x_groups = dx.chunks_exact_mut(cpg.saturating_mul(in_map));
-    let y_groups = dy.chunks_exact(opg.saturating_mul(out_map));
-    let w_groups = w.chunks_exact(opg.saturating_mul(per_out));
+    let x_groups = dx.chunks_exact_mut(cpg.saturating_mul(in_map).max(1));
+    let y_groups = dy.chunks_exact(opg.saturating_mul(out_map).max(1));
+    let w_groups = w.chunks_exact(opg.saturating_mul(per_out).max(1));
     for ((xg, yg), wg) in x_groups.zip(y_groups).zip(w_groups) {
-        for (dymap, wo) in yg.chunks_exact(out_map).zip(wg.chunks_exact(per_out)) {
+        for (dymap, wo) in yg
+            .chunks_exact(out_map.max(1))
+            .zip(wg.chunks_exact(per_out.max(1)))
+        {
             for (t, (ky, kx)) in kernel_taps(g) {
                 g.rows(ky, kx, |ys, xs, n| {
                     let Some(yr) = dymap.get(ys..ys.saturating_add(n)) else {
                         return;
                     };
-                    let weights = wo.iter().skip(t).step_by(taps);
-                    for (xmap, &wv) in xg.chunks_exact_mut(in_map).zip(weights) {
+                    let weights = wo.iter().skip(t).step_by(taps.max(1));
+                    for (xmap, &wv) in xg.chunks_exact_mut(in_map.max(1)).zip(weights) {
                         if let Some(xr) = xmap.get_mut(xs..) {
                             axpy_scatter(xr, wv, yr, g.sw);
                         }
