@@ -1,8 +1,8 @@
 //! The two design-note models (a residual block; Dense → BatchNorm → ReLU → Dense → BatchNorm →
 //! Softmax) train on digits to a held-out accuracy of at least 0.95.
 
-#[path = "../examples/shared/csv.rs"]
-mod csv;
+use crate::csv;
+#[allow(clippy::module_inception)]
 #[path = "../examples/shared/deep_models.rs"]
 mod deep_models;
 

@@ -1,9 +1,7 @@
 //! Finite-difference gradient checks in f64 (the library's `tinyprop::gradcheck`): every
 //! layer, every loss, and chains.
 
-mod common;
-
-use common::pseudo_random;
+use crate::common::pseudo_random;
 use tinyprop::gradcheck::{self, TOLERANCE as TOL};
 use tinyprop::prelude::*;
 

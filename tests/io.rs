@@ -1398,7 +1398,7 @@ fn models_trained_here_load_into_pytorch() {
         return;
     }
     // The committed files are what this code writes, so PyTorch's verdict on them (run
-    // `TINYPROP_WRITE_EXPORT=1 cargo test --test io`, then `python tools/torch_models.py`
+    // `TINYPROP_WRITE_EXPORT=1 cargo test --test tests io::`, then `python tools/torch_models.py`
     // after a change) is a verdict on this code.
     for (name, (bytes, _)) in &exports {
         let committed = std::fs::read(data_path(&format!("tinyprop_{name}.safetensors"))).unwrap();

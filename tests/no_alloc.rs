@@ -1,10 +1,7 @@
 //! A counting global allocator proves that inference, training forward and backward passes,
 //! losses and optimizer steps allocate nothing.
 
-#[path = "common/counting_alloc.rs"]
-mod counting_alloc;
-
-use counting_alloc::allocations;
+use crate::counting_alloc::allocations;
 
 use tinyprop::prelude::*;
 

@@ -1,10 +1,7 @@
 //! A counting global allocator proves that optimizer steps (every optimizer and option),
 //! gradient clipping and learning-rate schedules allocate nothing.
 
-#[path = "common/counting_alloc.rs"]
-mod counting_alloc;
-
-use counting_alloc::allocations;
+use crate::counting_alloc::allocations;
 
 use tinyprop::optim::clip::{clip_grad_norm, clip_grad_value, grad_norm, Norm};
 use tinyprop::optim::schedule::{Constant, CosineAnnealing, Exponential, Schedule, Step, Warmup};

@@ -2,10 +2,7 @@
 //! written by `tools/golden.py` in float64): every case in `f64` to `1e-10` relative and in
 //! `f32` to `1e-5` relative.
 
-#[path = "common/golden.rs"]
-mod golden;
-
-use golden::{assert_close, parse, Case, Tolerance, F32, F64};
+use crate::golden::{assert_close, parse, Case, Tolerance, F32, F64};
 use tinyprop::optim::clip::{clip_grad_norm, clip_grad_value, Norm};
 use tinyprop::optim::schedule::{Constant, CosineAnnealing, Exponential, Schedule, Step, Warmup};
 use tinyprop::optim::{

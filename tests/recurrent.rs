@@ -3,12 +3,9 @@
 //! over whole sequences, no allocation, the reliability contract, truncated backpropagation
 //! through time and gradient clipping on an exploding gradient.
 
-#[path = "common/counting_alloc.rs"]
-mod counting_alloc;
-#[path = "common/tables.rs"]
-mod tables;
-
-use tables::{assert_close, batch, Case};
+use crate::counting_alloc;
+use crate::tables;
+use crate::tables::{assert_close, batch, Case};
 use tinyprop::layers::{Cell, Recurrent, RecurrentCache, State};
 use tinyprop::prelude::*;
 
@@ -595,8 +592,7 @@ fn summary_names_the_layers() {
 
 // ------------------------------------------------------------------------ real data
 
-#[path = "../examples/shared/csv.rs"]
-mod csv;
+use crate::csv;
 #[path = "../examples/shared/digits_rnn.rs"]
 mod digits_rnn;
 

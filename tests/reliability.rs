@@ -8,8 +8,7 @@
 //! to `f32::MAX` and hooks that fail, checking the contract after every step.
 //! `TINYPROP_CONTRACT_STEPS` sets its number of steps (default 20 000).
 
-mod common;
-
+use crate::common;
 use std::ops::ControlFlow;
 
 use rand_core::RngCore;

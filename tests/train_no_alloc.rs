@@ -1,10 +1,7 @@
 //! A counting global allocator proves that the training loops, evaluation, shuffling and
 //! splitting allocate nothing.
 
-#[path = "common/counting_alloc.rs"]
-mod counting_alloc;
-
-use counting_alloc::allocations;
+use crate::counting_alloc::allocations;
 
 use std::ops::ControlFlow;
 

@@ -14,8 +14,7 @@ use tinyprop::optim::{Adam, AdamConfig};
 use tinyprop::prelude::*;
 use tinyprop::train::{Fit, Stop, Trainer};
 
-#[path = "../examples/shared/csv.rs"]
-mod csv;
+use crate::csv;
 
 mod iris_consts {
     include!("../data/iris.rs");

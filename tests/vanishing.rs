@@ -2,6 +2,7 @@
 //! gradient to the first layer of a 20-layer sigmoid MLP, and the residual network trains to
 //! the lower loss.
 
+#[allow(clippy::module_inception)]
 #[path = "../examples/shared/vanishing.rs"]
 mod vanishing;
 

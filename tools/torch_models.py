@@ -14,7 +14,7 @@
 
 2. tinyprop -> PyTorch. If the files that tinyprop's test exports are present
    (tests/data/tinyprop_{mlp,bn_mlp,residual_mlp}.safetensors and tinyprop_export.txt, with
-   the logits tinyprop computed; `TINYPROP_WRITE_EXPORT=1 cargo test --test io` writes them),
+   the logits tinyprop computed; `TINYPROP_WRITE_EXPORT=1 cargo test --test tests io::` writes them),
    loads each into the same PyTorch module with load_state_dict(strict=True), computes the
    logits, and writes the comparison to tests/data/tinyprop_export_check.txt.
 
@@ -167,7 +167,7 @@ def relative_error(a, b):
 def check_exports():
     export = os.path.join(DATA, "tinyprop_export.txt")
     if not os.path.exists(export):
-        print("no tinyprop export to check (run TINYPROP_WRITE_EXPORT=1 cargo test --test io)")
+        print("no tinyprop export to check (run TINYPROP_WRITE_EXPORT=1 cargo test --test tests io::)")
         return
     tables = read_export(export)
     x = tables["inputs"]

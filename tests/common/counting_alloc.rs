@@ -1,6 +1,5 @@
 //! A global allocator that counts allocations per thread, for the tests proving that the
-//! library allocates nothing. A test binary includes it with
-//! `#[path = "common/counting_alloc.rs"] mod counting_alloc;`.
+//! library allocates nothing: the global allocator of the test binary (`tests/tests.rs`).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
