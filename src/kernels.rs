@@ -1,4 +1,5 @@
-//! The matrix products of the dense layer, register-blocked for the build target.
+//! The matrix products of the dense and recurrent layers, register-blocked for the build
+//! target.
 //!
 //! Matrices are nalgebra's column-major storage, an array of columns: `[[T; ROWS]; COLS]`.
 //! Each kernel computes a small tile of its result in an array of accumulators that the
@@ -13,7 +14,9 @@
 //! of each result element in the same order as the straightforward loop (`k = 0, 1, …`), so
 //! they give bit-identical results to it. The columns of [`matmul_at`] left over are dot
 //! products summed in several partial sums: they differ from the straightforward loop by
-//! rounding only (without vector registers, they are summed in order too).
+//! rounding only (without vector registers, they are summed in order too). [`add_matmul`]
+//! and [`add_matmul_at`] are [`matmul`] and [`matmul_at`] adding to what the result holds
+//! (the recurrent layers, whose weights are stored row-major, sum their gates' products so).
 //!
 //! No `unsafe`, no panics: every slice access goes through `get` / `first_chunk`, whose checks
 //! the compiler hoists out of the loops.
