@@ -24,6 +24,9 @@
 //! for 1.5 s, timed in slices of 50 ms. The line gives the fastest slice; the median slice goes
 //! to stderr, with the peak's details. On a quiet machine the two are close; on a shared one,
 //! the fastest is the closest to what the code costs.
+//!
+//! Arguments select lines: `cargo run --release --example bench -- gru lstm` runs only the
+//! lines whose names contain one of them, without the peak.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -51,6 +54,13 @@ fn train_flops(i: usize, h: usize, o: usize) -> usize {
 /// FLOPs per sample of inference.
 fn infer_flops(i: usize, h: usize, o: usize) -> usize {
     2 * (i * h + h * o)
+}
+
+/// Whether the line `name` runs: every line without arguments, otherwise those whose names
+/// contain one of them.
+fn selected(name: &str) -> bool {
+    let mut args = std::env::args().skip(1).peekable();
+    args.peek().is_none() || args.any(|a| name.contains(a.as_str()))
 }
 
 /// The best GFLOP/s of every configuration so far, to compare with the peak.
@@ -133,6 +143,9 @@ fn train_bench<const I: usize, const H: usize, const O: usize, const B: usize, O
 ) where
     Opt: Optimizer<f32, Mlp<I, H, O>>,
 {
+    if !selected(name) {
+        return;
+    }
     let mut rng = SplitMix64::new(1);
     let mut net = boxed(<Mlp<I, H, O>>::default).unwrap();
     net.init(Init::HeUniform, &mut rng);
@@ -149,6 +162,9 @@ fn train_bench<const I: usize, const H: usize, const O: usize, const B: usize, O
 }
 
 fn infer_bench<const I: usize, const H: usize, const O: usize>(name: &str) {
+    if !selected(name) {
+        return;
+    }
     let mut rng = SplitMix64::new(2);
     let mut net = boxed(<Mlp<I, H, O>>::default).unwrap();
     net.init(Init::HeUniform, &mut rng);
@@ -177,6 +193,9 @@ fn rnn_bench<Net, const I: usize, const O: usize, const B: usize, Opt>(
     Workspace<f32, SMatrix<f32, I, B>, Net>: Send,
     Opt: Optimizer<f32, Net>,
 {
+    if !selected(name) {
+        return;
+    }
     let mut rng = SplitMix64::new(3);
     let mut net = boxed(<Net>::default).unwrap();
     net.init(Init::PyTorchDefault, &mut rng);
@@ -260,6 +279,9 @@ where
     Workspace<f32, SMatrix<f32, I, B>, Net>: Send,
     Opt: Optimizer<f32, Net>,
 {
+    if !selected(name) {
+        return;
+    }
     let mut rng = SplitMix64::new(1);
     let mut net = boxed(<Net>::default).unwrap();
     net.init(Init::PyTorchDefault, &mut rng);
@@ -383,7 +405,8 @@ fn adam<G: Zeroed>() -> Adam<f32, G> {
 }
 
 fn main() {
-    let before = peak();
+    let all = std::env::args().len() == 1;
+    let before = if all { peak() } else { 0.0 };
     train_bench::<4, 16, 3, 1, _>("mlp-4-16-3-b1-sgd", Sgd::new(0.01).unwrap());
     train_bench::<4, 16, 3, 16, _>("mlp-4-16-3-b16-adam", adam());
     train_bench::<64, 32, 10, 32, _>("mlp-64-32-10-b32-adam", adam());
@@ -417,6 +440,9 @@ fn main() {
         1568 * 10,
     );
     cnn_bench::<Cnn28, 784, 32, _>("conv-28x28-b32-sgd", Sgd::new(0.01).unwrap(), mnist);
+    if !all {
+        return;
+    }
     let peak = before.max(peak());
     println!("bench peak: {peak:.2} GFLOP/s");
     for (name, gflops) in LINES.lock().map(|l| l.clone()).unwrap_or_default() {

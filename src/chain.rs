@@ -2,7 +2,8 @@
 //!
 //! The cache of a chain is `(caches, scratch)`: every layer's own cache, and one buffer per
 //! boundary between two layers for the gradient flowing back across it. The first layer's input
-//! gradient is never computed unless asked for.
+//! gradient is never computed unless asked for, nor the second layer's where the first has no
+//! parameters (as `Sequence`, `Flatten` or a frozen layer).
 
 use core::mem::size_of;
 
@@ -34,12 +35,17 @@ macro_rules! chain_backward {
     (@rev [$head:tt $($rest:tt)*] [$($acc:tt)*] $args:tt $first:tt) => {
         chain_backward!(@rev [$($rest)*] [$head $($acc)*] $args $first)
     };
-    (@emit ($me:ident, $dx:ident, $dout:expr) ($i:tt $c:ident $g:ident $inp:ident)) => {
+    (@emit ($me:ident, $dx:ident, $dout:expr, $need:ident) ($i:tt $c:ident $g:ident $inp:ident)) => {
         $me.$i.backward($inp, $c, $dout, $dx, $g);
     };
-    (@emit ($me:ident, $dx:ident, $dout:expr) $first:tt ($i:tt $c:ident $g:ident $s:ident $inp:ident) $($rest:tt)*) => {
+    // The second layer: its input gradient only if the first layer needs it (`$need`).
+    (@emit ($me:ident, $dx:ident, $dout:expr, $need:ident) $first:tt ($i:tt $c:ident $g:ident $s:ident $inp:ident)) => {
+        $me.$i.backward($inp, $c, $dout, if $need { Some(&mut *$s) } else { None }, $g);
+        chain_backward!(@emit ($me, $dx, &mut *$s, $need) $first);
+    };
+    (@emit ($me:ident, $dx:ident, $dout:expr, $need:ident) $first:tt ($i:tt $c:ident $g:ident $s:ident $inp:ident) $($rest:tt)+) => {
         $me.$i.backward($inp, $c, $dout, Some(&mut *$s), $g);
-        chain_backward!(@emit ($me, $dx, &mut *$s) $first $($rest)*);
+        chain_backward!(@emit ($me, $dx, &mut *$s, $need) $first $($rest)+);
     };
 }
 
@@ -222,9 +228,12 @@ macro_rules! chain {
                     let h = $L::output(&*$c);
                 )*
                 let $inn = h;
+                // A first layer without parameters needs the gradient of its output only to
+                // compute the input gradient asked for.
+                let need = dx.is_some() || <$L0 as Parameters<T>>::COUNT != 0;
                 chain_backward!(
                     @rev [$(($i $c $g $s $inp))* ($n $cn $gn $sn $inn)] []
-                    (self, dx, dy) ($i0 $c0 $g0 $in0)
+                    (self, dx, dy, need) ($i0 $c0 $g0 $in0)
                 );
             }
         }

@@ -1,4 +1,5 @@
-//! The matrix products of the dense layer, register-blocked for the build target.
+//! The matrix products of the dense and recurrent layers, register-blocked for the build
+//! target.
 //!
 //! Matrices are nalgebra's column-major storage, an array of columns: `[[T; ROWS]; COLS]`.
 //! Each kernel computes a small tile of its result in an array of accumulators that the
@@ -13,7 +14,9 @@
 //! of each result element in the same order as the straightforward loop (`k = 0, 1, …`), so
 //! they give bit-identical results to it. The columns of [`matmul_at`] left over are dot
 //! products summed in several partial sums: they differ from the straightforward loop by
-//! rounding only (without vector registers, they are summed in order too).
+//! rounding only (without vector registers, they are summed in order too). [`add_matmul`]
+//! and [`add_matmul_at`] are [`matmul`] and [`matmul_at`] adding to what the result holds
+//! (the recurrent layers, whose weights are stored row-major, sum their gates' products so).
 //!
 //! No `unsafe`, no panics: every slice access goes through `get` / `first_chunk`, whose checks
 //! the compiler hoists out of the loops.
@@ -52,7 +55,21 @@ pub(crate) fn matmul<T: Scalar, const K: usize, const M: usize, const N: usize>(
     b: &[[T; K]; N],
     c: &mut [[T; M]; N],
 ) {
-    Vectors::<VECTOR_BYTES>::matmul(a, b, c);
+    Vectors::<VECTOR_BYTES>::matmul(a, b, c, false);
+}
+
+/// `c += a · b`: `a` is `M × K`, `b` is `K × N`, `c` is `M × N`; each element of `c` gets the
+/// products added to it in order of `k`, as [`matmul`].
+///
+/// The input gradient of a layer whose weights are stored row-major (the recurrent layers):
+/// `dx += Wᵀ dy`, with `a` the storage of `W`.
+#[inline]
+pub(crate) fn add_matmul<T: Scalar, const K: usize, const M: usize, const N: usize>(
+    a: &[[T; M]; K],
+    b: &[[T; K]; N],
+    c: &mut [[T; M]; N],
+) {
+    Vectors::<VECTOR_BYTES>::matmul(a, b, c, true);
 }
 
 /// `c += a · bᵀ`: `a` is `M × N`, `b` is `K × N`, `c` is `M × K`.
@@ -82,7 +99,21 @@ pub(crate) fn matmul_at<T: Scalar, const M: usize, const K: usize, const N: usiz
     b: &[[T; M]; N],
     c: &mut [[T; K]; N],
 ) {
-    Vectors::<VECTOR_BYTES>::matmul_at(a, b, c);
+    Vectors::<VECTOR_BYTES>::matmul_at(a, b, c, false);
+}
+
+/// `c += aᵀ · b`: `a` is `M × K`, `b` is `M × N`, `c` is `K × N`; [`matmul_at`]'s sums, added
+/// to what `c` holds (for blocks of 4 columns, each product added in order of `m`).
+///
+/// The forward pass of a layer whose weights are stored row-major (the recurrent layers):
+/// `y += W x`, with `a` the storage of `W`.
+#[inline]
+pub(crate) fn add_matmul_at<T: Scalar, const M: usize, const K: usize, const N: usize>(
+    a: &[[T; M]; K],
+    b: &[[T; M]; N],
+    c: &mut [[T; K]; N],
+) {
+    Vectors::<VECTOR_BYTES>::matmul_at(a, b, c, true);
 }
 
 /// Vector registers of `BYTES` bytes (8: none, a scalar register's worth), for which
@@ -92,11 +123,12 @@ struct Vectors<const BYTES: usize>;
 /// The three products, with tiles sized for one width of vector registers: what [`matmul`],
 /// [`add_matmul_bt`] and [`matmul_at`] compute, in the same order of additions.
 trait Kernels {
-    /// `c = a · b`, as [`matmul`].
+    /// `c = a · b`, as [`matmul`], or with `add`, `c += a · b`, as [`add_matmul`].
     fn matmul<T: Scalar, const K: usize, const M: usize, const N: usize>(
         a: &[[T; M]; K],
         b: &[[T; K]; N],
         c: &mut [[T; M]; N],
+        add: bool,
     );
     /// `c += a · bᵀ`, as [`add_matmul_bt`].
     fn add_matmul_bt<T: Scalar, const M: usize, const K: usize, const N: usize>(
@@ -104,11 +136,12 @@ trait Kernels {
         a: &[[T; M]; N],
         b: &[[T; K]; N],
     );
-    /// `c = aᵀ · b`, as [`matmul_at`].
+    /// `c = aᵀ · b`, as [`matmul_at`], or with `add`, `c += aᵀ · b`, as [`add_matmul_at`].
     fn matmul_at<T: Scalar, const M: usize, const K: usize, const N: usize>(
         a: &[[T; M]; K],
         b: &[[T; M]; N],
         c: &mut [[T; K]; N],
+        add: bool,
     );
 }
 
@@ -128,15 +161,16 @@ macro_rules! kernels_for {
                 a: &[[T; M]; K],
                 b: &[[T; K]; N],
                 c: &mut [[T; M]; N],
+                add: bool,
             ) {
                 const TALL: bool = $bytes == 16;
                 if is_f32::<T>() {
                     matmul_lanes::<T, K, M, N, $l32, { 2 * $l32 }, { 4 * $l32 }, { 8 * $l32 }>(
-                        a, b, c, TALL,
+                        a, b, c, TALL, add,
                     );
                 } else {
                     matmul_lanes::<T, K, M, N, $l64, { 2 * $l64 }, { 4 * $l64 }, { 8 * $l64 }>(
-                        a, b, c, false,
+                        a, b, c, false, add,
                     );
                 }
             }
@@ -164,15 +198,16 @@ macro_rules! kernels_for {
                 a: &[[T; M]; K],
                 b: &[[T; M]; N],
                 c: &mut [[T; K]; N],
+                add: bool,
             ) {
                 const SIMD: bool = $bytes >= 16;
                 // Partial sums of the dot products of `f32`: a vector's worth, or one (in
                 // order) without vector registers (where `$l64` is 1 already).
                 const DOT32: usize = if SIMD { $l32 } else { 1 };
                 if is_f32::<T>() {
-                    matmul_at_lanes::<T, M, K, N, { 2 * $l32 }, $l32, DOT32>(a, b, c, SIMD);
+                    matmul_at_lanes::<T, M, K, N, { 2 * $l32 }, $l32, DOT32>(a, b, c, SIMD, add);
                 } else {
-                    matmul_at_lanes::<T, M, K, N, { 2 * $l64 }, $l64, $l64>(a, b, c, SIMD);
+                    matmul_at_lanes::<T, M, K, N, { 2 * $l64 }, $l64, $l64>(a, b, c, SIMD, add);
                 }
             }
         }
@@ -395,6 +430,7 @@ fn matmul_lanes<
     b: &[[T; K]; N],
     c: &mut [[T; M]; N],
     tall: bool,
+    add: bool,
 ) {
     // Blocks of 4 columns of `b` use tiles of 2 vectors × 4 columns (8 accumulators), or,
     // where `tall` and there are at least 4 vectors' worth of rows, blocks of 2 columns tiles
@@ -409,17 +445,18 @@ fn matmul_lanes<
         return;
     };
     if tall {
-        matmul_pass::<T, K, M, 2, L4, L2, L>(a, bn, cn);
+        matmul_pass::<T, K, M, 2, L4, L2, L>(a, bn, cn, add);
     } else {
-        matmul_pass::<T, K, M, 4, L2, L, L>(a, bn, cn);
+        matmul_pass::<T, K, M, 4, L2, L, L>(a, bn, cn, add);
     }
-    matmul_pass::<T, K, M, 1, L8, L2, L>(a, b1, c1);
+    matmul_pass::<T, K, M, 1, L8, L2, L>(a, b1, c1, add);
 }
 
 /// `c = a · b` for the columns of `b` and `c` given, taken `NR` at a time (their number is a
 /// multiple of `NR`). `a` is split into panels of whole columns that fit [`PANEL_BYTES`]; each
 /// panel serves every block of columns while it is in cache, and within a block rows are
-/// covered by tiles of `R1`, `R2`, `R3` rows (see [`cover`]).
+/// covered by tiles of `R1`, `R2`, `R3` rows (see [`cover`]). With `add`, the products are
+/// added to what `c` holds.
 #[inline(always)]
 fn matmul_pass<
     T: Scalar,
@@ -433,6 +470,7 @@ fn matmul_pass<
     a: &[[T; M]; K],
     b: &[[T; K]],
     c: &mut [[T; M]],
+    add: bool,
 ) {
     if b.is_empty() {
         return;
@@ -447,7 +485,13 @@ fn matmul_pass<
     for panel in panels {
         for (bb, cb) in b.chunks_exact(NR).zip(c.chunks_exact_mut(NR)) {
             if let (Some(b), Some(c)) = (bb.first_chunk::<NR>(), cb.first_chunk_mut::<NR>()) {
-                let mut op = MatmulTiles { panel, k0, b, c };
+                let mut op = MatmulTiles {
+                    panel,
+                    k0,
+                    b,
+                    c,
+                    add,
+                };
                 cover::<_, R1, R2, R3>(M, &mut op);
             }
         }
@@ -461,6 +505,7 @@ struct MatmulTiles<'a, T, const K: usize, const M: usize, const NR: usize> {
     k0: usize,
     b: &'a [[T; K]; NR],
     c: &'a mut [[T; M]; NR],
+    add: bool,
 }
 
 impl<T: Scalar, const K: usize, const M: usize, const NR: usize> Tiles
@@ -468,16 +513,18 @@ impl<T: Scalar, const K: usize, const M: usize, const NR: usize> Tiles
 {
     #[inline(always)]
     fn run<const R: usize>(&mut self, start: usize, skip: usize) {
-        matmul_tile::<T, K, M, M, NR, R>(self.panel, self.k0, self.b, self.c, start, start, skip);
+        let (panel, k0, add) = (self.panel, self.k0, self.add);
+        matmul_tile::<T, K, M, M, NR, R>(panel, k0, self.b, self.c, start, start, skip, add);
     }
 }
 
 /// Rows `rc .. rc + MR` of the `NR` columns of `c` (stored from row `rc + skip`): the sum over
 /// the columns `k0 ..` of `a` in `panel` of rows `ra .. ra + MR` of column `k` times each
-/// column's `b[k]`, added in order of `k` to zero (for `k0 = 0`) or to what `c` holds from the
-/// panels before. [`matmul`] takes `ra = rc`; [`matmul_at`] takes rows of `a` transposed into
+/// column's `b[k]`, added in order of `k` to zero (for `k0 = 0` without `add`) or to what `c`
+/// holds (from the panels before, or with `add`). [`matmul`] takes `ra = rc`; [`matmul_at`] takes rows of `a` transposed into
 /// a buffer (`ra = 0`).
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn matmul_tile<
     T: Scalar,
     const KB: usize,
@@ -493,9 +540,10 @@ fn matmul_tile<
     ra: usize,
     rc: usize,
     skip: usize,
+    add: bool,
 ) {
     let mut acc = [[T::zero(); MR]; NR];
-    if k0 != 0 {
+    if k0 != 0 || add {
         each_column(&mut acc, c, |sums, cj| {
             if let Some(src) = block::<T, MR>(cj, rc) {
                 *sums = *src;
@@ -672,7 +720,8 @@ fn add_matmul_bt_tile<
 const AT_ROWS: usize = 64;
 
 /// [`matmul_at`] with tiles of `K1` and `K2` rows of `c` for blocks of columns (where `simd`:
-/// with vector registers), and dot products in `DL` partial sums for the columns left over.
+/// with vector registers), and dot products in `DL` partial sums for the columns left over;
+/// with `add`, the products are added to `c`.
 #[inline(always)]
 fn matmul_at_lanes<
     T: Scalar,
@@ -687,6 +736,7 @@ fn matmul_at_lanes<
     b: &[[T; M]; N],
     c: &mut [[T; K]; N],
     simd: bool,
+    add: bool,
 ) {
     const NJ: usize = 4;
     // Without vector registers, transposing buys nothing: dot products in order, no buffer.
@@ -696,30 +746,42 @@ fn matmul_at_lanes<
     else {
         return;
     };
-    matmul_at_cols::<T, M, K, K1, K2, NJ>(a, b4, c4);
+    matmul_at_cols::<T, M, K, K1, K2, NJ>(a, b4, c4, add);
     for (bj, cj) in b1.iter().zip(c1) {
-        dots::<T, M, K, 8, DL>(a, bj, cj);
+        dots::<T, M, K, 8, DL>(a, bj, cj, add);
     }
 }
 
-/// `c = aᵀ · b` for one column: dot products of `b` with `NK` columns of `a` at a time, then
-/// single columns.
+/// `c = aᵀ · b` (with `add`, `c += aᵀ · b`) for one column: dot products of `b` with `NK`
+/// columns of `a` at a time, then single columns.
 #[inline(always)]
 fn dots<T: Scalar, const M: usize, const K: usize, const NK: usize, const L: usize>(
     a: &[[T; M]; K],
     b: &[T; M],
     c: &mut [T; K],
+    add: bool,
 ) {
     let mut blocks = a.chunks_exact(NK);
     let mut out = c.chunks_exact_mut(NK);
     for (ab, cb) in (&mut blocks).zip(&mut out) {
         if let (Some(ab), Some(cb)) = (ab.first_chunk::<NK>(), cb.first_chunk_mut::<NK>()) {
-            *cb = dots_tile::<T, M, NK, L>(ab, b);
+            let d = dots_tile::<T, M, NK, L>(ab, b);
+            if add {
+                for (c, d) in cb.iter_mut().zip(d) {
+                    *c += d;
+                }
+            } else {
+                *cb = d;
+            }
         }
     }
     for (ac, cc) in blocks.remainder().iter().zip(out.into_remainder()) {
         let [d] = dots_tile::<T, M, 1, L>(core::array::from_ref(ac), b);
-        *cc = d;
+        if add {
+            *cc += d;
+        } else {
+            *cc = d;
+        }
     }
 }
 
@@ -789,11 +851,12 @@ fn matmul_at_cols<
     a: &[[T; M]; K],
     b: &[[T; M]],
     c: &mut [[T; K]],
+    add: bool,
 ) {
     if b.is_empty() {
         return;
     }
-    cover::<_, K1, K2, K2>(K, &mut AtTiles::<T, M, K, NJ> { a, b, c });
+    cover::<_, K1, K2, K2>(K, &mut AtTiles::<T, M, K, NJ> { a, b, c, add });
 }
 
 /// The blocks of [`matmul_at_cols`].
@@ -801,6 +864,7 @@ struct AtTiles<'a, T, const M: usize, const K: usize, const NJ: usize> {
     a: &'a [[T; M]; K],
     b: &'a [[T; M]],
     c: &'a mut [[T; K]],
+    add: bool,
 }
 
 impl<T: Scalar, const M: usize, const K: usize, const NJ: usize> Tiles
@@ -811,13 +875,13 @@ impl<T: Scalar, const M: usize, const K: usize, const NJ: usize> Tiles
         let Some(a) = block::<[T; M], R>(self.a, start) else {
             return;
         };
-        matmul_at_block::<T, M, K, R, NJ>(a, self.b, self.c, start, skip);
+        matmul_at_block::<T, M, K, R, NJ>(a, self.b, self.c, start, skip, self.add);
     }
 }
 
 /// Rows `k0 .. k0 + KL` of `c = aᵀ · b` (stored from row `k0 + skip`), given the `KL` columns
 /// of `a` from `k0`: for each chunk of [`AT_ROWS`] rows, transpose it, then run every block of
-/// `NJ` columns of `b` and `c` over it.
+/// `NJ` columns of `b` and `c` over it. With `add`, the sums start from what `c` holds.
 #[inline(always)]
 fn matmul_at_block<T: Scalar, const M: usize, const K: usize, const KL: usize, const NJ: usize>(
     a: &[[T; M]; KL],
@@ -825,6 +889,7 @@ fn matmul_at_block<T: Scalar, const M: usize, const K: usize, const KL: usize, c
     c: &mut [[T; K]],
     k0: usize,
     skip: usize,
+    add: bool,
 ) {
     let mut buf = [[T::zero(); KL]; AT_ROWS];
     let mut o0: usize = 0;
@@ -846,7 +911,7 @@ fn matmul_at_block<T: Scalar, const M: usize, const K: usize, const KL: usize, c
         };
         for (bb, cb) in b.chunks_exact(NJ).zip(c.chunks_exact_mut(NJ)) {
             if let (Some(bb), Some(cb)) = (bb.first_chunk::<NJ>(), cb.first_chunk_mut::<NJ>()) {
-                matmul_tile::<T, M, KL, K, NJ, KL>(rows, o0, bb, cb, 0, k0, skip);
+                matmul_tile::<T, M, KL, K, NJ, KL>(rows, o0, bb, cb, 0, k0, skip, add);
             }
         }
         o0 = o0.wrapping_add(len);
@@ -916,7 +981,7 @@ mod tests {
         let a: [[T; M]; K] = fill(1);
         let b: [[T; K]; N] = fill(2);
         let mut c = [[T::zero(); M]; N];
-        Vectors::<VB>::matmul(&a, &b, &mut c);
+        Vectors::<VB>::matmul(&a, &b, &mut c, false);
         for j in 0..N {
             for i in 0..M {
                 let mut s = T::zero();
@@ -926,6 +991,18 @@ mod tests {
                 assert_eq!(c[j][i], s, "{VB} bytes: {M} {K} {N}");
             }
         }
+        // c1 += a · b, added in order to what c1 holds.
+        let mut c1: [[T; M]; N] = fill(5);
+        let mut want1 = c1;
+        Vectors::<VB>::matmul(&a, &b, &mut c1, true);
+        for j in 0..N {
+            for i in 0..M {
+                for k in 0..K {
+                    want1[j][i] += a[k][i] * b[j][k];
+                }
+            }
+        }
+        assert_eq!(c1, want1, "{VB} bytes: {M} {K} {N}");
         // c2 (M × K) += d (M × N) · bᵀ (N × K) where b is K × N.
         let d: [[T; M]; N] = fill(3);
         let mut c2: [[T; M]; K] = fill(4);
@@ -943,7 +1020,11 @@ mod tests {
         // column.
         let in_order = if VB >= 16 { N - N % 4 } else { N };
         let mut c3 = [[T::zero(); K]; N];
-        Vectors::<VB>::matmul_at(&a, &d, &mut c3);
+        Vectors::<VB>::matmul_at(&a, &d, &mut c3, false);
+        // c4 += aᵀ · d: the same sums, added to what c4 holds (in order for blocks of 4).
+        let c40: [[T; K]; N] = fill(6);
+        let mut c4 = c40;
+        Vectors::<VB>::matmul_at(&a, &d, &mut c4, true);
         for j in 0..N {
             for k in 0..K {
                 let mut s = T::zero();
@@ -951,6 +1032,17 @@ mod tests {
                 for i in 0..M {
                     s += a[k][i] * d[j][i];
                     magnitude += (a[k][i] * d[j][i]).as_f64().abs();
+                }
+                // Blocks of 4 columns add each product to c4 in order; the dot products
+                // are added whole.
+                if VB >= 16 && j < N - N % 4 {
+                    let mut s4 = c40[j][k];
+                    for i in 0..M {
+                        s4 += a[k][i] * d[j][i];
+                    }
+                    assert_eq!(c4[j][k], s4, "{VB} bytes: {M} {K} {N}");
+                } else {
+                    assert_eq!(c4[j][k], c40[j][k] + c3[j][k], "{VB} bytes: {M} {K} {N}");
                 }
                 if j < in_order {
                     assert_eq!(c3[j][k], s, "{VB} bytes: {M} {K} {N}");

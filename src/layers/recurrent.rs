@@ -56,7 +56,7 @@ use rand_core::RngCore;
 
 use crate::io::{entry, Kind, Layout, Name, Shape, StateDict, TensorInfo, Values, ValuesMut};
 use crate::layer::{no_buffers, no_tensors, nonempty_batch, LayerRow};
-use crate::layers::activation::sigmoid;
+use crate::math::{sigmoid, tanh};
 use crate::{Error, Init, Layer, Model, Parameters, Relu, Scalar, Tanh, Zeroed};
 
 /// One matrix of `H × B` values, column by column (a sample a column): the storage of an
@@ -605,7 +605,7 @@ pub trait RnnActivation: sealed::Sealed + Debug + Clone + Copy + Default + Parti
 
 impl RnnActivation for Tanh {
     fn apply<T: Scalar>(a: T) -> T {
-        a.tanh()
+        tanh(a)
     }
     fn derivative<T: Scalar>(y: T) -> T {
         T::one() - y * y
@@ -673,6 +673,14 @@ fn flat<T, const H: usize, const B: usize>(m: &Cols<T, H, B>) -> core::slice::It
     m.as_flattened().iter()
 }
 
+/// Applies `f` to every element of an `H × B` matrix.
+#[inline(always)]
+fn map<T: Scalar, const H: usize, const B: usize>(m: &mut Cols<T, H, B>, f: impl Fn(T) -> T) {
+    for v in m.as_flattened_mut() {
+        *v = f(*v);
+    }
+}
+
 /// The elements of an `H × B` matrix, mutable.
 fn flat_mut<T, const H: usize, const B: usize>(
     m: &mut Cols<T, H, B>,
@@ -686,6 +694,7 @@ impl<Act: RnnActivation> Cell<1, 0> for RnnCell<Act> {
     fn separate_hidden(_: usize) -> Option<usize> {
         None
     }
+    #[inline(never)] // its own function: the compiler knows the matrices apart and vectorizes
     fn forward_step<T: Scalar, const H: usize, const B: usize>(
         [a]: &mut [Cols<T, H, B>; 1],
         _: &mut [Cols<T, H, B>; 0],
@@ -699,6 +708,7 @@ impl<Act: RnnActivation> Cell<1, 0> for RnnCell<Act> {
             *a = Act::derivative(*h);
         }
     }
+    #[inline(never)] // its own function: the compiler knows the matrices apart and vectorizes
     fn backward_step<T: Scalar, const H: usize, const B: usize>(
         [a]: &mut [Cols<T, H, B>; 1],
         _: &mut [Cols<T, H, B>; 0],
@@ -721,6 +731,7 @@ impl Cell<3, 1> for GruCell {
     fn separate_hidden(gate: usize) -> Option<usize> {
         (gate == 2).then_some(0)
     }
+    #[inline(never)] // its own function: the compiler knows the matrices apart and vectorizes
     fn forward_step<T: Scalar, const H: usize, const B: usize>(
         [r, z, n]: &mut [Cols<T, H, B>; 3],
         [hn]: &mut [Cols<T, H, B>; 1],
@@ -728,15 +739,20 @@ impl Cell<3, 1> for GruCell {
         h_prev: &Cols<T, H, B>,
         h: &mut Cols<T, H, B>,
     ) {
+        // In passes of one function each, which vectorize.
         let one = T::one();
-        let values = flat_mut(r).zip(flat_mut(z)).zip(flat_mut(n)).zip(flat(hn));
-        for ((((r, z), n), &hn), (&hp, h)) in values.zip(flat(h_prev).zip(flat_mut(h))) {
-            *r = sigmoid(*r);
-            *z = sigmoid(*z);
-            *n = (*n + *r * hn).tanh();
-            *h = (one - *z) * *n + *z * hp;
+        map(r, sigmoid);
+        map(z, sigmoid);
+        for ((n, &r), &hn) in flat_mut(n).zip(flat(r)).zip(flat(hn)) {
+            *n += r * hn;
+        }
+        map(n, tanh);
+        let values = flat(z).zip(flat(n)).zip(flat(h_prev));
+        for (((&z, &n), &hp), h) in values.zip(flat_mut(h)) {
+            *h = (one - z) * n + z * hp;
         }
     }
+    #[inline(never)] // its own function: the compiler knows the matrices apart and vectorizes
     fn backward_step<T: Scalar, const H: usize, const B: usize>(
         [r, z, n]: &mut [Cols<T, H, B>; 3],
         [hn]: &mut [Cols<T, H, B>; 1],
@@ -746,21 +762,20 @@ impl Cell<3, 1> for GruCell {
         _: &mut Cols<T, H, B>,
         dh_prev: &mut Cols<T, H, B>,
     ) {
+        // In passes over a few matrices each, which vectorize.
         let one = T::one();
-        let values = flat_mut(r)
-            .zip(flat_mut(z))
-            .zip(flat_mut(n))
-            .zip(flat_mut(hn));
-        let grads = flat(h_prev).zip(flat(dh)).zip(flat_mut(dh_prev));
-        for ((((r, z), n), hn), ((&hp, &dh), dhp)) in values.zip(grads) {
-            let (rv, zv, nv) = (*r, *z, *n);
-            let dn = dh * (one - zv) * (one - nv * nv);
-            let dz = dh * (hp - nv) * zv * (one - zv);
-            let dr = dn * *hn * rv * (one - rv);
-            *dhp = dh * zv;
-            *r = dr;
-            *z = dz;
-            *n = dn;
+        for ((dhp, &dh), &z) in flat_mut(dh_prev).zip(flat(dh)).zip(flat(z)) {
+            *dhp = dh * z;
+        }
+        let values = flat_mut(z).zip(flat_mut(n));
+        for ((z, n), (&dh, &hp)) in values.zip(flat(dh).zip(flat(h_prev))) {
+            let (zv, nv) = (*z, *n);
+            *n = dh * (one - zv) * (one - nv * nv);
+            *z = dh * (hp - nv) * zv * (one - zv);
+        }
+        for ((r, hn), &dn) in flat_mut(r).zip(flat_mut(hn)).zip(flat(n)) {
+            let rv = *r;
+            *r = dn * *hn * rv * (one - rv);
             *hn = dn * rv;
         }
     }
@@ -772,6 +787,7 @@ impl Cell<4, 1> for LstmCell {
     fn separate_hidden(_: usize) -> Option<usize> {
         None
     }
+    #[inline(never)] // its own function: the compiler knows the matrices apart and vectorizes
     fn forward_step<T: Scalar, const H: usize, const B: usize>(
         [i, f, g, o]: &mut [Cols<T, H, B>; 4],
         [c]: &mut [Cols<T, H, B>; 1],
@@ -779,20 +795,22 @@ impl Cell<4, 1> for LstmCell {
         _: &Cols<T, H, B>,
         h: &mut Cols<T, H, B>,
     ) {
-        let gates = flat_mut(i)
-            .zip(flat_mut(f))
-            .zip(flat_mut(g))
-            .zip(flat_mut(o));
-        let states = flat_mut(c).zip(flat(c_prev)).zip(flat_mut(h));
-        for ((((i, f), g), o), ((c, &cp), h)) in gates.zip(states) {
-            *i = sigmoid(*i);
-            *f = sigmoid(*f);
-            *g = g.tanh();
-            *o = sigmoid(*o);
-            *c = *f * cp + *i * *g;
-            *h = *o * c.tanh();
+        // The activations in passes of one function each, which vectorize.
+        map(i, sigmoid);
+        map(f, sigmoid);
+        map(g, tanh);
+        map(o, sigmoid);
+        for ((c, &f), &cp) in flat_mut(c).zip(flat(f)).zip(flat(c_prev)) {
+            *c = f * cp;
+        }
+        for ((c, &i), &g) in flat_mut(c).zip(flat(i)).zip(flat(g)) {
+            *c += i * g;
+        }
+        for ((h, &o), &c) in flat_mut(h).zip(flat(o)).zip(flat(c)) {
+            *h = o * tanh(c);
         }
     }
+    #[inline(never)] // its own function: the compiler knows the matrices apart and vectorizes
     fn backward_step<T: Scalar, const H: usize, const B: usize>(
         [i, f, g, o]: &mut [Cols<T, H, B>; 4],
         [c]: &mut [Cols<T, H, B>; 1],
@@ -802,21 +820,27 @@ impl Cell<4, 1> for LstmCell {
         dc: &mut Cols<T, H, B>,
         dh_prev: &mut Cols<T, H, B>,
     ) {
+        // In passes over a few matrices each, which vectorize; `tanh c` goes through
+        // `dh_prev`, zero at the end.
         let one = T::one();
-        let gates = flat_mut(i)
-            .zip(flat_mut(f))
-            .zip(flat_mut(g))
-            .zip(flat_mut(o));
-        let states = flat(c).zip(flat(c_prev)).zip(flat(dh)).zip(flat_mut(dc));
-        for ((((i, f), g), o), (((&c, &cp), &dh), dc)) in gates.zip(states) {
-            let (iv, fv, gv, ov) = (*i, *f, *g, *o);
-            let tc = c.tanh();
-            let dcv = *dc + dh * ov * (one - tc * tc);
+        for (t, &c) in flat_mut(dh_prev).zip(flat(c)) {
+            *t = tanh(c);
+        }
+        let grads = flat(dh).zip(flat(dh_prev));
+        for ((o, dc), (&dh, &tc)) in flat_mut(o).zip(flat_mut(dc)).zip(grads) {
+            let ov = *o;
+            *dc += dh * ov * (one - tc * tc);
             *o = dh * tc * ov * (one - ov);
-            *i = dcv * gv * iv * (one - iv);
-            *f = dcv * cp * fv * (one - fv);
-            *g = dcv * iv * (one - gv * gv);
-            *dc = dcv * fv;
+        }
+        for ((i, g), &dc) in flat_mut(i).zip(flat_mut(g)).zip(flat(dc)) {
+            let (iv, gv) = (*i, *g);
+            *i = dc * gv * iv * (one - iv);
+            *g = dc * iv * (one - gv * gv);
+        }
+        for ((f, dc), &cp) in flat_mut(f).zip(flat_mut(dc)).zip(flat(c_prev)) {
+            let fv = *f;
+            *f = *dc * cp * fv * (one - fv);
+            *dc *= fv;
         }
         dh_prev.as_flattened_mut().fill(T::zero());
     }
@@ -825,32 +849,23 @@ impl Cell<4, 1> for LstmCell {
 // ------------------------------------------------------------------------------- kernels
 
 /// `out += W x` for each column: `w` is `H × N` row-major (the storage of the `N × H`
-/// column-major `Wᵀ`), through the library's product kernel into `tmp`.
+/// column-major `Wᵀ`), through the library's product kernel.
 fn add_wx<T: Scalar, const N: usize, const H: usize, const B: usize>(
     w: &[[T; N]; H],
     x: &Cols<T, N, B>,
     out: &mut Cols<T, H, B>,
-    tmp: &mut Cols<T, H, B>,
 ) {
-    crate::kernels::matmul_at(w, x, tmp);
-    for (o, &t) in flat_mut(out).zip(flat(tmp)) {
-        *o += t;
-    }
+    crate::kernels::add_matmul_at(w, x, out);
 }
 
-/// `out += Wᵀ d` for each column: `w` is `H × N` row-major.
+/// `out += Wᵀ d` for each column: `w` is `H × N` row-major (the storage of the `N × H`
+/// column-major `Wᵀ`), through the library's product kernel.
 fn add_wtd<T: Scalar, const N: usize, const H: usize, const B: usize>(
     w: &[[T; N]; H],
     d: &Cols<T, H, B>,
     out: &mut Cols<T, N, B>,
 ) {
-    for (dc, oc) in d.iter().zip(out.iter_mut()) {
-        for (row, &dv) in w.iter().zip(dc) {
-            for (o, &wv) in oc.iter_mut().zip(row) {
-                *o += wv * dv;
-            }
-        }
-    }
+    crate::kernels::add_matmul(w, d, out);
 }
 
 /// `dw += d xᵀ` (summed over the columns) and `db += Σ d`.
@@ -918,24 +933,25 @@ impl<T: Scalar, const IN: usize, const H: usize, const G: usize, const A: usize,
     ) {
         let weights = self.weight_ih.iter().zip(&self.weight_hh);
         let biases = self.bias_ih.iter().zip(&self.bias_hh);
-        let tmp = &mut [[T::zero(); H]; B];
         for (g, (((wi, wh), (bi, bh)), gate)) in
             weights.zip(biases).zip(gates.iter_mut()).enumerate()
         {
-            set_bias(bi, gate);
-            add_wx(wi, x, gate, tmp);
             match K::separate_hidden(g).and_then(|a| aux.get_mut(a)) {
                 Some(hidden) => {
+                    set_bias(bi, gate);
+                    add_wx(wi, x, gate);
                     set_bias(bh, hidden);
-                    add_wx(wh, h_prev, hidden, tmp);
+                    add_wx(wh, h_prev, hidden);
                 }
                 None => {
-                    for col in gate.iter_mut() {
-                        for (v, &b) in col.iter_mut().zip(bh) {
-                            *v += b;
-                        }
+                    // Both biases, then the products added to them.
+                    let mut bias = *bi;
+                    for (b, &bh) in bias.iter_mut().zip(bh) {
+                        *b += bh;
                     }
-                    add_wx(wh, h_prev, gate, tmp);
+                    set_bias(&bias, gate);
+                    add_wx(wi, x, gate);
+                    add_wx(wh, h_prev, gate);
                 }
             }
         }
