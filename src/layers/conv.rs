@@ -52,6 +52,53 @@
 //! assert_eq!(OH, 14);
 //! ```
 
+//!
+//! # Algorithms
+//!
+//! Inference ([`Layer::forward`]) runs direct loops over the kernel taps: no buffer beyond the
+//! input and the output, which is what a microcontroller needs.
+//!
+//! Training ([`Layer::forward_train`], [`Layer::forward_frozen`] and [`Layer::backward`]) runs
+//! im2col: for each sample, the inputs that the taps read for a block of `PB` output positions
+//! are copied into a patch matrix (zeros on the padding), and the forward pass, the weight
+//! gradient and the input gradient are register-tiled matrix products with it. The patch
+//! buffer is part of the layer's training cache ([`ConvCache`]), so the caller owns it, in the
+//! [`Workspace`](crate::Workspace), and [`tinyprop::memory`](crate::memory) counts it:
+//! `KH·KW·CPG·PB` scalars, whatever the batch. The forward product adds in the order of the
+//! direct loops, so training and inference outputs are bit-identical.
+//!
+//! The algorithm is chosen when the program is built ([`Conv::IM2COL`]): im2col with a buffer
+//! (`PB > 0`, the default [`PATCH_BLOCK`]) and at least [`IM2COL_MIN_OPG`] output channels
+//! per group; otherwise the direct loops (a depthwise convolution has 1 output channel per
+//! group: each patch value would feed a single product, and the copy does not pay). `PB = 0`
+//! removes the buffer and trains with the direct loops, for the least memory (the buffer of a
+//! layer that trains with the direct loops anyway is `KH·KW·CPG·PB` scalars, small for a
+//! depthwise convolution, where `CPG = 1`). A `PB` above `OH·OW` only wastes memory.
+//!
+//! ```
+//! use tinyprop::prelude::*;
+//! use tinyprop::{memory, Conv2d};
+//! use tinyprop::layers::PATCH_BLOCK;
+//! type X = SMatrix<f32, { 16 * 4 * 4 }, 8>;
+//! // 16→32 channels 3×3 on 4×4 maps: im2col, blocks of PATCH_BLOCK positions…
+//! type Fast = Conv2d<f32, 16, 32, 3, 4, 4, { 32 * 4 * 4 }, 1, 1>;
+//! // …or blocks of the 16 positions there are, or no buffer (the direct loops).
+//! type Fitted = Conv2d<f32, 16, 32, 3, 4, 4, { 32 * 4 * 4 }, 1, 1, 1, 16, SVector<f32, 32>, 16>;
+//! type Direct = Conv2d<f32, 16, 32, 3, 4, 4, { 32 * 4 * 4 }, 1, 1, 1, 16, SVector<f32, 32>, 0>;
+//! assert!(Fast::IM2COL && Fitted::IM2COL && !Direct::IM2COL);
+//! type Sgd32<M> = Sgd<f32, <M as Model<f32>>::Grads>;
+//! let direct = memory::training_bytes::<f32, X, Direct, Sgd32<Direct>>();
+//! let fast = memory::training_bytes::<f32, X, Fast, Sgd32<Fast>>();
+//! let fitted = memory::training_bytes::<f32, X, Fitted, Sgd32<Fitted>>();
+//! assert_eq!(fast - direct, 3 * 3 * 16 * PATCH_BLOCK * 4);
+//! assert_eq!(fitted - direct, 3 * 3 * 16 * 16 * 4);
+//! // Inference needs no buffer, whatever PB.
+//! assert_eq!(
+//!     memory::inference_bytes::<f32, X, Fast>(),
+//!     memory::inference_bytes::<f32, X, Direct>()
+//! );
+//! ```
+
 use core::fmt::Debug;
 use core::marker::PhantomData;
 
@@ -427,9 +474,12 @@ pub(crate) const fn check_shapes(
 ///   (the same along both axes).
 /// * `NOUT = O·OH·OW`, the flat output width, checked when the program is built.
 /// * `Bi`: the bias, an `SVector<T, O>` or [`NoBias`](crate::layers::NoBias).
+/// * `PB`: output positions per block of the im2col patch buffer of the training cache
+///   ([`PATCH_BLOCK`] by default; `0`: no buffer, direct loops), see the
+///   [module docs](self#algorithms).
 ///
 /// `weight[o][i][ky][kx]` is PyTorch's `weight[o, i, ky, kx]`; the gradients are a value of the
-/// same type. No scratch buffers: the cache is the output.
+/// same type. The cache ([`ConvCache`]) is the output and the patch buffer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Conv<
     T: Scalar,
