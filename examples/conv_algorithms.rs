@@ -86,26 +86,27 @@ where
     );
 }
 
-/// Both algorithms (and a few block sizes) of one shape: `$c` is the layer with its block
-/// size `PB` as the last parameter, written `_`.
+/// Both algorithms (and a few block sizes) of one shape: `$layer` is the layer with its block
+/// size as the last parameter, named `PB`. A layer with fewer than
+/// [`tinyprop::layers::IM2COL_MIN_OPG`] output channels per group trains with the direct
+/// loops whatever its block size (its line says `direct <PB>`).
 macro_rules! shape {
     ($name:expr, $nin:expr, $nout:expr, |$pb:ident| $layer:ty) => {{
-        {
-            const $pb: usize = 0;
-            measure::<$layer, { $nin }, { $nout }>($name, "direct");
-        }
-        {
-            const $pb: usize = 16;
-            measure::<$layer, { $nin }, { $nout }>($name, "im2col 16");
-        }
-        {
-            const $pb: usize = 32;
-            measure::<$layer, { $nin }, { $nout }>($name, "im2col 32");
-        }
-        {
-            const $pb: usize = 64;
-            measure::<$layer, { $nin }, { $nout }>($name, "im2col 64");
-        }
+        shape!(@one $name, $nin, $nout, 0, |$pb| $layer);
+        shape!(@one $name, $nin, $nout, 16, |$pb| $layer);
+        shape!(@one $name, $nin, $nout, 32, |$pb| $layer);
+        shape!(@one $name, $nin, $nout, 64, |$pb| $layer);
+    }};
+    (@one $name:expr, $nin:expr, $nout:expr, $value:expr, |$pb:ident| $layer:ty) => {{
+        const $pb: usize = $value;
+        // What the layer runs: im2col, or the direct loops (with an unused buffer for a
+        // layer with too few output channels per group).
+        let algorithm = match (<$layer>::IM2COL, $pb) {
+            (true, pb) => format!("im2col {pb}"),
+            (false, 0) => "direct".to_string(),
+            (false, pb) => format!("direct {pb}"),
+        };
+        measure::<$layer, { $nin }, { $nout }>($name, &algorithm);
     }};
 }
 
