@@ -928,8 +928,8 @@ impl<
 
 /// The training cache of a [`Conv`]: its output, and the patch buffer of the im2col products:
 /// `PB` output positions of each of the `KH·KW·CPG` rows of the patch matrix (none for
-/// `PB = 0`, where training runs the direct loops). It is part of the [`Workspace`]
-/// (crate::Workspace), so [`crate::memory::training_bytes`] counts it.
+/// `PB = 0`, where training runs the direct loops). It is part of the
+/// [`Workspace`](crate::Workspace), so [`crate::memory::training_bytes`] counts it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConvCache<
     T: Scalar,
