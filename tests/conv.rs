@@ -692,6 +692,13 @@ fn im2col_matches_the_direct_loops() {
     type Dilated<const PB: usize> =
         Conv<f64, OneD, 6, 12, 1, 3, 1, 16, { 12 * OD }, 1, 1, 2, 3, SVector<f64, 12>, PB>;
     im2col_case!(Dilated, 6 * 16, 12 * OD, 5, [3, 8, D]);
+    // Pointwise (1×1), and a kernel as large as the map: one output position.
+    type Pointwise<const PB: usize> =
+        Conv<f64, TwoD, 8, 16, 1, 1, 5, 5, { 16 * 25 }, 1, 0, 1, 8, SVector<f64, 16>, PB>;
+    im2col_case!(Pointwise, 8 * 25, 16 * 25, 6, [1, 7, D]);
+    type Whole<const PB: usize> =
+        Conv<f64, TwoD, 3, 5, 4, 4, 4, 4, 5, 1, 0, 1, 3, SVector<f64, 5>, PB>;
+    im2col_case!(Whole, 3 * 16, 5, 7, [1, D]);
 }
 
 /// Fewer than `IM2COL_MIN_OPG` output channels per group (a depthwise convolution, or 3 per
