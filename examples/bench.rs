@@ -17,8 +17,10 @@
 //! printed; a configuration whose GFLOP/s pass it is reported on stderr (it would mean the
 //! peak loop is not what the build can do).
 //!
-//! For the convolutions (`conv-*`), the same rule: 2 FLOPs per multiply-add that runs (taps on
-//! the zero padding are skipped, so not counted), see [`cnn_train_flops`].
+//! For the convolutions (`conv-*`), the same rule: 2 FLOPs per multiply-add that runs, see
+//! [`cnn_train_flops`]. Their training passes run im2col (products over a patch matrix that
+//! holds zeros where a tap falls on the padding), which multiplies those zeros too: every tap
+//! of every output counts, padding included ([`conv_macs`]).
 //!
 //! Each configuration trains on 64 batches of synthetic data, cycled through (see [`data`]),
 //! for 1.5 s, timed in slices of 50 ms. The line gives the fastest slice; the median slice goes
@@ -252,18 +254,12 @@ type Cnn28 = (
 );
 
 /// The multiply-adds of a stride-1 convolution with `c·o` channel pairs (per group), a
-/// `k × k` kernel and padding `p` on an `n × n` map: only the taps that fall inside the input
-/// are computed (those on the zero padding are skipped), so only those count.
+/// `k × k` kernel and padding `p` on an `n × n` map, as im2col computes them: every tap of
+/// every output, those on the zero padding included (the patch matrix holds the zeros, and
+/// the products multiply them).
 fn conv_macs(channel_pairs: usize, k: usize, n: usize, p: usize) -> usize {
     let out = n + 2 * p + 1 - k;
-    let per_axis: usize = (0..k)
-        .map(|t| {
-            (0..out)
-                .filter(|&o| (o + t).checked_sub(p).is_some_and(|i| i < n))
-                .count()
-        })
-        .sum();
-    channel_pairs * per_axis * per_axis
+    channel_pairs * k * k * out * out
 }
 
 /// FLOPs of one training sample: 2 per multiply-add of each pass that runs (forward, weight

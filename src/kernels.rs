@@ -33,7 +33,7 @@ use crate::Scalar;
 /// see), so tiles sized for 64 bytes would take twice the registers intended. Where it does
 /// use 512-bit registers (AMD Zen 4 and 5; `avx512f` without a target processor), a tile
 /// sized for 32 bytes is half as many of them.
-const VECTOR_BYTES: usize = if cfg!(target_feature = "avx") {
+pub(crate) const VECTOR_BYTES: usize = if cfg!(target_feature = "avx") {
     32
 } else if cfg!(any(
     target_feature = "sse2",

@@ -575,3 +575,138 @@ fn summary_of_a_conv_net() {
         assert!(text.contains(line), "{line}");
     }
 }
+
+// ----------------------------------------------------------------------------- im2col
+
+/// The im2col training passes of `Fast` (a patch buffer) against the direct loops of `Direct`
+/// (the same layer with `PB = 0`), with the same parameters: the outputs bit-identical (the
+/// same sums in the same order), the gradients within rounding; and against finite
+/// differences.
+fn same_as_direct<Direct, Fast, const NIN: usize, const NOUT: usize>(name: &str, seed: u64)
+where
+    Direct: Layer<f64, SMatrix<f64, NIN, 3>, Output = SMatrix<f64, NOUT, 3>> + Default,
+    Fast: Layer<f64, SMatrix<f64, NIN, 3>, Output = SMatrix<f64, NOUT, 3>> + Default + Clone,
+{
+    let mut direct = init(Direct::default(), seed);
+    let mut fast = Fast::default();
+    for i in 0..<Direct as Parameters<f64>>::TENSORS {
+        fast.tensor_mut(i)
+            .unwrap()
+            .copy_from_slice(direct.tensor(i).unwrap());
+    }
+    let x: SMatrix<f64, NIN, 3> = pseudo_random(seed + 1);
+    let mut cd: Direct::Cache = Zeroed::zeroed();
+    let mut cf: Fast::Cache = Zeroed::zeroed();
+    let yd = *direct.forward_train(&x, &mut cd);
+    let yf = *fast.forward_train(&x, &mut cf);
+    assert_eq!(yd, yf, "{name}: forward");
+    let mut y = SMatrix::<f64, NOUT, 3>::zeros();
+    fast.forward(&x, &mut y);
+    assert_eq!(y, yf, "{name}: inference");
+    assert_eq!(*fast.forward_frozen(&x, &mut cf), yf, "{name}: frozen");
+
+    let dy: SMatrix<f64, NOUT, 3> = pseudo_random(seed + 2);
+    let (mut dyd, mut dyf) = (dy, dy);
+    let mut dxd = SMatrix::<f64, NIN, 3>::zeros();
+    let mut dxf = SMatrix::<f64, NIN, 3>::from_element(7.0); // overwritten
+    let mut gd: Direct::Grads = Zeroed::zeroed();
+    let mut gf: Fast::Grads = Zeroed::zeroed();
+    gd.fill(0.5); // backward adds to what is there
+    gf.fill(0.5);
+    direct.backward(&x, &mut cd, &mut dyd, Some(&mut dxd), Some(&mut gd));
+    fast.backward(&x, &mut cf, &mut dyf, Some(&mut dxf), Some(&mut gf));
+    let near = |what: &str, a: &[f64], b: &[f64]| {
+        assert_eq!(a.len(), b.len());
+        for (i, (u, v)) in a.iter().zip(b).enumerate() {
+            assert!(
+                (u - v).abs() <= 1e-13 * v.abs().max(1.0),
+                "{name} {what}[{i}]: {u} vs {v}"
+            );
+        }
+    };
+    near("grad_input", dxf.as_slice(), dxd.as_slice());
+    for i in 0..<Direct as Parameters<f64>>::TENSORS {
+        near("grad", gf.tensor(i).unwrap(), gd.tensor(i).unwrap());
+    }
+    // Each gradient alone: the input gradient without the weights', and the reverse.
+    let mut dx_only = SMatrix::<f64, NIN, 3>::zeros();
+    fast.backward(&x, &mut cf, &mut dy.clone(), Some(&mut dx_only), None);
+    near("grad_input alone", dx_only.as_slice(), dxd.as_slice());
+    let mut g_only: Fast::Grads = Zeroed::zeroed();
+    g_only.fill(0.5);
+    fast.backward(&x, &mut cf, &mut dy.clone(), None, Some(&mut g_only));
+    for i in 0..<Direct as Parameters<f64>>::TENSORS {
+        near(
+            "grad alone",
+            g_only.tensor(i).unwrap(),
+            gd.tensor(i).unwrap(),
+        );
+    }
+    fd::<_, NIN, NOUT>(name, &fast);
+}
+
+/// [`same_as_direct`] for the layer type `$layer<PB>` with several block sizes `PB`.
+macro_rules! im2col_case {
+    ($layer:ident, $nin:expr, $nout:expr, $seed:expr, [$($pb:expr),*]) => {{
+        $(
+            assert!($layer::<$pb>::IM2COL, "{} PB={}: im2col", stringify!($layer), $pb);
+            same_as_direct::<$layer<0>, $layer<$pb>, { $nin }, { $nout }>(
+                &format!("{} PB={}", stringify!($layer), $pb),
+                $seed,
+            );
+        )*
+    }};
+}
+
+#[test]
+fn im2col_matches_the_direct_loops() {
+    use tinyprop::layers::{conv_out, OneD, PATCH_BLOCK};
+    const D: usize = PATCH_BLOCK;
+    // 3×3, padding 1, on a map that is not square.
+    type Same<const PB: usize> =
+        Conv<f64, TwoD, 3, 8, 3, 3, 7, 6, { 8 * 7 * 6 }, 1, 1, 1, 3, SVector<f64, 8>, PB>;
+    im2col_case!(Same, 3 * 7 * 6, 8 * 7 * 6, 1, [1, 3, 5, 16, D, 100]);
+    // Two groups of 4 output channels, a 3×2 kernel, stride 2, padding 2, dilation 2.
+    const OH: usize = conv_out(9, 3, 2, 2, 2);
+    const OW: usize = conv_out(8, 2, 2, 2, 2);
+    type Strided<const PB: usize> =
+        Conv<f64, TwoD, 4, 8, 3, 2, 9, 8, { 8 * OH * OW }, 2, 2, 2, 2, SVector<f64, 8>, PB>;
+    im2col_case!(Strided, 4 * 9 * 8, 8 * OH * OW, 2, [1, 4, 7, D]);
+    // Padding wider than the kernel: whole rows and columns of outputs on the padding.
+    const OP: usize = conv_out(5, 2, 1, 3, 1);
+    type Padded<const PB: usize> =
+        Conv<f64, TwoD, 1, 4, 2, 2, 5, 5, { 4 * OP * OP }, 1, 3, 1, 1, NoBias, PB>;
+    im2col_case!(Padded, 25, 4 * OP * OP, 3, [1, 6, D, 200]);
+    // 1-D: stride 3, padding 2, no bias; and with dilation and groups.
+    const OL: usize = conv_out(20, 5, 3, 2, 1);
+    type Wave<const PB: usize> =
+        Conv<f64, OneD, 2, 4, 1, 5, 1, 20, { 4 * OL }, 3, 2, 1, 2, NoBias, PB>;
+    im2col_case!(Wave, 2 * 20, 4 * OL, 4, [1, 2, 5, D]);
+    const OD: usize = conv_out(16, 3, 1, 1, 2);
+    type Dilated<const PB: usize> =
+        Conv<f64, OneD, 6, 12, 1, 3, 1, 16, { 12 * OD }, 1, 1, 2, 3, SVector<f64, 12>, PB>;
+    im2col_case!(Dilated, 6 * 16, 12 * OD, 5, [3, 8, D]);
+    // Pointwise (1×1), and a kernel as large as the map: one output position.
+    type Pointwise<const PB: usize> =
+        Conv<f64, TwoD, 8, 16, 1, 1, 5, 5, { 16 * 25 }, 1, 0, 1, 8, SVector<f64, 16>, PB>;
+    im2col_case!(Pointwise, 8 * 25, 16 * 25, 6, [1, 7, D]);
+    type Whole<const PB: usize> =
+        Conv<f64, TwoD, 3, 5, 4, 4, 4, 4, 5, 1, 0, 1, 3, SVector<f64, 5>, PB>;
+    im2col_case!(Whole, 3 * 16, 5, 7, [1, D]);
+}
+
+/// Fewer than `IM2COL_MIN_OPG` output channels per group (a depthwise convolution, or 3 per
+/// group): the direct loops, whatever the block size.
+#[test]
+fn few_output_channels_per_group_train_with_the_direct_loops() {
+    use tinyprop::layers::IM2COL_MIN_OPG;
+    assert_eq!(IM2COL_MIN_OPG, 4);
+    const { assert!(!Conv2d::<f32, 8, 8, 3, 6, 6, { 8 * 36 }, 1, 1, 1, 1>::IM2COL) };
+    const { assert!(!Conv2d::<f32, 4, 6, 3, 6, 6, { 6 * 36 }, 1, 1, 1, 2>::IM2COL) };
+    const { assert!(Conv2d::<f32, 4, 8, 3, 6, 6, { 8 * 36 }, 1, 1, 1, 2>::IM2COL) };
+    const {
+        assert!(
+            !Conv2d::<f32, 1, 16, 3, 6, 6, { 16 * 36 }, 1, 1, 1, 1, SVector<f32, 16>, 0>::IM2COL
+        )
+    };
+}

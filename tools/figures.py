@@ -249,7 +249,7 @@ def blocks(host, sizes, runs):
         f"| `finetune` | 64-32-10 ReLU saved to safetensors after training on digits 0–6, loaded with the first layer frozen | Adam lr 0.01, batches of 32, 40 epochs on new data of all ten digits | {host['finetune_before']} before, {host['finetune_after']} after |",
         f"| `deep_models` | 64-32-[32-32]+skip-10 | Adam lr 0.01, batches of 32, 30 epochs | {host['residual_acc']} |",
         f"| `deep_models` | 64-32-BN-ReLU-10-BN-Softmax | Adam lr 0.01, batches of 32, 30 epochs | {host['bn_acc']} |",
-        f"| `digits_cnn` (each digit a 1×8×8 image) | conv 3×3 (16), ReLU, max pool, conv 3×3 (32), ReLU, max pool, dense 10 | AdamW lr 0.003 cosine-annealed over 30 epochs, weight decay 0.05, one-pixel shifts of the training images, batches of 32, best validation epoch kept | {host['cnn_acc']} |",
+        f"| `digits_cnn` (each digit a 1×8×8 image) | conv 3×3 (16), ReLU, max pool, conv 3×3 (32), ReLU, max pool, dense 10 | AdamW lr 0.003 cosine-annealed over 30 epochs, weight decay 0.05, one-pixel shifts of the training images in all eight directions, batches of 32, best validation epoch kept | {host['cnn_acc']} |",
         f"| `digits_rnn` (each digit 8 rows of 8 pixels) | GRU 8→32, last step, 32-10 | Adam lr 0.01 cosine-annealed over 60 epochs, batches of 32, best validation loss kept | {host['gru_acc']} |",
         f"| `digits_rnn` | LSTM 8→32, last step, 32-10 | the same | {host['lstm_acc']} |",
     ])

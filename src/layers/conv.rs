@@ -52,6 +52,53 @@
 //! assert_eq!(OH, 14);
 //! ```
 
+//!
+//! # Algorithms
+//!
+//! Inference ([`Layer::forward`]) runs direct loops over the kernel taps: no buffer beyond the
+//! input and the output, which is what a microcontroller needs.
+//!
+//! Training ([`Layer::forward_train`], [`Layer::forward_frozen`] and [`Layer::backward`]) runs
+//! im2col: for each sample, the inputs that the taps read for a block of `PB` output positions
+//! are copied into a patch matrix (zeros on the padding), and the forward pass, the weight
+//! gradient and the input gradient are register-tiled matrix products with it. The patch
+//! buffer is part of the layer's training cache ([`ConvCache`]), so the caller owns it, in the
+//! [`Workspace`](crate::Workspace), and [`tinyprop::memory`](crate::memory) counts it:
+//! `KH·KW·CPG·PB` scalars, whatever the batch. The forward product adds in the order of the
+//! direct loops, so training and inference outputs are bit-identical.
+//!
+//! The algorithm is chosen when the program is built ([`Conv::IM2COL`]): im2col with a buffer
+//! (`PB > 0`, the default [`PATCH_BLOCK`]) and at least [`IM2COL_MIN_OPG`] output channels
+//! per group; otherwise the direct loops (a depthwise convolution has 1 output channel per
+//! group: each patch value would feed a single product, and the copy does not pay). `PB = 0`
+//! removes the buffer and trains with the direct loops, for the least memory (the buffer of a
+//! layer that trains with the direct loops anyway is `KH·KW·CPG·PB` scalars, small for a
+//! depthwise convolution, where `CPG = 1`). A `PB` above `OH·OW` only wastes memory.
+//!
+//! ```
+//! use tinyprop::prelude::*;
+//! use tinyprop::{memory, Conv2d};
+//! use tinyprop::layers::PATCH_BLOCK;
+//! type X = SMatrix<f32, { 16 * 4 * 4 }, 8>;
+//! // 16→32 channels 3×3 on 4×4 maps: im2col, blocks of PATCH_BLOCK positions…
+//! type Fast = Conv2d<f32, 16, 32, 3, 4, 4, { 32 * 4 * 4 }, 1, 1>;
+//! // …or blocks of the 16 positions there are, or no buffer (the direct loops).
+//! type Fitted = Conv2d<f32, 16, 32, 3, 4, 4, { 32 * 4 * 4 }, 1, 1, 1, 16, SVector<f32, 32>, 16>;
+//! type Direct = Conv2d<f32, 16, 32, 3, 4, 4, { 32 * 4 * 4 }, 1, 1, 1, 16, SVector<f32, 32>, 0>;
+//! assert!(Fast::IM2COL && Fitted::IM2COL && !Direct::IM2COL);
+//! type Sgd32<M> = Sgd<f32, <M as Model<f32>>::Grads>;
+//! let direct = memory::training_bytes::<f32, X, Direct, Sgd32<Direct>>();
+//! let fast = memory::training_bytes::<f32, X, Fast, Sgd32<Fast>>();
+//! let fitted = memory::training_bytes::<f32, X, Fitted, Sgd32<Fitted>>();
+//! assert_eq!(fast - direct, 3 * 3 * 16 * PATCH_BLOCK * 4);
+//! assert_eq!(fitted - direct, 3 * 3 * 16 * 16 * 4);
+//! // Inference needs no buffer, whatever PB.
+//! assert_eq!(
+//!     memory::inference_bytes::<f32, X, Fast>(),
+//!     memory::inference_bytes::<f32, X, Direct>()
+//! );
+//! ```
+
 use core::fmt::Debug;
 use core::marker::PhantomData;
 
@@ -175,16 +222,37 @@ impl Geom {
     /// tap reaches inside the (unpadded) input, where `n` outputs starting at `y_start` (in the
     /// output map) read the inputs `x_start, x_start + sw, …` (in the input map).
     #[inline(always)]
-    pub(crate) fn rows(&self, ky: usize, kx: usize, mut f: impl FnMut(usize, usize, usize)) {
+    pub(crate) fn rows(&self, ky: usize, kx: usize, f: impl FnMut(usize, usize, usize)) {
+        self.rows_between(ky, kx, 0, usize::MAX, f);
+    }
+
+    /// [`Geom::rows`] for the output rows `first .. end` only.
+    #[inline(always)]
+    pub(crate) fn rows_between(
+        &self,
+        ky: usize,
+        kx: usize,
+        first: usize,
+        end: usize,
+        mut f: impl FnMut(usize, usize, usize),
+    ) {
         let Some((oy0, iy0, ny)) = axis(ky, self.sh, self.ph, self.dh, self.h, self.oh) else {
             return;
         };
         let Some((ox0, ix0, nx)) = axis(kx, self.sw, self.pw, self.dw, self.w, self.ow) else {
             return;
         };
-        let mut ys = oy0.saturating_mul(self.ow).saturating_add(ox0);
-        let mut xs = iy0.saturating_mul(self.w).saturating_add(ix0);
         let x_step = self.sh.saturating_mul(self.w);
+        let start = oy0.max(first);
+        let Some(ny) = oy0.saturating_add(ny).min(end).checked_sub(start) else {
+            return;
+        };
+        let skip = start.wrapping_sub(oy0);
+        let mut ys = start.saturating_mul(self.ow).saturating_add(ox0);
+        let mut xs = iy0
+            .saturating_add(skip.saturating_mul(self.sh))
+            .saturating_mul(self.w)
+            .saturating_add(ix0);
         for _ in 0..ny {
             f(ys, xs, nx);
             ys = ys.saturating_add(self.ow);
@@ -406,9 +474,12 @@ pub(crate) const fn check_shapes(
 ///   (the same along both axes).
 /// * `NOUT = O·OH·OW`, the flat output width, checked when the program is built.
 /// * `Bi`: the bias, an `SVector<T, O>` or [`NoBias`](crate::layers::NoBias).
+/// * `PB`: output positions per block of the im2col patch buffer of the training cache
+///   ([`PATCH_BLOCK`] by default; `0`: no buffer, direct loops), see the
+///   [module docs](self#algorithms).
 ///
 /// `weight[o][i][ky][kx]` is PyTorch's `weight[o, i, ky, kx]`; the gradients are a value of the
-/// same type. No scratch buffers: the cache is the output.
+/// same type. The cache ([`ConvCache`]) is the output and the patch buffer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Conv<
     T: Scalar,
@@ -425,6 +496,7 @@ pub struct Conv<
     const D: usize,
     const CPG: usize,
     Bi,
+    const PB: usize = PATCH_BLOCK,
 > {
     /// `[O, CPG, KH, KW]`, row-major as in PyTorch.
     pub weight: [[[[T; KW]; KH]; CPG]; O],
@@ -459,7 +531,8 @@ pub type Conv2d<
     const D: usize = 1,
     const CPG: usize = C,
     Bi = SVector<T, O>,
-> = Conv<T, TwoD, C, O, K, K, H, W, NOUT, S, P, D, CPG, Bi>;
+    const PB: usize = PATCH_BLOCK,
+> = Conv<T, TwoD, C, O, K, K, H, W, NOUT, S, P, D, CPG, Bi, PB>;
 
 /// `torch.nn.Conv1d(C, O, K, stride=S, padding=P, dilation=D, groups=C/CPG)` on `C × L` maps,
 /// with the flat output width `NOUT = O·OL` stated.
@@ -483,7 +556,8 @@ pub type Conv1d<
     const D: usize = 1,
     const CPG: usize = C,
     Bi = SVector<T, O>,
-> = Conv<T, OneD, C, O, 1, K, 1, L, NOUT, S, P, D, CPG, Bi>;
+    const PB: usize = PATCH_BLOCK,
+> = Conv<T, OneD, C, O, 1, K, 1, L, NOUT, S, P, D, CPG, Bi, PB>;
 
 macro_rules! conv_impl {
     ($($item:tt)*) => {
@@ -502,13 +576,18 @@ macro_rules! conv_impl {
                 const D: usize,
                 const CPG: usize,
                 Bi: Bias<T, O>,
+                const PB: usize,
             > $($item)*
     };
 }
 
-conv_impl! { Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi> {
+conv_impl! { Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi, PB> {
     /// The geometry of one sample.
     const GEOM: Geom = Geom::new(Dm::TWO_D, KH, KW, H, W, S, P, D);
+    /// Whether the training passes run im2col through the cache's patch buffer (see
+    /// [`PATCH_BLOCK`]): with a buffer (`PB > 0`) and at least [`IM2COL_MIN_OPG`] output
+    /// channels per group; otherwise the direct loops.
+    pub const IM2COL: bool = PB > 0 && Self::OPG >= IM2COL_MIN_OPG;
     /// Output channels per group.
     const OPG: usize = match C.checked_div(CPG) {
         Some(groups) => match O.checked_div(groups) {
@@ -589,7 +668,7 @@ conv_impl! { Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi> {
     }
 }}
 
-conv_impl! { Zeroed for Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi> {
+conv_impl! { Zeroed for Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi, PB> {
     fn zeroed() -> Self {
         Self {
             weight: [[[[T::zero(); KW]; KH]; CPG]; O],
@@ -603,14 +682,14 @@ conv_impl! { Zeroed for Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi> 
     }
 }}
 
-conv_impl! { Default for Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi> {
+conv_impl! { Default for Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi, PB> {
     /// All weights and biases zero; call [`Model::init`] before training.
     fn default() -> Self {
         Self::zeroed()
     }
 }}
 
-conv_impl! { Parameters<T> for Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi> {
+conv_impl! { Parameters<T> for Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi, PB> {
     const COUNT: usize = O * CPG * KH * KW + Bi::COUNT;
     const TENSORS: usize = 1 + Bi::TENSORS;
     fn tensor(&self, i: usize) -> Option<&[T]> {
@@ -634,7 +713,7 @@ conv_impl! { Parameters<T> for Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CP
 
 // `weight` `[O, CPG, KH, KW]` (`[O, CPG, K]` in 1-D) and, with a bias, `bias` `[O]`, as
 // `torch.nn.Conv2d` (`Conv1d`).
-conv_impl! { StateDict<T> for Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi> {
+conv_impl! { StateDict<T> for Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi, PB> {
     const ENTRIES: usize = 1 + Bi::TENSORS;
 
     fn visit<F>(&self, prefix: &mut Name, f: &mut F) -> Result<(), Error>
@@ -681,7 +760,7 @@ conv_impl! { StateDict<T> for Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG
     }
 }}
 
-conv_impl! { Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi> {
+conv_impl! { Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi, PB> {
     fn weight_shape() -> Shape {
         if Dm::TWO_D {
             Shape::new([O, CPG, KH, KW], 4)
@@ -700,7 +779,7 @@ pub(crate) fn map_shape(two_d: bool, o: usize, g: &Geom) -> Shape {
     }
 }
 
-conv_impl! { Model<T> for Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi> {
+conv_impl! { Model<T> for Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi, PB> {
     type Grads = Self;
     no_buffers!();
 
@@ -740,13 +819,16 @@ impl<
         const D: usize,
         const CPG: usize,
         Bi: Bias<T, O>,
+        const PB: usize,
         const NIN: usize,
         const B: usize,
-    > Layer<T, SMatrix<T, NIN, B>> for Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi>
+    > Layer<T, SMatrix<T, NIN, B>> for Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi, PB>
 {
     type Output = SMatrix<T, NOUT, B>;
-    type Cache = SMatrix<T, NOUT, B>;
+    type Cache = ConvCache<T, NOUT, B, KH, KW, CPG, PB>;
 
+    /// The direct loops over the taps: no scratch buffer (the patch buffer is in the training
+    /// cache), the same sums in the same order as the training passes.
     fn forward(&self, x: &SMatrix<T, NIN, B>, y: &mut Self::Output) {
         nonempty_batch::<B>();
         Self::check::<NIN>();
@@ -763,8 +845,7 @@ impl<
         x: &SMatrix<T, NIN, B>,
         cache: &'c mut Self::Cache,
     ) -> &'c Self::Output {
-        self.forward(x, cache);
-        cache
+        self.forward_frozen(x, cache)
     }
 
     fn forward_frozen<'c>(
@@ -772,33 +853,56 @@ impl<
         x: &SMatrix<T, NIN, B>,
         cache: &'c mut Self::Cache,
     ) -> &'c Self::Output {
-        self.forward(x, cache);
-        cache
+        nonempty_batch::<B>();
+        Self::check::<NIN>();
+        let ConvCache { output, patches } = cache;
+        let patches = patches
+            .as_flattened_mut()
+            .as_flattened_mut()
+            .as_flattened_mut();
+        if !Self::IM2COL || patches.is_empty() {
+            self.forward(x, output);
+        } else {
+            let g = Self::GEOM;
+            let w = self.weight_slice();
+            let bias = self.bias.tensor(0);
+            for (xs, ys) in x.data.0.iter().zip(output.data.0.iter_mut()) {
+                let sample = Sample {
+                    g: &g,
+                    cpg: CPG,
+                    opg: Self::OPG,
+                    x: xs,
+                    pb: PB,
+                };
+                sample.forward(w, bias, ys, patches);
+            }
+        }
+        output
     }
 
     fn output(cache: &Self::Cache) -> &Self::Output {
-        cache
+        &cache.output
     }
 
     fn backward(
         &self,
         x: &SMatrix<T, NIN, B>,
-        _cache: &mut Self::Cache,
+        cache: &mut Self::Cache,
         dy: &mut Self::Output,
-        dx: Option<&mut SMatrix<T, NIN, B>>,
+        mut dx: Option<&mut SMatrix<T, NIN, B>>,
         grads: Option<&mut Self>,
     ) {
         Self::check::<NIN>();
         let g = Self::GEOM;
+        let patches = cache
+            .patches
+            .as_flattened_mut()
+            .as_flattened_mut()
+            .as_flattened_mut();
+        let w = self.weight_slice();
+        let mut gw = None;
         if let Some(grads) = grads {
             let Self { weight, bias, .. } = grads;
-            let gw = weight
-                .as_flattened_mut()
-                .as_flattened_mut()
-                .as_flattened_mut();
-            for (xs, dys) in x.data.0.iter().zip(dy.data.0.iter()) {
-                weight_grad(&g, CPG, Self::OPG, gw, xs, dys);
-            }
             if let Some(gb) = bias.tensor_mut(0) {
                 let map = g.out_map().max(1);
                 for dys in dy.data.0.iter() {
@@ -807,13 +911,87 @@ impl<
                     }
                 }
             }
+            gw = Some(
+                weight
+                    .as_flattened_mut()
+                    .as_flattened_mut()
+                    .as_flattened_mut(),
+            );
         }
-        if let Some(dx) = dx {
-            let w = self.weight_slice();
-            for (dxs, dys) in dx.data.0.iter_mut().zip(dy.data.0.iter()) {
-                input_grad(&g, CPG, Self::OPG, w, dys, dxs);
+        if !Self::IM2COL || patches.is_empty() {
+            if let Some(gw) = gw {
+                for (xs, dys) in x.data.0.iter().zip(dy.data.0.iter()) {
+                    weight_grad(&g, CPG, Self::OPG, gw, xs, dys);
+                }
             }
+            if let Some(dx) = dx {
+                for (dxs, dys) in dx.data.0.iter_mut().zip(dy.data.0.iter()) {
+                    input_grad(&g, CPG, Self::OPG, w, dys, dxs);
+                }
+            }
+            return;
         }
+        for (s, (xs, dys)) in x.data.0.iter().zip(dy.data.0.iter()).enumerate() {
+            let sample = Sample {
+                g: &g,
+                cpg: CPG,
+                opg: Self::OPG,
+                x: xs,
+                pb: PB,
+            };
+            let dxs = dx
+                .as_deref_mut()
+                .and_then(|dx| dx.data.0.get_mut(s))
+                .map(|c| c.as_mut_slice());
+            sample.backward(w, dys, gw.as_deref_mut(), dxs, patches);
+        }
+    }
+}
+
+/// The training cache of a [`Conv`]: its output, and the patch buffer of the im2col products:
+/// `PB` output positions of each of the `KH·KW·CPG` rows of the patch matrix (none for
+/// `PB = 0`, where training runs the direct loops). It is part of the
+/// [`Workspace`](crate::Workspace), so [`crate::memory::training_bytes`] counts it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConvCache<
+    T: Scalar,
+    const NOUT: usize,
+    const B: usize,
+    const KH: usize,
+    const KW: usize,
+    const CPG: usize,
+    const PB: usize,
+> {
+    /// The output of the forward pass.
+    pub output: SMatrix<T, NOUT, B>,
+    /// Scratch of the im2col products: the rows of the patch matrix by tap, then input
+    /// channel; holds unspecified values between calls.
+    patches: [[[[T; PB]; CPG]; KW]; KH],
+}
+
+impl<
+        T: Scalar,
+        const NOUT: usize,
+        const B: usize,
+        const KH: usize,
+        const KW: usize,
+        const CPG: usize,
+        const PB: usize,
+    > Zeroed for ConvCache<T, NOUT, B, KH, KW, CPG, PB>
+{
+    fn zeroed() -> Self {
+        Self {
+            output: SMatrix::zeros(),
+            patches: [[[[T::zero(); PB]; CPG]; KW]; KH],
+        }
+    }
+    fn set_zero(&mut self) {
+        self.output.set_zero();
+        self.patches
+            .as_flattened_mut()
+            .as_flattened_mut()
+            .as_flattened_mut()
+            .fill(T::zero());
     }
 }
 
@@ -986,6 +1164,484 @@ fn input_grad<T: Scalar>(g: &Geom, cpg: usize, opg: usize, w: &[T], dy: &[T], dx
                     }
                 });
             }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// im2col: the training passes through the patch buffer of the cache.
+//
+// For each sample and group, the output positions are taken in blocks of `PB`, and the patch
+// matrix of a block (one row per kernel tap and input channel, one column per output
+// position: the input that this tap of this channel reads for this output, zero on the
+// padding) is copied into the patch buffer. Then:
+//
+// * forward: the outputs are the weights times the patch matrix, in register tiles of 4
+//   output channels × 2 vectors of positions. The buffer holds the patch matrix by rows, tap
+//   by tap (row `t·CPG + c`), so that each output is summed in the order of the direct loops
+//   (taps, then channels, then the bias): the results are bit-identical to
+//   [`Layer::forward`]'s.
+// * backward: the buffer holds the patch matrix transposed, one position at a time with its
+//   rows in the weights' order (`c·taps + t`). The weight gradient adds the output gradient
+//   times it (tiles of 4 output channels × 2 vectors of weights); the input gradient, the
+//   weights transposed times the output gradient (tiles of 4 positions × 2 vectors of patch
+//   rows), is written into the buffer, then added into the input positions it was read from
+//   (col2im).
+
+/// Output positions per block of a [`Conv`]'s im2col patch buffer by default (the type
+/// parameter `PB`): the buffer holds `KH·KW·CPG·PB` scalars. `PB = 0` trains with the direct
+/// loops and no buffer.
+pub const PATCH_BLOCK: usize = 32;
+
+/// The fewest output channels per group for which a [`Conv`] with a patch buffer trains
+/// with im2col ([`Conv::IM2COL`]): with fewer (a depthwise convolution has 1), each patch
+/// value feeds too few products to pay for its copy, and the direct loops are faster.
+pub const IM2COL_MIN_OPG: usize = 4;
+
+/// Elements of `f32` and `f64` in a vector register of the build target.
+const LANES32: usize = crate::kernels::VECTOR_BYTES / 4;
+const LANES64: usize = crate::kernels::VECTOR_BYTES / 8;
+
+/// `true` when `T` is `f32`.
+#[inline(always)]
+fn is_f32<T>() -> bool {
+    core::mem::size_of::<T>() == 4
+}
+
+/// The `N` elements of `s` from `start`, if there are that many.
+#[inline(always)]
+fn block<T, const N: usize>(s: &[T], start: usize) -> Option<&[T; N]> {
+    s.get(start..)?.first_chunk::<N>()
+}
+
+/// The `N` elements of `s` from `start`, mutable, if there are that many.
+#[inline(always)]
+fn block_mut<T, const N: usize>(s: &mut [T], start: usize) -> Option<&mut [T; N]> {
+    s.get_mut(start..)?.first_chunk_mut::<N>()
+}
+
+/// `sums += v · b`, element by element.
+#[inline(always)]
+fn add_scaled<T: Scalar, const N: usize>(sums: &mut [T; N], v: &[T; N], b: T) {
+    for (s, &x) in sums.iter_mut().zip(v) {
+        *s += x * b;
+    }
+}
+
+/// One kind of register tile of a product: `NR` columns from `j`, `MR` rows from `i`.
+trait Tile {
+    fn run<const NR: usize, const MR: usize>(&mut self, j: usize, i: usize);
+}
+
+/// Covers `cols × rows` with tiles of 4 columns (then single ones) × `M2` rows (then `M1`,
+/// then single ones).
+#[inline(always)]
+fn tiles<Op: Tile, const M2: usize, const M1: usize>(cols: usize, rows: usize, op: &mut Op) {
+    // Offsets inside one block: far from overflowing.
+    let mut j: usize = 0;
+    while j.wrapping_add(4) <= cols {
+        tile_rows::<Op, 4, M2, M1>(j, rows, op);
+        j = j.wrapping_add(4);
+    }
+    while j < cols {
+        tile_rows::<Op, 1, M2, M1>(j, rows, op);
+        j = j.wrapping_add(1);
+    }
+}
+
+#[inline(always)]
+fn tile_rows<Op: Tile, const NR: usize, const M2: usize, const M1: usize>(
+    j: usize,
+    rows: usize,
+    op: &mut Op,
+) {
+    let mut i: usize = 0;
+    while i.wrapping_add(M2) <= rows {
+        op.run::<NR, M2>(j, i);
+        i = i.wrapping_add(M2);
+    }
+    while i.wrapping_add(M1) <= rows {
+        op.run::<NR, M1>(j, i);
+        i = i.wrapping_add(M1);
+    }
+    while i < rows {
+        op.run::<NR, 1>(j, i);
+        i = i.wrapping_add(1);
+    }
+}
+
+/// [`tiles`] with tiles of two vector registers' worth of rows of `T` (then one).
+#[inline(always)]
+fn tiles_of<T, Op: Tile>(cols: usize, rows: usize, op: &mut Op) {
+    if is_f32::<T>() {
+        tiles::<Op, { 2 * LANES32 }, LANES32>(cols, rows, op);
+    } else {
+        tiles::<Op, { 2 * LANES64 }, LANES64>(cols, rows, op);
+    }
+}
+
+/// One sample of a convolution through the patch buffer.
+struct Sample<'a, T> {
+    g: &'a Geom,
+    cpg: usize,
+    opg: usize,
+    x: &'a [T],
+    pb: usize,
+}
+
+/// The sizes of one block of output positions of one group.
+#[derive(Clone, Copy)]
+struct Block {
+    /// The first output position, and how many there are (at most `pb`).
+    n0: usize,
+    nb: usize,
+    /// Positions per row of the patch buffer.
+    pb: usize,
+    taps: usize,
+    cpg: usize,
+    opg: usize,
+    /// Weights per output channel, and rows of the patch matrix (`cpg · taps`).
+    per_out: usize,
+    in_map: usize,
+    out_map: usize,
+}
+
+impl<T: Scalar> Sample<'_, T> {
+    /// The blocks of output positions of every group: calls `f` with the block, the group's
+    /// input maps, and its index.
+    fn blocks(&self, mut f: impl FnMut(&Block, &[T], usize)) {
+        let (in_map, out_map, taps, per_out, cpg, opg) = loop_sizes(self.g, self.cpg, self.opg);
+        let pb = self.pb.max(1);
+        for (gi, xg) in self.x.chunks_exact(cpg.saturating_mul(in_map)).enumerate() {
+            let mut n0: usize = 0;
+            while n0 < out_map {
+                let nb = out_map.wrapping_sub(n0).min(pb);
+                let b = Block {
+                    n0,
+                    nb,
+                    pb,
+                    taps,
+                    cpg,
+                    opg,
+                    per_out,
+                    in_map,
+                    out_map,
+                };
+                f(&b, xg, gi);
+                n0 = n0.wrapping_add(nb);
+            }
+        }
+    }
+
+    /// `y = conv(x, w) + bias`, bit-identical to [`forward`].
+    fn forward(&self, w: &[T], bias: Option<&[T]>, y: &mut [T], patches: &mut [T]) {
+        let (_, out_map, _, per_out, _, opg) = loop_sizes(self.g, self.cpg, self.opg);
+        let y_group = opg.saturating_mul(out_map);
+        let w_group = opg.saturating_mul(per_out);
+        self.blocks(|b, xg, gi| {
+            let yg = y.get_mut(gi.saturating_mul(y_group)..);
+            let wg = w.get(gi.saturating_mul(w_group)..);
+            let (Some(yg), Some(wg)) = (yg, wg) else {
+                return;
+            };
+            b.fill_rows(self.g, xg, patches);
+            let mut op = Forward {
+                b,
+                w: wg,
+                patches,
+                y: yg,
+            };
+            tiles_of::<T, _>(b.opg, b.nb, &mut op);
+        });
+        if let Some(bias) = bias {
+            for (ymap, &bv) in y.chunks_exact_mut(out_map).zip(bias) {
+                for v in ymap {
+                    *v += bv;
+                }
+            }
+        }
+    }
+
+    /// Adds `∂L/∂w` of `dy` to `gw` (if given) and writes `∂L/∂x` into `dx` (if given).
+    fn backward(
+        &self,
+        w: &[T],
+        dy: &[T],
+        mut gw: Option<&mut [T]>,
+        mut dx: Option<&mut [T]>,
+        patches: &mut [T],
+    ) {
+        let (in_map, out_map, _, per_out, cpg, opg) = loop_sizes(self.g, self.cpg, self.opg);
+        if let Some(dx) = dx.as_deref_mut() {
+            dx.fill(T::zero());
+        }
+        let y_group = opg.saturating_mul(out_map);
+        let w_group = opg.saturating_mul(per_out);
+        let x_group = cpg.saturating_mul(in_map);
+        self.blocks(|b, xg, gi| {
+            let (Some(dyg), Some(wg)) = (
+                dy.get(gi.saturating_mul(y_group)..),
+                w.get(gi.saturating_mul(w_group)..),
+            ) else {
+                return;
+            };
+            if let Some(gwg) = gw
+                .as_deref_mut()
+                .and_then(|gw| gw.get_mut(gi.saturating_mul(w_group)..))
+            {
+                b.fill_columns(self.g, xg, patches);
+                let mut op = WeightGrad {
+                    b,
+                    dy: dyg,
+                    patches,
+                    gw: gwg,
+                };
+                tiles_of::<T, _>(b.opg, b.per_out, &mut op);
+            }
+            if let Some(dxg) = dx
+                .as_deref_mut()
+                .and_then(|dx| dx.get_mut(gi.saturating_mul(x_group)..))
+            {
+                let mut op = InputGrad {
+                    b,
+                    w: wg,
+                    dy: dyg,
+                    patches,
+                };
+                tiles_of::<T, _>(b.nb, b.per_out, &mut op);
+                b.col2im(self.g, patches, dxg);
+            }
+        });
+    }
+}
+
+impl Block {
+    /// The patch matrix of this block by rows (row `t·cpg + c`, `pb` apart), from the
+    /// group's input maps `xg`.
+    fn fill_rows<T: Scalar>(&self, g: &Geom, xg: &[T], patches: &mut [T]) {
+        for row in patches.chunks_exact_mut(self.pb).take(self.per_out) {
+            if let Some(r) = row.get_mut(..self.nb) {
+                r.fill(T::zero());
+            }
+        }
+        let per_tap = patches.chunks_exact_mut(self.cpg.saturating_mul(self.pb));
+        for ((_, (ky, kx)), tap_rows) in kernel_taps(g).zip(per_tap) {
+            self.runs(g, ky, kx, |p0, xs, len| {
+                let rows = tap_rows.chunks_exact_mut(self.pb);
+                for (prow, xmap) in rows.zip(xg.chunks_exact(self.in_map)) {
+                    let dst = prow.get_mut(p0..p0.saturating_add(len));
+                    if let (Some(dst), Some(src)) = (dst, xmap.get(xs..)) {
+                        for (d, &v) in dst.iter_mut().zip(src.iter().step_by(g.sw.max(1))) {
+                            *d = v;
+                        }
+                    }
+                }
+            });
+        }
+    }
+
+    /// The patch matrix of this block transposed: position `p` at `p·per_out`, its rows in
+    /// the weights' order (`c·taps + t`).
+    fn fill_columns<T: Scalar>(&self, g: &Geom, xg: &[T], patches: &mut [T]) {
+        if let Some(used) = patches.get_mut(..self.nb.saturating_mul(self.per_out)) {
+            used.fill(T::zero());
+        }
+        let step = self.per_out.max(1);
+        for (t, (ky, kx)) in kernel_taps(g) {
+            self.runs(g, ky, kx, |p0, xs, len| {
+                let start = p0.saturating_mul(step).saturating_add(t);
+                let Some(cols) = patches.get_mut(start..) else {
+                    return;
+                };
+                let mut k: usize = 0;
+                for xmap in xg.chunks_exact(self.in_map).take(self.cpg) {
+                    let src = xmap.get(xs..).unwrap_or(&[]).iter().step_by(g.sw.max(1));
+                    let dst = cols
+                        .get_mut(k..)
+                        .unwrap_or(&mut [])
+                        .iter_mut()
+                        .step_by(step);
+                    for (d, &v) in dst.zip(src).take(len) {
+                        *d = v;
+                    }
+                    k = k.saturating_add(self.taps);
+                }
+            });
+        }
+    }
+
+    /// Adds the transposed patch matrix's gradient in the buffer (laid out as by
+    /// [`Block::fill_columns`]) into the input positions it was read from: col2im.
+    fn col2im<T: Scalar>(&self, g: &Geom, patches: &[T], dxg: &mut [T]) {
+        let step = self.per_out.max(1);
+        for (t, (ky, kx)) in kernel_taps(g) {
+            self.runs(g, ky, kx, |p0, xs, len| {
+                let start = p0.saturating_mul(step).saturating_add(t);
+                let Some(cols) = patches.get(start..) else {
+                    return;
+                };
+                let mut k: usize = 0;
+                for xmap in dxg.chunks_exact_mut(self.in_map).take(self.cpg) {
+                    let dst = xmap.get_mut(xs..).unwrap_or(&mut []);
+                    let src = cols.get(k..).unwrap_or(&[]).iter().step_by(step);
+                    for (d, &v) in dst.iter_mut().step_by(g.sw.max(1)).zip(src).take(len) {
+                        *d += v;
+                    }
+                    k = k.saturating_add(self.taps);
+                }
+            });
+        }
+    }
+
+    /// For tap `(ky, kx)`: calls `f(p, xs, n)` for each run of `n` outputs of this block that
+    /// the tap reaches inside the input, starting at position `p` of the block and reading the
+    /// inputs `xs, xs + sw, …` of a map.
+    #[inline(always)]
+    fn runs(&self, g: &Geom, ky: usize, kx: usize, mut f: impl FnMut(usize, usize, usize)) {
+        let end = self.n0.saturating_add(self.nb);
+        let ow = g.ow.max(1);
+        let first_row = self.n0.checked_div(ow).unwrap_or(0);
+        let end_row = end.div_ceil(ow);
+        g.rows_between(ky, kx, first_row, end_row, |ys, xs, n| {
+            let lo = ys.max(self.n0);
+            let hi = ys.saturating_add(n).min(end);
+            if lo >= hi {
+                return;
+            }
+            let skip = lo.wrapping_sub(ys);
+            let xs = xs.saturating_add(skip.saturating_mul(g.sw));
+            f(lo.wrapping_sub(self.n0), xs, hi.wrapping_sub(lo));
+        });
+    }
+}
+
+/// The forward product of one block: outputs `y[j][n0 + i]` of the group (`[opg][out_map]`)
+/// from the weights `w` (`[opg][cpg][taps]`) and the patch matrix by rows.
+struct Forward<'a, T> {
+    b: &'a Block,
+    w: &'a [T],
+    patches: &'a [T],
+    y: &'a mut [T],
+}
+
+impl<T: Scalar> Tile for Forward<'_, T> {
+    #[inline(always)]
+    fn run<const NR: usize, const MR: usize>(&mut self, j: usize, i: usize) {
+        let b = self.b;
+        let Some(w) = self.w.get(j.saturating_mul(b.per_out)..) else {
+            return;
+        };
+        let mut acc = [[T::zero(); MR]; NR];
+        let mut rows = self.patches.chunks_exact(b.pb);
+        // The rows by tap, then channel: the order of the direct loops' sums.
+        for t in 0..b.taps {
+            let mut widx = t;
+            for _ in 0..b.cpg {
+                let Some(av) = rows.next().and_then(|r| block::<T, MR>(r, i)) else {
+                    return;
+                };
+                let mut wo = widx;
+                for sums in acc.iter_mut() {
+                    let wv = w.get(wo).copied().unwrap_or_else(T::zero);
+                    add_scaled(sums, av, wv);
+                    wo = wo.wrapping_add(b.per_out);
+                }
+                widx = widx.wrapping_add(b.taps);
+            }
+        }
+        let mut at = j
+            .saturating_mul(b.out_map)
+            .saturating_add(b.n0)
+            .saturating_add(i);
+        for sums in &acc {
+            if let Some(dst) = block_mut::<T, MR>(self.y, at) {
+                *dst = *sums;
+            }
+            at = at.saturating_add(b.out_map);
+        }
+    }
+}
+
+/// The weight gradient of one block: adds `Σ_p dy[j][n0 + p] · patch[p][k]` to the gradient
+/// `gw[j][k]` of the group's weights (`[opg][per_out]`), from the transposed patch matrix.
+struct WeightGrad<'a, T> {
+    b: &'a Block,
+    dy: &'a [T],
+    patches: &'a [T],
+    gw: &'a mut [T],
+}
+
+impl<T: Scalar> Tile for WeightGrad<'_, T> {
+    #[inline(always)]
+    fn run<const NR: usize, const MR: usize>(&mut self, j: usize, k: usize) {
+        let b = self.b;
+        let mut acc = [[T::zero(); MR]; NR];
+        let mut at = j.saturating_mul(b.per_out).saturating_add(k);
+        for sums in acc.iter_mut() {
+            if let Some(src) = block::<T, MR>(self.gw, at) {
+                *sums = *src;
+            }
+            at = at.saturating_add(b.per_out);
+        }
+        let span = b.n0..b.n0.saturating_add(b.nb);
+        let dy: [&[T]; NR] = core::array::from_fn(|jj| {
+            let at = j.wrapping_add(jj).saturating_mul(b.out_map);
+            self.dy
+                .get(at..)
+                .and_then(|m| m.get(span.clone()))
+                .unwrap_or(&[])
+        });
+        let columns = self.patches.chunks_exact(b.per_out.max(1)).take(b.nb);
+        for (p, col) in columns.enumerate() {
+            let Some(av) = block::<T, MR>(col, k) else {
+                return;
+            };
+            for (sums, dyj) in acc.iter_mut().zip(&dy) {
+                let dv = dyj.get(p).copied().unwrap_or_else(T::zero);
+                add_scaled(sums, av, dv);
+            }
+        }
+        let mut at = j.saturating_mul(b.per_out).saturating_add(k);
+        for sums in &acc {
+            if let Some(dst) = block_mut::<T, MR>(self.gw, at) {
+                *dst = *sums;
+            }
+            at = at.saturating_add(b.per_out);
+        }
+    }
+}
+
+/// The input gradient of one block's transposed patch matrix: position `p`, row `k` is
+/// `Σ_j w[j][k] · dy[j][n0 + p]`, written into the patch buffer.
+struct InputGrad<'a, T> {
+    b: &'a Block,
+    w: &'a [T],
+    dy: &'a [T],
+    patches: &'a mut [T],
+}
+
+impl<T: Scalar> Tile for InputGrad<'_, T> {
+    #[inline(always)]
+    fn run<const NR: usize, const MR: usize>(&mut self, p: usize, k: usize) {
+        let b = self.b;
+        let mut acc = [[T::zero(); MR]; NR];
+        let ws = self.w.chunks_exact(b.per_out.max(1));
+        let dys = self.dy.chunks_exact(b.out_map.max(1));
+        let at = b.n0.saturating_add(p);
+        for (wj, dymap) in ws.zip(dys).take(b.opg) {
+            let (Some(av), Some(dv)) = (block::<T, MR>(wj, k), block::<T, NR>(dymap, at)) else {
+                return;
+            };
+            for (sums, &d) in acc.iter_mut().zip(dv) {
+                add_scaled(sums, av, d);
+            }
+        }
+        let mut at = p.saturating_mul(b.per_out).saturating_add(k);
+        for sums in &acc {
+            if let Some(dst) = block_mut::<T, MR>(self.patches, at) {
+                *dst = *sums;
+            }
+            at = at.saturating_add(b.per_out);
         }
     }
 }

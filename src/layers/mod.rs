@@ -17,7 +17,9 @@ mod scale;
 
 pub(crate) use activation::sigmoid;
 pub use activation::{Identity, LeakyRelu, Relu, Sigmoid, Softmax, Tanh};
-pub use conv::{conv_out, Conv, Conv1d, Conv2d, OneD, Spatial, TwoD};
+pub use conv::{
+    conv_out, Conv, Conv1d, Conv2d, ConvCache, OneD, Spatial, TwoD, IM2COL_MIN_OPG, PATCH_BLOCK,
+};
 pub use dense::{Bias, Dense, DenseNoBias, NoBias};
 pub use dropout::{Dropout, SavedRng};
 pub use frozen::Frozen;
