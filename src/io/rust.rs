@@ -287,7 +287,8 @@ impl<
         const D: usize,
         const CPG: usize,
         Bi: Bias<T, O> + RustSource,
-    > RustSource for Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi>
+        const PB: usize,
+    > RustSource for Conv<T, Dm, C, O, KH, KW, H, W, NOUT, S, P, D, CPG, Bi, PB>
 {
     fn write_rust<W2: Write>(&self, out: &mut W2) -> fmt::Result {
         out.write_str("tinyprop::layers::Conv::from_parts([")?;

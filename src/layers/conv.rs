@@ -1312,7 +1312,11 @@ impl<T: Scalar> Sample<'_, T> {
     fn blocks(&self, mut f: impl FnMut(&Block, &[T], usize)) {
         let (in_map, out_map, taps, per_out, cpg, opg) = loop_sizes(self.g, self.cpg, self.opg);
         let pb = self.pb.max(1);
-        for (gi, xg) in self.x.chunks_exact(cpg.saturating_mul(in_map)).enumerate() {
+        for (gi, xg) in self
+            .x
+            .chunks_exact((cpg.saturating_mul(in_map)).max(1))
+            .enumerate()
+        {
             let mut n0: usize = 0;
             while n0 < out_map {
                 let nb = out_map.wrapping_sub(n0).min(pb);
@@ -1354,7 +1358,7 @@ impl<T: Scalar> Sample<'_, T> {
             tiles_of::<T, _>(b.opg, b.nb, &mut op);
         });
         if let Some(bias) = bias {
-            for (ymap, &bv) in y.chunks_exact_mut(out_map).zip(bias) {
+            for (ymap, &bv) in y.chunks_exact_mut(out_map.max(1)).zip(bias) {
                 for v in ymap {
                     *v += bv;
                 }
@@ -1419,16 +1423,16 @@ impl Block {
     /// The patch matrix of this block by rows (row `t·cpg + c`, `pb` apart), from the
     /// group's input maps `xg`.
     fn fill_rows<T: Scalar>(&self, g: &Geom, xg: &[T], patches: &mut [T]) {
-        for row in patches.chunks_exact_mut(self.pb).take(self.per_out) {
+        for row in patches.chunks_exact_mut(self.pb.max(1)).take(self.per_out) {
             if let Some(r) = row.get_mut(..self.nb) {
                 r.fill(T::zero());
             }
         }
-        let per_tap = patches.chunks_exact_mut(self.cpg.saturating_mul(self.pb));
+        let per_tap = patches.chunks_exact_mut(self.cpg.saturating_mul(self.pb).max(1));
         for ((_, (ky, kx)), tap_rows) in kernel_taps(g).zip(per_tap) {
             self.runs(g, ky, kx, |p0, xs, len| {
-                let rows = tap_rows.chunks_exact_mut(self.pb);
-                for (prow, xmap) in rows.zip(xg.chunks_exact(self.in_map)) {
+                let rows = tap_rows.chunks_exact_mut(self.pb.max(1));
+                for (prow, xmap) in rows.zip(xg.chunks_exact(self.in_map.max(1))) {
                     let dst = prow.get_mut(p0..p0.saturating_add(len));
                     if let (Some(dst), Some(src)) = (dst, xmap.get(xs..)) {
                         for (d, &v) in dst.iter_mut().zip(src.iter().step_by(g.sw.max(1))) {
@@ -1454,13 +1458,13 @@ impl Block {
                     return;
                 };
                 let mut k: usize = 0;
-                for xmap in xg.chunks_exact(self.in_map).take(self.cpg) {
+                for xmap in xg.chunks_exact(self.in_map.max(1)).take(self.cpg) {
                     let src = xmap.get(xs..).unwrap_or(&[]).iter().step_by(g.sw.max(1));
                     let dst = cols
                         .get_mut(k..)
                         .unwrap_or(&mut [])
                         .iter_mut()
-                        .step_by(step);
+                        .step_by(step.max(1));
                     for (d, &v) in dst.zip(src).take(len) {
                         *d = v;
                     }
@@ -1481,9 +1485,9 @@ impl Block {
                     return;
                 };
                 let mut k: usize = 0;
-                for xmap in dxg.chunks_exact_mut(self.in_map).take(self.cpg) {
+                for xmap in dxg.chunks_exact_mut(self.in_map.max(1)).take(self.cpg) {
                     let dst = xmap.get_mut(xs..).unwrap_or(&mut []);
-                    let src = cols.get(k..).unwrap_or(&[]).iter().step_by(step);
+                    let src = cols.get(k..).unwrap_or(&[]).iter().step_by(step.max(1));
                     for (d, &v) in dst.iter_mut().step_by(g.sw.max(1)).zip(src).take(len) {
                         *d += v;
                     }
@@ -1532,7 +1536,7 @@ impl<T: Scalar> Tile for Forward<'_, T> {
             return;
         };
         let mut acc = [[T::zero(); MR]; NR];
-        let mut rows = self.patches.chunks_exact(b.pb);
+        let mut rows = self.patches.chunks_exact(b.pb.max(1));
         // The rows by tap, then channel: the order of the direct loops' sums.
         for t in 0..b.taps {
             let mut widx = t;

@@ -284,7 +284,9 @@ fn max_forward<T: Scalar>(g: &Geom, x: &[T], y: &mut [T]) {
 fn max_backward<T: Scalar>(g: &Geom, x: &[T], y: &[T], dy: &mut [T], dx: &mut [T]) {
     dx.fill(T::zero());
     let out_map = g.out_map().max(1);
-    let outs = y.chunks_exact(out_map).zip(dy.chunks_exact_mut(out_map));
+    let outs = y
+        .chunks_exact(out_map.max(1))
+        .zip(dy.chunks_exact_mut(out_map.max(1)));
     let ins = maps(g, x).zip(dx.chunks_exact_mut(g.in_map().max(1)));
     for ((xmap, dxmap), (ymap, dymap)) in ins.zip(outs) {
         for ky in 0..g.kh {
@@ -298,7 +300,10 @@ fn max_backward<T: Scalar>(g: &Geom, x: &[T], y: &[T], dy: &mut [T], dx: &mut [T
                         dxmap.get_mut(xs..),
                     ) {
                         let step = g.sw.max(1);
-                        let inputs = xr.iter().step_by(step).zip(dxr.iter_mut().step_by(step));
+                        let inputs = xr
+                            .iter()
+                            .step_by(step.max(1))
+                            .zip(dxr.iter_mut().step_by(step.max(1)));
                         for ((&yv, dv), (&xv, dxv)) in yr.iter().zip(dyr.iter_mut()).zip(inputs) {
                             #[allow(clippy::eq_op)] // `v != v`: NaN
                             if xv == yv || (xv != xv && yv != yv) {
@@ -420,7 +425,7 @@ impl<T: Scalar, const C: usize, const NIN: usize, const B: usize> Layer<T, SMatr
         let map = NIN.checked_div(C).unwrap_or(1).max(1);
         let scale = T::one() / T::of_f64(map as f64);
         for (xs, ys) in x.data.0.iter().zip(y.data.0.iter_mut()) {
-            for (yv, xm) in ys.iter_mut().zip(xs.chunks_exact(map)) {
+            for (yv, xm) in ys.iter_mut().zip(xs.chunks_exact(map.max(1))) {
                 *yv = xm.iter().fold(T::zero(), |a, &v| a + v) * scale;
             }
         }
@@ -460,7 +465,7 @@ impl<T: Scalar, const C: usize, const NIN: usize, const B: usize> Layer<T, SMatr
         let map = NIN.checked_div(C).unwrap_or(1).max(1);
         let scale = T::one() / T::of_f64(map as f64);
         for (dxs, dys) in dx.data.0.iter_mut().zip(dy.data.0.iter()) {
-            for (&dv, dxm) in dys.iter().zip(dxs.chunks_exact_mut(map)) {
+            for (&dv, dxm) in dys.iter().zip(dxs.chunks_exact_mut(map.max(1))) {
                 dxm.fill(dv * scale);
             }
         }
