@@ -259,7 +259,7 @@ fn store<T: Copy, const N: usize>(dst: &mut [T; N], src: &[T; N], skip: usize) {
 /// left in memory and, at every step, gathered from it and scattered back, several times
 /// slower than the tile in registers. Elsewhere it unrolls that loop and keeps the
 /// accumulators in registers, as intended.
-const COLUMN_CALLS: bool = cfg!(target_feature = "avx512f");
+pub(crate) const COLUMN_CALLS: bool = cfg!(target_feature = "avx512f");
 
 /// Calls `f` on `x[j]` and `y[j]` for each column `j` in order: as [`column_calls`] where
 /// [`COLUMN_CALLS`], otherwise in a loop.
@@ -278,7 +278,11 @@ fn each_column<X, Y, const N: usize>(x: &mut [X; N], y: &[Y; N], mut f: impl FnM
 /// column where there are 1, 2, 4 or 8 of them (a loop otherwise), so that the compiler sees
 /// no loop over the columns.
 #[inline(always)]
-fn column_calls<X, Y, const N: usize>(x: &mut [X; N], y: &[Y; N], mut f: impl FnMut(&mut X, &Y)) {
+pub(crate) fn column_calls<X, Y, const N: usize>(
+    x: &mut [X; N],
+    y: &[Y; N],
+    mut f: impl FnMut(&mut X, &Y),
+) {
     match (x.as_mut_slice(), y.as_slice()) {
         ([x0], [y0]) => f(x0, y0),
         ([x0, x1], [y0, y1]) => {

@@ -1199,6 +1199,8 @@ pub const PATCH_BLOCK: usize = 32;
 pub const IM2COL_MIN_OPG: usize = 4;
 
 /// Elements of `f32` and `f64` in a vector register of the build target.
+use crate::kernels::{column_calls, COLUMN_CALLS};
+
 const LANES32: usize = crate::kernels::VECTOR_BYTES / 4;
 const LANES64: usize = crate::kernels::VECTOR_BYTES / 8;
 
@@ -1225,6 +1227,37 @@ fn block_mut<T, const N: usize>(s: &mut [T], start: usize) -> Option<&mut [T; N]
 fn add_scaled<T: Scalar, const N: usize>(sums: &mut [T; N], v: &[T; N], b: T) {
     for (s, &x) in sums.iter_mut().zip(v) {
         *s += x * b;
+    }
+}
+
+/// Writes the columns of the tile `acc` to `dst` from `at`, `stride` apart.
+///
+/// On AVX-512 targets ([`COLUMN_CALLS`]) the tiles go through their columns as one call per
+/// column ([`column_calls`]): there LLVM vectorizes a loop over a tile's columns *across*
+/// them, with the accumulators gathered from and scattered to memory, several times slower.
+#[inline(always)]
+fn store_columns<T: Copy, const NR: usize, const MR: usize>(
+    acc: &mut [[T; MR]; NR],
+    dst: &mut [T],
+    at: usize,
+    stride: usize,
+) {
+    if COLUMN_CALLS {
+        let offsets: [usize; NR] =
+            core::array::from_fn(|jj| at.saturating_add(jj.saturating_mul(stride)));
+        column_calls(acc, &offsets, |sums, &at| {
+            if let Some(d) = block_mut::<T, MR>(dst, at) {
+                *d = *sums;
+            }
+        });
+    } else {
+        let mut at = at;
+        for sums in acc.iter() {
+            if let Some(d) = block_mut::<T, MR>(dst, at) {
+                *d = *sums;
+            }
+            at = at.saturating_add(stride);
+        }
     }
 }
 
@@ -1544,25 +1577,28 @@ impl<T: Scalar> Tile for Forward<'_, T> {
                 let Some(av) = rows.next().and_then(|r| block::<T, MR>(r, i)) else {
                     return;
                 };
-                let mut wo = widx;
-                for sums in acc.iter_mut() {
-                    let wv = w.get(wo).copied().unwrap_or_else(T::zero);
-                    add_scaled(sums, av, wv);
-                    wo = wo.wrapping_add(b.per_out);
+                if COLUMN_CALLS {
+                    let wv: [T; NR] = core::array::from_fn(|jj| {
+                        let wo = widx.wrapping_add(jj.wrapping_mul(b.per_out));
+                        w.get(wo).copied().unwrap_or_else(T::zero)
+                    });
+                    column_calls(&mut acc, &wv, |sums, &wv| add_scaled(sums, av, wv));
+                } else {
+                    let mut wo = widx;
+                    for sums in acc.iter_mut() {
+                        let wv = w.get(wo).copied().unwrap_or_else(T::zero);
+                        add_scaled(sums, av, wv);
+                        wo = wo.wrapping_add(b.per_out);
+                    }
                 }
                 widx = widx.wrapping_add(b.taps);
             }
         }
-        let mut at = j
+        let at = j
             .saturating_mul(b.out_map)
             .saturating_add(b.n0)
             .saturating_add(i);
-        for sums in &acc {
-            if let Some(dst) = block_mut::<T, MR>(self.y, at) {
-                *dst = *sums;
-            }
-            at = at.saturating_add(b.out_map);
-        }
+        store_columns(&mut acc, self.y, at, b.out_map);
     }
 }
 
@@ -1580,12 +1616,20 @@ impl<T: Scalar> Tile for WeightGrad<'_, T> {
     fn run<const NR: usize, const MR: usize>(&mut self, j: usize, k: usize) {
         let b = self.b;
         let mut acc = [[T::zero(); MR]; NR];
-        let mut at = j.saturating_mul(b.per_out).saturating_add(k);
-        for sums in acc.iter_mut() {
+        let at = j.saturating_mul(b.per_out).saturating_add(k);
+        let offsets: [usize; NR] =
+            core::array::from_fn(|jj| at.saturating_add(jj.saturating_mul(b.per_out)));
+        let load = |sums: &mut [T; MR], &at: &usize| {
             if let Some(src) = block::<T, MR>(self.gw, at) {
                 *sums = *src;
             }
-            at = at.saturating_add(b.per_out);
+        };
+        if COLUMN_CALLS {
+            column_calls(&mut acc, &offsets, load);
+        } else {
+            acc.iter_mut()
+                .zip(&offsets)
+                .for_each(|(sums, at)| load(sums, at));
         }
         let span = b.n0..b.n0.saturating_add(b.nb);
         let dy: [&[T]; NR] = core::array::from_fn(|jj| {
@@ -1600,18 +1644,23 @@ impl<T: Scalar> Tile for WeightGrad<'_, T> {
             let Some(av) = block::<T, MR>(col, k) else {
                 return;
             };
-            for (sums, dyj) in acc.iter_mut().zip(&dy) {
-                let dv = dyj.get(p).copied().unwrap_or_else(T::zero);
-                add_scaled(sums, av, dv);
+            if COLUMN_CALLS {
+                let dv: [T; NR] = core::array::from_fn(|jj| {
+                    dy.get(jj)
+                        .and_then(|d| d.get(p))
+                        .copied()
+                        .unwrap_or_else(T::zero)
+                });
+                column_calls(&mut acc, &dv, |sums, &dv| add_scaled(sums, av, dv));
+            } else {
+                for (sums, dyj) in acc.iter_mut().zip(&dy) {
+                    let dv = dyj.get(p).copied().unwrap_or_else(T::zero);
+                    add_scaled(sums, av, dv);
+                }
             }
         }
-        let mut at = j.saturating_mul(b.per_out).saturating_add(k);
-        for sums in &acc {
-            if let Some(dst) = block_mut::<T, MR>(self.gw, at) {
-                *dst = *sums;
-            }
-            at = at.saturating_add(b.per_out);
-        }
+        let at = j.saturating_mul(b.per_out).saturating_add(k);
+        store_columns(&mut acc, self.gw, at, b.per_out);
     }
 }
 
@@ -1636,16 +1685,15 @@ impl<T: Scalar> Tile for InputGrad<'_, T> {
             let (Some(av), Some(dv)) = (block::<T, MR>(wj, k), block::<T, NR>(dymap, at)) else {
                 return;
             };
-            for (sums, &d) in acc.iter_mut().zip(dv) {
-                add_scaled(sums, av, d);
+            if COLUMN_CALLS {
+                column_calls(&mut acc, dv, |sums, &d| add_scaled(sums, av, d));
+            } else {
+                for (sums, &d) in acc.iter_mut().zip(dv) {
+                    add_scaled(sums, av, d);
+                }
             }
         }
-        let mut at = p.saturating_mul(b.per_out).saturating_add(k);
-        for sums in &acc {
-            if let Some(dst) = block_mut::<T, MR>(self.patches, at) {
-                *dst = *sums;
-            }
-            at = at.saturating_add(b.per_out);
-        }
+        let at = p.saturating_mul(b.per_out).saturating_add(k);
+        store_columns(&mut acc, self.patches, at, b.per_out);
     }
 }
