@@ -243,7 +243,8 @@ pub const fn multiply_by_quantized_multiplier(x: i32, multiplier: i32, shift: i3
 }
 
 /// TFLite's `MultiplyByQuantizedMultiplier` in its "single rounding" form (built with
-/// `TFLITE_SINGLE_ROUNDING`, and the one LiteRT's int8 fully connected kernel computes): the
+/// `TFLITE_SINGLE_ROUNDING`; it also reproduces LiteRT's reference fully connected kernel, see
+/// [`Rounding`]): the
 /// 64-bit product `x · multiplier` rounded once, `(x·multiplier + 2^(30 − shift)) >> (31 −
 /// shift)` (halves up), saturated to `i32`.
 ///
@@ -292,10 +293,21 @@ pub const fn multiply_by_quantized_multiplier_single_rounding(
 /// Which of TFLite's two forms of [`multiply_by_quantized_multiplier`] a layer uses.
 ///
 /// TFLite's default build rounds twice ([`Double`](Rounding::Double)); builds with
-/// `TFLITE_SINGLE_ROUNDING` round once ([`Single`](Rounding::Single)). LiteRT 2.3's reference
-/// kernels, measured on the test models: `CONV_2D` and `DEPTHWISE_CONV_2D` round twice,
-/// `FULLY_CONNECTED` (per-channel weights) rounds once. The two differ by one unit on a small
-/// fraction of outputs (the products within about 2^−31 of a half).
+/// `TFLITE_SINGLE_ROUNDING` round once ([`Single`](Rounding::Single)). Measured against
+/// LiteRT 2.3's reference kernels on the test models:
+///
+/// * `CONV_2D` and `DEPTHWISE_CONV_2D` round twice: `Double` reproduces every output
+///   (`Single` differs on about 0.1 % of them).
+/// * `FULLY_CONNECTED` does not use the fixed-point multiplier there: LiteRT's reference kernel
+///   computes `round(acc · real)` in double precision (`real = input_scale · weight_scale /
+///   output_scale`). `Single` reproduces every output of the test models; it can differ from
+///   that floating-point formula only where `acc · real` lies within about `|acc · real| ·
+///   2^−31` of a half-integer, or is exactly a negative half (C's `round` goes away from zero,
+///   `Single` up). `Double` differs on about 0.1 % of the outputs.
+///
+/// Runtimes that follow the int8 specification's fixed-point arithmetic everywhere (TFLite
+/// Micro's reference kernels, LiteRT's optimized kernels) use the form of their build, `Double`
+/// by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Rounding {
     /// gemmlowp's rounding high multiply, then a rounding right shift
@@ -503,8 +515,8 @@ impl<const O: usize> Requantize<O> {
 /// `y[o] = requantize(Σ_i weight[o][i] · (x[i] − input_zero_point) + bias[o])`; the weight
 /// is TFLite's `[O, I]` tensor. TensorFlow's converter (2.21) quantizes a Keras `Dense`
 /// layer's weights per output channel; a per-tensor scale is the same arithmetic with every
-/// channel's multiplier equal (see [`Requantize::new`]). To reproduce LiteRT's fully connected
-/// kernel, requantize with [`Rounding::Single`] (see [`Rounding`]).
+/// channel's multiplier equal (see [`Requantize::new`]). To reproduce LiteRT's reference fully
+/// connected kernel, requantize with [`Rounding::Single`] (see [`Rounding`]).
 ///
 /// See the [module docs](self) for an example.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

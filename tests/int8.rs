@@ -661,6 +661,63 @@ const MODELS: [&str; 5] = [
     "mlp_64_32_10",
 ];
 
+/// LiteRT's reference fully connected kernel computes `round(acc · real)` in double precision
+/// (C's `round`: halves away from zero). Single rounding with TFLite's 31-bit multiplier is
+/// the same on the test models' data; here, on many more accumulators, with the multipliers
+/// of the test models' fully connected layers, how often they differ (and that they differ
+/// only next to a half).
+#[test]
+fn single_rounding_against_litert_floating_point_fully_connected() {
+    let mut reals = vec![];
+    for name in ["fc_16_8_relu", "mlp_64_32_10"] {
+        let m = load(name);
+        let mut input_scale = m.input_scale;
+        for op in &m.ops {
+            for &w in &op.weight_scales {
+                reals.push(f64::from(input_scale) * f64::from(w) / f64::from(op.output_scale));
+            }
+            input_scale = op.output_scale;
+        }
+    }
+    let mut rng = SplitMix64::new(8);
+    let (mut n, mut single_differs, mut double_differs) = (0u64, 0u64, 0u64);
+    for &real in &reals {
+        let m = quantize_multiplier(real).unwrap();
+        // Accumulators whose outputs are within ±300 of the zero point, and a few large ones.
+        let span = (300.0 / real) as i64;
+        for i in 0..100_000 {
+            let acc = if i % 100 == 0 {
+                rand_i32(&mut rng)
+            } else {
+                ((next_u64(&mut rng) % (2 * span as u64 + 1)) as i64 - span) as i32
+            };
+            let float = (f64::from(acc) * real).round();
+            let float = float.clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i32;
+            let s = single(acc, m.multiplier, m.shift);
+            if s != float {
+                single_differs += 1;
+                let exact = f64::from(acc) * real;
+                assert!(
+                    (exact.abs().fract() - 0.5).abs() < 1e-6 * exact.abs().max(1.0),
+                    "{acc}·{real}"
+                );
+            }
+            double_differs += u64::from(m.apply(acc) != float);
+            n += 1;
+        }
+    }
+    println!(
+        "LiteRT's floating-point fully connected rounding vs tinyprop's fixed point, {n} \
+         accumulators over {} channels: {single_differs} differ with Single rounding, \
+         {double_differs} with Double",
+        reals.len()
+    );
+    assert!(
+        single_differs * 10_000 <= n,
+        "Single rounding differs on more than 0.01 %"
+    );
+}
+
 #[test]
 fn every_model_file_is_tested() {
     let mut found: Vec<String> = std::fs::read_dir(dir())
