@@ -8,7 +8,7 @@
 //!   the whole tensor;
 //! * biases are int32 with the scale `input_scale · weight_scale[c]` and zero point 0;
 //! * each int32 accumulator is brought back to int8 by a fixed-point multiplier and shift
-//!   ([`Multiplier`], rounded in one of TFLite's two ways: [`Rounding`]), to which the output
+//!   ([`Multiplier`], or another of TFLite kernels' ways: [`Rescale`]), to which the output
 //!   zero point is added, and then clamped to the range of the fused activation
 //!   ([`Activation`]).
 //!
@@ -243,8 +243,7 @@ pub const fn multiply_by_quantized_multiplier(x: i32, multiplier: i32, shift: i3
 }
 
 /// TFLite's `MultiplyByQuantizedMultiplier` in its "single rounding" form (built with
-/// `TFLITE_SINGLE_ROUNDING`; it also reproduces LiteRT's reference fully connected kernel, see
-/// [`Rounding`]): the
+/// `TFLITE_SINGLE_ROUNDING`; see [`Rescale`]): the
 /// 64-bit product `x · multiplier` rounded once, `(x·multiplier + 2^(30 − shift)) >> (31 −
 /// shift)` (halves up), saturated to `i32`.
 ///
@@ -290,33 +289,160 @@ pub const fn multiply_by_quantized_multiplier_single_rounding(
     }
 }
 
-/// Which of TFLite's two forms of [`multiply_by_quantized_multiplier`] a layer uses.
+/// How a layer scales an int32 accumulator by a real number: one of the ways TFLite kernels
+/// compute `acc · real`, each exact to the bit.
 ///
-/// TFLite's default build rounds twice ([`Double`](Rounding::Double)); builds with
-/// `TFLITE_SINGLE_ROUNDING` round once ([`Single`](Rounding::Single)). Measured against
-/// LiteRT 2.3's reference kernels on the test models:
+/// * [`Multiplier`]: TFLite's fixed-point multiplier rounded twice
+///   ([`multiply_by_quantized_multiplier`]), the default build's arithmetic and the int8
+///   specification's. LiteRT's reference `CONV_2D` and `DEPTHWISE_CONV_2D` kernels compute it;
+///   so do TFLite Micro's reference kernels and LiteRT's optimized ones in their default build.
+/// * [`SingleRounding`]: the fixed-point multiplier rounded once, as builds with
+///   `TFLITE_SINGLE_ROUNDING` compute it.
+/// * [`Float64Rounding`]: `round(acc · real)` in double precision, which LiteRT's *reference*
+///   `FULLY_CONNECTED` kernel computes instead of the fixed-point form, emulated with integers
+///   only.
 ///
-/// * `CONV_2D` and `DEPTHWISE_CONV_2D` round twice: `Double` reproduces every output
-///   (`Single` differs on about 0.1 % of them).
-/// * `FULLY_CONNECTED` does not use the fixed-point multiplier there: LiteRT's reference kernel
-///   computes `round(acc · real)` in double precision (`real = input_scale · weight_scale /
-///   output_scale`). `Single` reproduces every output of the test models; it can differ from
-///   that floating-point formula only where `acc · real` lies within about `|acc · real| ·
-///   2^−31` of a half-integer, or is exactly a negative half (C's `round` goes away from zero,
-///   `Single` up). `Double` differs on about 0.1 % of the outputs.
+/// On the test models, `Multiplier` differs from LiteRT's reference fully connected kernel on
+/// about 0.1 % of the outputs, and `SingleRounding` on none (it can differ where `acc · real`
+/// lies within about `|acc · real| · 2^−31` of a half-integer).
+pub trait Rescale: Debug + Clone + Copy + PartialEq + Default {
+    /// The rescaling by `real`; `None` for a NaN or an infinity.
+    fn from_real(real: f64) -> Option<Self>;
+    /// `acc · real`, rounded to an integer as this form does, saturated to `i32`.
+    fn apply(self, acc: i32) -> i32;
+}
+
+impl Rescale for Multiplier {
+    fn from_real(real: f64) -> Option<Self> {
+        quantize_multiplier(real)
+    }
+    #[inline]
+    fn apply(self, acc: i32) -> i32 {
+        multiply_by_quantized_multiplier(acc, self.multiplier, self.shift)
+    }
+}
+
+/// TFLite's fixed-point multiplier applied with one rounding
+/// ([`multiply_by_quantized_multiplier_single_rounding`]); see [`Rescale`].
 ///
-/// Runtimes that follow the int8 specification's fixed-point arithmetic everywhere (TFLite
-/// Micro's reference kernels, LiteRT's optimized kernels) use the form of their build, `Double`
-/// by default.
+/// ```
+/// use tinyprop::quant::{Multiplier, Rescale, SingleRounding};
+/// let m = SingleRounding::from_real(0.375).unwrap();
+/// assert_eq!(m.apply(-1), 0); // −0.375
+/// assert_eq!(Multiplier::from_real(0.375).unwrap().apply(-1), -1); // two roundings
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Rounding {
-    /// gemmlowp's rounding high multiply, then a rounding right shift
-    /// ([`multiply_by_quantized_multiplier`]).
-    #[default]
-    Double,
-    /// One rounding of the 64-bit product
-    /// ([`multiply_by_quantized_multiplier_single_rounding`]).
-    Single,
+pub struct SingleRounding(pub Multiplier);
+
+impl Rescale for SingleRounding {
+    fn from_real(real: f64) -> Option<Self> {
+        quantize_multiplier(real).map(SingleRounding)
+    }
+    #[inline]
+    fn apply(self, acc: i32) -> i32 {
+        multiply_by_quantized_multiplier_single_rounding(acc, self.0.multiplier, self.0.shift)
+    }
+}
+
+/// A real number kept exactly as its double-precision value, `mantissa · 2^exponent`, applied
+/// as C computes `(int32_t)round((double)acc * real)`: the product rounded to double
+/// precision (to nearest, ties to even), then to an integer (halves away from zero), here
+/// with integer arithmetic only (saturated to `i32` where C's conversion is undefined). This
+/// is LiteRT's reference `FULLY_CONNECTED` kernel; see [`Rescale`].
+///
+/// ```
+/// use tinyprop::quant::{Float64Rounding, Rescale};
+/// let real = 0.1;
+/// let m = Float64Rounding::from_real(real).unwrap();
+/// for acc in [-1_000_000, -25, -15, 0, 5, 15, 123_456] {
+///     assert_eq!(m.apply(acc), (acc as f64 * real).round() as i32);
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Float64Rounding {
+    /// The significand with its sign, `|mantissa| < 2^53`.
+    pub mantissa: i64,
+    /// The power of two.
+    pub exponent: i32,
+}
+
+impl Float64Rounding {
+    /// The exact value of `real`; `None` for a NaN or an infinity.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)] // 11 and 53 bits
+    pub const fn new(real: f64) -> Option<Self> {
+        if !real.is_finite() {
+            return None;
+        }
+        let bits = real.to_bits();
+        let biased = ((bits >> 52) & 0x7ff) as i32;
+        let fraction = (bits & ((1 << 52) - 1)) as i64;
+        let (magnitude, exponent) = if biased == 0 {
+            (fraction, -1074)
+        } else {
+            (fraction | (1 << 52), biased.wrapping_sub(1075))
+        };
+        let mantissa = if bits >> 63 != 0 {
+            magnitude.wrapping_neg()
+        } else {
+            magnitude
+        };
+        Some(Self { mantissa, exponent })
+    }
+}
+
+impl Rescale for Float64Rounding {
+    fn from_real(real: f64) -> Option<Self> {
+        Self::new(real)
+    }
+
+    #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)] // ranges noted
+    fn apply(self, acc: i32) -> i32 {
+        let negative = (acc < 0) != (self.mantissa < 0);
+        // The exact product, below 2^31 · 2^53.
+        let exact =
+            u128::from(acc.unsigned_abs()).wrapping_mul(u128::from(self.mantissa.unsigned_abs()));
+        if exact == 0 {
+            return 0;
+        }
+        // Rounded to the 53 significant bits of a double, to nearest, ties to even.
+        let bits = 128u32.wrapping_sub(exact.leading_zeros());
+        let product = if bits > 53 {
+            let drop = bits.wrapping_sub(53); // 1..=31
+            let kept = exact >> drop;
+            let rest = exact & ((1u128 << drop).wrapping_sub(1));
+            let half = 1u128 << drop.wrapping_sub(1);
+            let up = rest > half || (rest == half && kept & 1 == 1);
+            kept.wrapping_add(u128::from(up)) << drop // below 2^85
+        } else {
+            exact
+        };
+        // Rounded to an integer, halves away from zero (C's round).
+        let magnitude = if self.exponent >= 0 {
+            if self.exponent >= 40 {
+                u128::MAX
+            } else {
+                product << self.exponent // below 2^125
+            }
+        } else {
+            let r = self.exponent.unsigned_abs();
+            if r >= 100 {
+                0 // below 2^-15
+            } else {
+                product.wrapping_add(1u128 << r.wrapping_sub(1)) >> r
+            }
+        };
+        if negative {
+            if magnitude >= 1 << 31 {
+                i32::MIN
+            } else {
+                (magnitude as i32).wrapping_neg()
+            }
+        } else if magnitude > i32::MAX as u128 {
+            i32::MAX
+        } else {
+            magnitude as i32
+        }
+    }
 }
 
 /// A fused activation of a TFLite layer, applied as a clamp of the int8 output.
@@ -397,20 +523,18 @@ const fn round_f32(v: f32) -> i32 {
 /// Whatever their values, an output is `clamp(multiplier.apply(acc) + zero_point, min, max)`
 /// limited to `[−128, 127]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Requantize<const O: usize> {
-    /// The fixed-point multiplier of each output channel.
-    pub multipliers: [Multiplier; O],
+pub struct Requantize<const O: usize, M: Rescale = Multiplier> {
+    /// The rescaling of each output channel ([`Multiplier`]s unless the layer says otherwise).
+    pub multipliers: [M; O],
     /// The output's zero point.
     pub zero_point: i32,
     /// The lowest output (the fused activation's lower bound).
     pub min: i32,
     /// The highest output.
     pub max: i32,
-    /// The form of the fixed-point multiplication.
-    pub rounding: Rounding,
 }
 
-impl<const O: usize> Requantize<O> {
+impl<const O: usize, M: Rescale> Requantize<O, M> {
     /// The requantization of a layer whose input has the scale `input_scale`, whose weights have
     /// the scales `weight_scales` (one per output channel, or one for the whole tensor) and
     /// whose output has the scale `output_scale` and zero point `output_zero_point`, with a
@@ -449,7 +573,7 @@ impl<const O: usize> Requantize<O> {
         if weight_scales.len() != 1 && weight_scales.len() != O {
             return Err(Error::InvalidQuantization("number of weight scales"));
         }
-        let mut multipliers = [Multiplier::default(); O];
+        let mut multipliers = [M::default(); O];
         for (c, m) in multipliers.iter_mut().enumerate() {
             // One scale for the whole tensor is broadcast to every channel, as TFLite does.
             let scale = weight_scales
@@ -460,8 +584,9 @@ impl<const O: usize> Requantize<O> {
             if !valid(scale) {
                 return Err(Error::InvalidQuantization("weight scale"));
             }
-            *m = Multiplier::from_scales(input_scale, scale, output_scale)
-                .ok_or(Error::InvalidQuantization("weight scale"))?;
+            // As TFLite's interpreter computes it, in double precision.
+            let real = f64::from(input_scale) * f64::from(scale) / f64::from(output_scale);
+            *m = M::from_real(real).ok_or(Error::InvalidQuantization("weight scale"))?;
         }
         let (min, max) = activation.range(output_scale, output_zero_point);
         Ok(Self {
@@ -469,35 +594,14 @@ impl<const O: usize> Requantize<O> {
             zero_point: output_zero_point,
             min,
             max,
-            rounding: Rounding::Double,
         })
-    }
-
-    /// The same requantization with the fixed-point multiplication rounded as `rounding`
-    /// says.
-    ///
-    /// ```
-    /// use tinyprop::quant::{Activation, Requantize, Rounding};
-    /// let r = Requantize::<4>::new(0.5, &[0.01], 0.25, 0, Activation::None)?;
-    /// assert_eq!(r.with_rounding(Rounding::Single).rounding, Rounding::Single);
-    /// # Ok::<(), tinyprop::Error>(())
-    /// ```
-    pub const fn with_rounding(mut self, rounding: Rounding) -> Self {
-        self.rounding = rounding;
-        self
     }
 
     /// The int8 output of the accumulator `acc` of a channel whose multiplier is `m`.
     #[inline]
     #[allow(clippy::cast_possible_truncation)] // clamped to the int8 range first
-    fn output(&self, m: Multiplier, acc: i32) -> i8 {
-        let scaled = match self.rounding {
-            Rounding::Double => m.apply(acc),
-            Rounding::Single => {
-                multiply_by_quantized_multiplier_single_rounding(acc, m.multiplier, m.shift)
-            }
-        };
-        let v = scaled.wrapping_add(self.zero_point);
+    fn output(&self, m: M, acc: i32) -> i8 {
+        let v = m.apply(acc).wrapping_add(self.zero_point);
         clamp_i8(v.max(self.min).min(self.max)) as i8
     }
 
@@ -515,12 +619,12 @@ impl<const O: usize> Requantize<O> {
 /// `y[o] = requantize(Σ_i weight[o][i] · (x[i] − input_zero_point) + bias[o])`; the weight
 /// is TFLite's `[O, I]` tensor. TensorFlow's converter (2.21) quantizes a Keras `Dense`
 /// layer's weights per output channel; a per-tensor scale is the same arithmetic with every
-/// channel's multiplier equal (see [`Requantize::new`]). To reproduce LiteRT's reference fully
-/// connected kernel, requantize with [`Rounding::Single`] (see [`Rounding`]).
+/// channel's multiplier equal (see [`Requantize::new`]). LiteRT's reference fully connected
+/// kernel is `QDense<I, O, Float64Rounding>` (see [`Rescale`]).
 ///
 /// See the [module docs](self) for an example.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QDense<const I: usize, const O: usize> {
+pub struct QDense<const I: usize, const O: usize, M: Rescale = Multiplier> {
     /// `[O, I]`, int8, zero point 0.
     pub weight: [[i8; I]; O],
     /// int32, scale `input_scale · weight_scale[o]`.
@@ -528,17 +632,17 @@ pub struct QDense<const I: usize, const O: usize> {
     /// The input's zero point.
     pub input_zero_point: i32,
     /// The multipliers, output zero point and activation clamp.
-    pub output: Requantize<O>,
+    pub output: Requantize<O, M>,
 }
 
-impl<const I: usize, const O: usize> QDense<I, O> {
+impl<const I: usize, const O: usize, M: Rescale> QDense<I, O, M> {
     /// The layer of these parameters: the weight `[O, I]`, the bias, the input's zero point and
     /// the requantization.
     pub const fn new(
         weight: [[i8; I]; O],
         bias: [i32; O],
         input_zero_point: i32,
-        output: Requantize<O>,
+        output: Requantize<O, M>,
     ) -> Self {
         Self {
             weight,
@@ -709,6 +813,7 @@ pub struct QConv2d<
     const NOUT: usize,
     const S: usize = 1,
     Pd: Padding = Same,
+    M: Rescale = Multiplier,
 > {
     /// `[O, K, K, C]`, int8, zero point 0.
     pub weight: [[[[i8; C]; K]; K]; O],
@@ -717,7 +822,7 @@ pub struct QConv2d<
     /// The input's zero point.
     pub input_zero_point: i32,
     /// The multipliers, output zero point and activation clamp.
-    pub output: Requantize<O>,
+    pub output: Requantize<O, M>,
     padding: PhantomData<Pd>,
 }
 
@@ -730,7 +835,8 @@ impl<
         const NOUT: usize,
         const S: usize,
         Pd: Padding,
-    > QConv2d<C, O, K, H, W, NOUT, S, Pd>
+        M: Rescale,
+    > QConv2d<C, O, K, H, W, NOUT, S, Pd, M>
 {
     const OH: usize = conv_out_size(H, K, S, Pd::SAME);
     const OW: usize = conv_out_size(W, K, S, Pd::SAME);
@@ -741,7 +847,7 @@ impl<
         weight: [[[[i8; C]; K]; K]; O],
         bias: [i32; O],
         input_zero_point: i32,
-        output: Requantize<O>,
+        output: Requantize<O, M>,
     ) -> Self {
         Self {
             weight,
@@ -826,6 +932,7 @@ pub struct QDepthwiseConv2d<
     const NOUT: usize,
     const S: usize = 1,
     Pd: Padding = Same,
+    M: Rescale = Multiplier,
 > {
     /// `[K, K, O]`, int8, zero point 0.
     pub weight: [[[i8; O]; K]; K],
@@ -834,7 +941,7 @@ pub struct QDepthwiseConv2d<
     /// The input's zero point.
     pub input_zero_point: i32,
     /// The multipliers, output zero point and activation clamp.
-    pub output: Requantize<O>,
+    pub output: Requantize<O, M>,
     padding: PhantomData<Pd>,
 }
 
@@ -847,7 +954,8 @@ impl<
         const NOUT: usize,
         const S: usize,
         Pd: Padding,
-    > QDepthwiseConv2d<C, O, K, H, W, NOUT, S, Pd>
+        M: Rescale,
+    > QDepthwiseConv2d<C, O, K, H, W, NOUT, S, Pd, M>
 {
     const OH: usize = conv_out_size(H, K, S, Pd::SAME);
     const OW: usize = conv_out_size(W, K, S, Pd::SAME);
@@ -863,7 +971,7 @@ impl<
         weight: [[[i8; O]; K]; K],
         bias: [i32; O],
         input_zero_point: i32,
-        output: Requantize<O>,
+        output: Requantize<O, M>,
     ) -> Self {
         Self {
             weight,

@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use tinyprop::quant::{
     conv_out_size, multiply_by_quantized_multiplier,
     multiply_by_quantized_multiplier_single_rounding as single, quantize_multiplier,
-    rounding_divide_by_pot, saturating_rounding_doubling_high_mul as srdhm, Activation, Multiplier,
-    Padding, QConv2d, QDense, QDepthwiseConv2d, Requantize, Rounding, Same, Valid,
+    rounding_divide_by_pot, saturating_rounding_doubling_high_mul as srdhm, Activation,
+    Float64Rounding, Multiplier, Padding, QConv2d, QDense, QDepthwiseConv2d, Requantize, Rescale,
+    Same, SingleRounding, Valid,
 };
 use tinyprop::{Error, SplitMix64};
 
@@ -320,6 +321,48 @@ fn single_rounding_known_values_and_definition() {
     println!("multiply_by_quantized_multiplier_single_rounding: {n} cases equal to the definition");
 }
 
+/// `Float64Rounding` is C's `(int32_t)round((double)acc * real)`, with integers only.
+#[test]
+fn float64_rounding_is_the_double_precision_product_rounded() {
+    let mut rng = SplitMix64::new(9);
+    let accs = samples(2000, 10);
+    let mut n = 0;
+    for i in 0..500 {
+        let mut real = 2f64.powi((next_u64(&mut rng) % 70) as i32 - 50)
+            * (1.0 + (next_u64(&mut rng) >> 11) as f64 / (1u64 << 53) as f64);
+        if i % 5 == 0 {
+            real = -real;
+        }
+        if i % 7 == 0 {
+            // Short mantissas: exact halves and ties of the double product occur.
+            real = ((next_u64(&mut rng) % 64) as f64 + 0.5) * 2f64.powi(-(i % 9));
+        }
+        let m = Float64Rounding::new(real).unwrap();
+        for &acc in &accs {
+            let want = (f64::from(acc) * real).round();
+            if want.abs() < 2e9 {
+                assert_eq!(m.apply(acc), want as i32, "{acc} · {real}");
+                n += 1;
+            }
+        }
+    }
+    // Ties of the double-precision product: 2^53 + 1 is not a double, it rounds to even.
+    let m = Float64Rounding::new(2f64.powi(-30)).unwrap();
+    assert_eq!(m.apply(3), 0);
+    assert_eq!(Float64Rounding::new(0.5).unwrap().apply(-5), -3); // −2.5: away from zero
+    assert_eq!(Float64Rounding::new(0.5).unwrap().apply(5), 3);
+    assert_eq!(Float64Rounding::new(1e30).unwrap().apply(-2), i32::MIN); // saturated
+    assert_eq!(Float64Rounding::new(1e30).unwrap().apply(2), i32::MAX);
+    assert_eq!(
+        Float64Rounding::new(f64::MIN_POSITIVE / 8.0)
+            .unwrap()
+            .apply(i32::MAX),
+        0
+    );
+    assert_eq!(Float64Rounding::new(f64::NAN), None);
+    println!("Float64Rounding: {n} products equal to the double-precision computation");
+}
+
 #[test]
 fn activation_ranges_and_invalid_parameters() {
     assert_eq!(Activation::None.range(0.05, 10), (-128, 127));
@@ -332,7 +375,6 @@ fn activation_ranges_and_invalid_parameters() {
     let ok = Requantize::<3>::new(0.5, &[0.25], 0.125, -3, Activation::Relu).unwrap();
     assert_eq!(ok.multipliers, [Multiplier::from_real(1.0).unwrap(); 3]);
     assert_eq!((ok.zero_point, ok.min, ok.max), (-3, -3, 127));
-    assert_eq!(ok.rounding, Rounding::Double);
     let bad = |r: Result<Requantize<3>, Error>, what: &str| {
         assert_eq!(
             r,
@@ -499,7 +541,7 @@ fn activation(name: &str) -> Activation {
 }
 
 /// The requantization of `op`, whose input has this scale.
-fn requantize<const O: usize>(op: &Op, input_scale: f32) -> Requantize<O> {
+fn requantize<const O: usize, M: Rescale>(op: &Op, input_scale: f32) -> Requantize<O, M> {
     assert!(
         op.weight_zero_points.iter().all(|&z| z == 0),
         "symmetric weights"
@@ -523,7 +565,11 @@ fn bias<const O: usize>(op: &Op) -> [i32; O] {
     op.bias.as_slice().try_into().unwrap()
 }
 
-fn dense<const I: usize, const O: usize>(op: &Op, scale: f32, zero_point: i32) -> QDense<I, O> {
+fn dense<const I: usize, const O: usize, M: Rescale>(
+    op: &Op,
+    scale: f32,
+    zero_point: i32,
+) -> QDense<I, O, M> {
     assert_eq!(op.kind, "fully_connected");
     assert_eq!(
         (op.input_shape.as_slice(), op.output_shape.as_slice()),
@@ -564,11 +610,12 @@ fn conv<
     const NOUT: usize,
     const S: usize,
     Pd: Padding,
+    M: Rescale,
 >(
     op: &Op,
     scale: f32,
     zero_point: i32,
-) -> QConv2d<C, O, K, H, W, NOUT, S, Pd> {
+) -> QConv2d<C, O, K, H, W, NOUT, S, Pd, M> {
     assert_eq!(op.kind, "conv_2d");
     check_geometry::<Pd>(op, C, O, K, H, W, S);
     assert_eq!(op.weight_shape, [O, K, K, C]);
@@ -589,11 +636,12 @@ fn depthwise<
     const NOUT: usize,
     const S: usize,
     Pd: Padding,
+    M: Rescale,
 >(
     op: &Op,
     scale: f32,
     zero_point: i32,
-) -> QDepthwiseConv2d<C, O, K, H, W, NOUT, S, Pd> {
+) -> QDepthwiseConv2d<C, O, K, H, W, NOUT, S, Pd, M> {
     assert_eq!(op.kind, "depthwise_conv_2d");
     check_geometry::<Pd>(op, C, O, K, H, W, S);
     assert_eq!(op.weight_shape, [1, K, K, O]);
@@ -603,32 +651,25 @@ fn depthwise<
     QDepthwiseConv2d::new(wt, bias(op), zero_point, requantize(op, scale))
 }
 
-/// Runs `run` on every input vector of `model` with the requantization's `rounding` and
-/// counts the output elements that differ from LiteRT's; asserts there are none with
-/// `expected`, and reports the count with the other form.
-fn compare_roundings<const NIN: usize, const NOUT: usize>(
+/// Runs `run` on every input vector of `model`, counts the output elements that differ from
+/// LiteRT's and prints the count; asserts there are none if `exact`.
+fn compare<const NIN: usize, const NOUT: usize>(
     model: &Model,
-    expected: Rounding,
-    mut run: impl FnMut(Rounding, &[i8; NIN], &mut [i8; NOUT]),
+    rescale: &str,
+    exact: bool,
+    run: impl FnMut(&[i8; NIN], &mut [i8; NOUT]),
 ) {
-    let other = match expected {
-        Rounding::Double => Rounding::Single,
-        Rounding::Single => Rounding::Double,
-    };
-    let (d, _) = count_differing(model, |x, y| run(other, x, y));
-    println!(
-        "{}: {d} elements would differ with {other:?} rounding",
-        model.name
-    );
-    let (differing, vectors_differing) = count_differing(model, |x, y| run(expected, x, y));
+    let (differing, vectors_differing) = count_differing(model, run);
     println!(
         "{}: {} vectors, {} output elements compared with LiteRT's reference kernels \
-         ({expected:?} rounding), {differing} differing ({vectors_differing} vectors)",
+         ({rescale}): {differing} differing ({vectors_differing} vectors)",
         model.name,
         model.vectors,
         model.vectors * NOUT
     );
-    assert_eq!(differing, 0, "{}", model.name);
+    if exact {
+        assert_eq!(differing, 0, "{} with {rescale}", model.name);
+    }
 }
 
 /// The output elements, and vectors, of `model` that `run` computes otherwise than LiteRT.
@@ -693,6 +734,11 @@ fn single_rounding_against_litert_floating_point_fully_connected() {
             };
             let float = (f64::from(acc) * real).round();
             let float = float.clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i32;
+            assert_eq!(
+                Float64Rounding::new(real).unwrap().apply(acc),
+                float,
+                "{acc}·{real}"
+            );
             let s = single(acc, m.multiplier, m.shift);
             if s != float {
                 single_differs += 1;
@@ -741,11 +787,32 @@ fn every_model_file_is_tested() {
 fn litert_fully_connected_16_8_relu() {
     let m = load("fc_16_8_relu");
     assert_eq!(m.ops.len(), 1);
-    let mut layer = dense::<16, 8>(&m.ops[0], m.input_scale, m.input_zero_point);
-    compare_roundings(&m, Rounding::Single, |r, x, y| {
-        layer.output.rounding = r;
-        layer.forward(x, y)
-    });
+    let (op, scale, zp) = (&m.ops[0], m.input_scale, m.input_zero_point);
+    let exact = dense::<16, 8, Float64Rounding>(op, scale, zp);
+    compare(&m, "Float64Rounding", true, |x, y| exact.forward(x, y));
+    let single = dense::<16, 8, SingleRounding>(op, scale, zp);
+    compare(&m, "SingleRounding", true, |x, y| single.forward(x, y));
+    let double = dense::<16, 8, Multiplier>(op, scale, zp);
+    compare(&m, "Multiplier", false, |x, y| double.forward(x, y));
+}
+
+fn mlp<M: Rescale>(m: &Model) -> impl Fn(&[i8; 64], &mut [i8; 10]) {
+    let l1 = dense::<64, 32, M>(&m.ops[0], m.input_scale, m.input_zero_point);
+    let l2 = dense::<32, 10, M>(&m.ops[1], m.ops[0].output_scale, m.ops[0].output_zero_point);
+    move |x, y| {
+        let mut h = [0i8; 32];
+        l1.forward(x, &mut h);
+        l2.forward(&h, y);
+    }
+}
+
+#[test]
+fn litert_mlp_64_32_10() {
+    let m = load("mlp_64_32_10");
+    assert_eq!(m.ops.len(), 2);
+    compare(&m, "Float64Rounding", true, mlp::<Float64Rounding>(&m));
+    compare(&m, "SingleRounding", true, mlp::<SingleRounding>(&m));
+    compare(&m, "Multiplier", false, mlp::<Multiplier>(&m));
 }
 
 #[test]
@@ -753,12 +820,11 @@ fn litert_conv_8x8x2_4_same_relu() {
     let m = load("conv_8x8x2_4_relu");
     assert_eq!(m.ops.len(), 1);
     assert_eq!(m.ops[0].padding, [1, 1]);
-    let mut layer =
-        conv::<2, 4, 3, 8, 8, 256, 1, Same>(&m.ops[0], m.input_scale, m.input_zero_point);
-    compare_roundings::<128, 256>(&m, Rounding::Double, |r, x, y| {
-        layer.output.rounding = r;
-        layer.forward(x, y)
-    });
+    let (op, scale, zp) = (&m.ops[0], m.input_scale, m.input_zero_point);
+    let layer = conv::<2, 4, 3, 8, 8, 256, 1, Same, Multiplier>(op, scale, zp);
+    compare::<128, 256>(&m, "Multiplier", true, |x, y| layer.forward(x, y));
+    let single = conv::<2, 4, 3, 8, 8, 256, 1, Same, SingleRounding>(op, scale, zp);
+    compare::<128, 256>(&m, "SingleRounding", false, |x, y| single.forward(x, y));
 }
 
 #[test]
@@ -766,37 +832,20 @@ fn litert_depthwise_6x6x2_m2_same_relu6() {
     let m = load("dwconv_6x6x2_m2_relu6");
     assert_eq!(m.ops.len(), 1);
     assert_eq!(m.ops[0].padding, [1, 1]);
-    let mut layer =
-        depthwise::<2, 4, 3, 6, 6, 144, 1, Same>(&m.ops[0], m.input_scale, m.input_zero_point);
-    compare_roundings::<72, 144>(&m, Rounding::Double, |r, x, y| {
-        layer.output.rounding = r;
-        layer.forward(x, y)
-    });
+    let (op, scale, zp) = (&m.ops[0], m.input_scale, m.input_zero_point);
+    let layer = depthwise::<2, 4, 3, 6, 6, 144, 1, Same, Multiplier>(op, scale, zp);
+    compare::<72, 144>(&m, "Multiplier", true, |x, y| layer.forward(x, y));
+    let single = depthwise::<2, 4, 3, 6, 6, 144, 1, Same, SingleRounding>(op, scale, zp);
+    compare::<72, 144>(&m, "SingleRounding", false, |x, y| single.forward(x, y));
 }
 
 #[test]
 fn litert_conv_9x9x3_2_stride2_valid() {
     let m = load("conv_9x9x3_2_s2_valid");
     assert_eq!(m.ops.len(), 1);
-    let mut layer =
-        conv::<3, 2, 3, 9, 9, 32, 2, Valid>(&m.ops[0], m.input_scale, m.input_zero_point);
-    compare_roundings::<243, 32>(&m, Rounding::Double, |r, x, y| {
-        layer.output.rounding = r;
-        layer.forward(x, y)
-    });
-}
-
-#[test]
-fn litert_mlp_64_32_10() {
-    let m = load("mlp_64_32_10");
-    assert_eq!(m.ops.len(), 2);
-    let mut l1 = dense::<64, 32>(&m.ops[0], m.input_scale, m.input_zero_point);
-    let mut l2 = dense::<32, 10>(&m.ops[1], m.ops[0].output_scale, m.ops[0].output_zero_point);
-    compare_roundings(&m, Rounding::Single, |r, x, y| {
-        l1.output.rounding = r;
-        l2.output.rounding = r;
-        let mut h = [0i8; 32];
-        l1.forward(x, &mut h);
-        l2.forward(&h, y);
-    });
+    let (op, scale, zp) = (&m.ops[0], m.input_scale, m.input_zero_point);
+    let layer = conv::<3, 2, 3, 9, 9, 32, 2, Valid, Multiplier>(op, scale, zp);
+    compare::<243, 32>(&m, "Multiplier", true, |x, y| layer.forward(x, y));
+    let single = conv::<3, 2, 3, 9, 9, 32, 2, Valid, SingleRounding>(op, scale, zp);
+    compare::<243, 32>(&m, "SingleRounding", false, |x, y| single.forward(x, y));
 }
