@@ -18,6 +18,9 @@
 //! double precision, then [`quantize_multiplier`]). The sums wrap around on overflow as
 //! TFLite's do on two's-complement hardware; nothing here can panic.
 //!
+//! The layers: [`QDense`] (fully connected), [`QConv2d`], [`QDepthwiseConv2d`], and
+//! [`QMaxPool2d`] and [`QAvgPool2d`].
+//!
 //! Feature maps are in TFLite's layout, `H × W × C` (channels last), flattened row-major into
 //! one `[i8; N]` per sample; weights are in TFLite's layouts too (see each layer). The tests
 //! compare every layer with the LiteRT interpreter's reference kernels on models produced by
@@ -1027,6 +1030,161 @@ impl<
                     }
                 }
                 self.output.write(&acc, y_px);
+            }
+        }
+    }
+}
+
+/// An int8 pooling: [`QMaxPool2d`] or [`QAvgPool2d`].
+pub trait PoolKind: Debug + Clone + Copy + Default + PartialEq {
+    /// `true` for the average.
+    const AVERAGE: bool;
+}
+
+/// The maximum of each window (TFLite's `MAX_POOL_2D`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Max;
+/// The average of each window (TFLite's `AVERAGE_POOL_2D`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Avg;
+
+impl PoolKind for Max {
+    const AVERAGE: bool = false;
+}
+impl PoolKind for Avg {
+    const AVERAGE: bool = true;
+}
+
+/// A 2-D int8 pooling as TFLite's reference kernels compute it: `C` channels of `H × W`
+/// (channels last), a `K × K` window, stride `S`, [`Padding`] `Pd`, `NOUT = OH·OW·C` checked
+/// when the program is built. Input and output share their scale and zero point (TFLite
+/// requires it), so no rescaling: the window's maximum, or its average rounded to nearest
+/// with halves away from zero (TFLite's `(sum ± count/2) / count`), over the window's elements
+/// inside the input only (padding is not counted), then clamped to the fused activation's
+/// range.
+///
+/// ```
+/// use tinyprop::quant::{Activation, QAvgPool2d, QMaxPool2d, Valid};
+/// // 1 channel of 2×2, a 2×2 window: one output.
+/// let max = QMaxPool2d::<1, 2, 2, 2, 1, 2, Valid>::new(Activation::None, 0.1, 0);
+/// let avg = QAvgPool2d::<1, 2, 2, 2, 1, 2, Valid>::new(Activation::None, 0.1, 0);
+/// let mut y = [0i8; 1];
+/// max.forward(&[1, -7, 4, 3], &mut y);
+/// assert_eq!(y, [4]);
+/// avg.forward(&[1, -7, 4, 3], &mut y);
+/// assert_eq!(y, [0]); // 1/4 → 0
+/// avg.forward(&[-1, -7, -4, 2], &mut y);
+/// assert_eq!(y, [-3]); // −10/4 = −2.5 → −3
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QPool2d<
+    Kind: PoolKind,
+    const C: usize,
+    const K: usize,
+    const H: usize,
+    const W: usize,
+    const NOUT: usize,
+    const S: usize,
+    Pd: Padding = Valid,
+> {
+    /// The lowest output (the fused activation's lower bound).
+    pub min: i32,
+    /// The highest output.
+    pub max: i32,
+    kind: PhantomData<(Kind, Pd)>,
+}
+
+/// int8 max pooling, TFLite's `MAX_POOL_2D` (see [`QPool2d`]).
+pub type QMaxPool2d<
+    const C: usize,
+    const K: usize,
+    const H: usize,
+    const W: usize,
+    const NOUT: usize,
+    const S: usize,
+    Pd = Valid,
+> = QPool2d<Max, C, K, H, W, NOUT, S, Pd>;
+
+/// int8 average pooling, TFLite's `AVERAGE_POOL_2D` (see [`QPool2d`]).
+pub type QAvgPool2d<
+    const C: usize,
+    const K: usize,
+    const H: usize,
+    const W: usize,
+    const NOUT: usize,
+    const S: usize,
+    Pd = Valid,
+> = QPool2d<Avg, C, K, H, W, NOUT, S, Pd>;
+
+impl<
+        Kind: PoolKind,
+        const C: usize,
+        const K: usize,
+        const H: usize,
+        const W: usize,
+        const NOUT: usize,
+        const S: usize,
+        Pd: Padding,
+    > QPool2d<Kind, C, K, H, W, NOUT, S, Pd>
+{
+    const OH: usize = conv_out_size(H, K, S, Pd::SAME);
+    const OW: usize = conv_out_size(W, K, S, Pd::SAME);
+
+    /// The pooling with a fused `activation`, for an input (and output) of this scale and zero
+    /// point.
+    pub const fn new(activation: Activation, scale: f32, zero_point: i32) -> Self {
+        let (min, max) = activation.range(scale, zero_point);
+        Self {
+            min,
+            max,
+            kind: PhantomData,
+        }
+    }
+
+    /// The int8 output map `y` of the int8 input map `x` (`NIN = H·W·C`, checked when the
+    /// program is built).
+    #[allow(clippy::cast_possible_truncation)] // clamped to the int8 range first
+    pub fn forward<const NIN: usize>(&self, x: &[i8; NIN], y: &mut [i8; NOUT]) {
+        const {
+            check_conv("QPool2d", C, C, K, H, W, NIN, NOUT, S, Pd::SAME);
+        }
+        let (oh, ow) = (Self::OH, Self::OW);
+        let (pad_h, pad_w) = (pad_before(H, K, S, oh), pad_before(W, K, S, ow));
+        let row_len = W.wrapping_mul(C);
+        for (oy, y_row) in y.chunks_exact_mut(ow.wrapping_mul(C).max(1)).enumerate() {
+            for (ox, y_px) in y_row.chunks_exact_mut(C.max(1)).enumerate() {
+                for (ch, out) in y_px.iter_mut().enumerate() {
+                    let (mut sum, mut count, mut max) = (0i32, 0i32, i32::from(i8::MIN));
+                    for ky in 0..K {
+                        for iy in taps(oy, H, S, pad_h, ky) {
+                            let row_start = iy.wrapping_mul(row_len).wrapping_add(ch);
+                            for kx in 0..K {
+                                for ix in taps(ox, W, S, pad_w, kx) {
+                                    let at = row_start.wrapping_add(ix.wrapping_mul(C));
+                                    if let Some(&v) = x.get(at) {
+                                        let v = i32::from(v);
+                                        sum = sum.wrapping_add(v);
+                                        count = count.wrapping_add(1);
+                                        max = max.max(v);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    let v = if Kind::AVERAGE {
+                        // C's division truncates towards zero, as Rust's.
+                        let half = count >> 1;
+                        let nudged = if sum > 0 {
+                            sum.wrapping_add(half)
+                        } else {
+                            sum.wrapping_sub(half)
+                        };
+                        nudged.checked_div(count).unwrap_or(0)
+                    } else {
+                        max
+                    };
+                    *out = clamp_i8(v.max(self.min).min(self.max)) as i8;
+                }
             }
         }
     }

@@ -9,8 +9,8 @@ use tinyprop::quant::{
     conv_out_size, multiply_by_quantized_multiplier,
     multiply_by_quantized_multiplier_single_rounding as single, quantize_multiplier,
     rounding_divide_by_pot, saturating_rounding_doubling_high_mul as srdhm, Activation,
-    Float64Rounding, Multiplier, Padding, QConv2d, QDense, QDepthwiseConv2d, Requantize, Rescale,
-    Same, SingleRounding, Valid,
+    Float64Rounding, Multiplier, Padding, PoolKind, QAvgPool2d, QConv2d, QDense, QDepthwiseConv2d,
+    QMaxPool2d, QPool2d, Requantize, Rescale, Same, SingleRounding, Valid,
 };
 use tinyprop::{Error, SplitMix64};
 
@@ -430,6 +430,7 @@ struct Op {
     stride: Vec<usize>,
     padding: Vec<usize>,
     depth_multiplier: usize,
+    filter: Vec<usize>,
     weight_scales: Vec<f32>,
     weight_zero_points: Vec<i32>,
     weights: Vec<i8>,
@@ -482,6 +483,7 @@ fn load(name: &str) -> Model {
                 "stride" => o.stride = nums(v),
                 "padding" => o.padding = nums(v),
                 "depth_multiplier" => o.depth_multiplier = v[0].parse().unwrap(),
+                "filter" => o.filter = nums(v),
                 "weight_scales" => o.weight_scales = nums(v),
                 "weight_zero_points" => o.weight_zero_points = nums(v),
                 "weights" => o.weights = nums(v),
@@ -694,12 +696,14 @@ fn count_differing<const NIN: usize, const NOUT: usize>(
 }
 
 /// The models of `tests/data/tflite/`: each is checked by a test below.
-const MODELS: [&str; 5] = [
+const MODELS: [&str; 7] = [
     "fc_16_8_relu",
     "conv_8x8x2_4_relu",
     "dwconv_6x6x2_m2_relu6",
     "conv_9x9x3_2_s2_valid",
     "mlp_64_32_10",
+    "maxpool_8x8x3_2",
+    "avgpool_7x7x2_3_s2_same",
 ];
 
 /// LiteRT's reference fully connected kernel computes `round(acc · real)` in double precision
@@ -848,4 +852,48 @@ fn litert_conv_9x9x3_2_stride2_valid() {
     compare::<243, 32>(&m, "Multiplier", true, |x, y| layer.forward(x, y));
     let single = conv::<3, 2, 3, 9, 9, 32, 2, Valid, SingleRounding>(op, scale, zp);
     compare::<243, 32>(&m, "SingleRounding", false, |x, y| single.forward(x, y));
+}
+
+fn pool<
+    Kind: PoolKind,
+    const C: usize,
+    const K: usize,
+    const H: usize,
+    const W: usize,
+    const NOUT: usize,
+    const S: usize,
+    Pd: Padding,
+>(
+    m: &Model,
+) -> QPool2d<Kind, C, K, H, W, NOUT, S, Pd> {
+    assert_eq!(m.ops.len(), 1);
+    let op = &m.ops[0];
+    check_geometry::<Pd>(op, C, C, K, H, W, S);
+    assert_eq!(op.filter, [K, K]);
+    assert_eq!(
+        (op.output_scale, op.output_zero_point),
+        (m.input_scale, m.input_zero_point)
+    );
+    QPool2d::new(
+        activation(&op.activation),
+        op.output_scale,
+        op.output_zero_point,
+    )
+}
+
+#[test]
+fn litert_max_pool_8x8x3_2() {
+    let m = load("maxpool_8x8x3_2");
+    assert_eq!(m.ops[0].kind, "max_pool_2d");
+    let layer: QMaxPool2d<3, 2, 8, 8, 48, 2, Valid> = pool(&m);
+    compare::<192, 48>(&m, "max pool", true, |x, y| layer.forward(x, y));
+}
+
+#[test]
+fn litert_average_pool_7x7x2_3_stride2_same() {
+    let m = load("avgpool_7x7x2_3_s2_same");
+    assert_eq!(m.ops[0].kind, "average_pool_2d");
+    assert_eq!(m.ops[0].padding, [1, 1]);
+    let layer: QAvgPool2d<2, 3, 7, 7, 32, 2, Same> = pool(&m);
+    compare::<98, 32>(&m, "average pool", true, |x, y| layer.forward(x, y));
 }

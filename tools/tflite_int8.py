@@ -4,6 +4,7 @@ its *reference* kernels (the optimized kernels may differ by one unit in the las
 
     pip install tensorflow-cpu ai-edge-litert
     python tools/tflite_int8.py          # writes tests/data/tflite/
+    python tools/tflite_int8.py NAME...  # only these models
 
 For each model NAME it writes, under tests/data/tflite/:
 
@@ -16,7 +17,8 @@ For each model NAME it writes, under tests/data/tflite/:
       input_scale F
       input_zero_point Z
       op KIND                # one block per operator, in execution order; KIND is
-                             # fully_connected, conv_2d or depthwise_conv_2d
+                             # fully_connected, conv_2d, depthwise_conv_2d, max_pool_2d or
+                             # average_pool_2d (pooling: no weight lines, and a filter line)
       activation A           # the fused activation: none, relu or relu6
       input_shape D...       # without the batch dimension (NHWC: H W C)
       output_shape D...
@@ -24,6 +26,7 @@ For each model NAME it writes, under tests/data/tflite/:
       stride SH SW           # convolutions only
       padding PH PW          # convolutions only: the top and left zero padding TFLite uses
       depth_multiplier M     # depthwise only
+      filter FH FW           # pooling only
       weight_scales F...     # one per output channel, or one for the whole tensor
       weight_zero_points Z...
       weights Q...           # int8, row-major in weight_shape
@@ -121,6 +124,10 @@ def models():
         ]
     )
     out.append(("mlp_64_32_10", m, (64,)))
+    m = k.Sequential([k.Input((8, 8, 3)), k.layers.MaxPooling2D(2)])
+    out.append(("maxpool_8x8x3_2", m, (8, 8, 3)))
+    m = k.Sequential([k.Input((7, 7, 2)), k.layers.AveragePooling2D(3, strides=2, padding="same")])
+    out.append(("avgpool_7x7x2_3_s2_same", m, (7, 7, 2)))
     return out
 
 
@@ -172,12 +179,35 @@ def describe(flat, interp, sch):
             sch.BuiltinOperator.FULLY_CONNECTED: "fully_connected",
             sch.BuiltinOperator.CONV_2D: "conv_2d",
             sch.BuiltinOperator.DEPTHWISE_CONV_2D: "depthwise_conv_2d",
+            sch.BuiltinOperator.MAX_POOL_2D: "max_pool_2d",
+            sch.BuiltinOperator.AVERAGE_POOL_2D: "average_pool_2d",
         }.get(code)
         if kind is None:
             sys.exit(f"unexpected operator {code}")
-        x, w, b = op.inputs[0], op.inputs[1], op.inputs[2]
-        y = op.outputs[0]
+        x, y = op.inputs[0], op.outputs[0]
         opt = op.builtinOptions
+        if kind.endswith("pool_2d"):
+            lines.append(f"op {kind}")
+            lines.append(f"activation {activation_name(sch, opt.fusedActivationFunction)}")
+            lines.append(f"input_shape {ints(details[x]['shape'][1:])}")
+            lines.append(f"output_shape {ints(details[y]['shape'][1:])}")
+            sh, sw, fh, fw = opt.strideH, opt.strideW, opt.filterHeight, opt.filterWidth
+            _, ih, iw, _ = details[x]["shape"]
+            _, oh, ow, _ = details[y]["shape"]
+            same = opt.padding == sch.Padding.SAME
+            ph = max(0, ((oh - 1) * sh + fh - ih) // 2) if same else 0
+            pw = max(0, ((ow - 1) * sw + fw - iw) // 2) if same else 0
+            lines.append(f"filter {fh} {fw}")
+            lines.append(f"stride {sh} {sw}")
+            lines.append(f"padding {ph} {pw}")
+            xq, oq = details[x]["quantization"], details[y]["quantization"]
+            if xq != oq:
+                sys.exit(f"pooling with different input and output quantization: {xq} {oq}")
+            lines.append(f"output_scale {f32(oq[0])}")
+            lines.append(f"output_zero_point {oq[1]}")
+            lines.append("end")
+            continue
+        w, b = op.inputs[1], op.inputs[2]
         wq = details[w]["quantization_parameters"]
         lines.append(f"op {kind}")
         lines.append(f"activation {activation_name(sch, opt.fusedActivationFunction)}")
@@ -218,7 +248,10 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     sch = schema()
     print(f"TensorFlow {tf.__version__}, ai-edge-litert {ai_edge_litert.__version__}")
+    only = set(sys.argv[1:])
     for i, (name, model, shape) in enumerate(models()):
+        if only and name not in only:
+            continue
         flat = convert(model, shape, seed=100 + i)
         path = os.path.join(OUT, name + ".tflite")
         with open(path, "wb") as f:
