@@ -696,7 +696,7 @@ fn count_differing<const NIN: usize, const NOUT: usize>(
 }
 
 /// The models of `tests/data/tflite/`: each is checked by a test below.
-const MODELS: [&str; 7] = [
+const MODELS: [&str; 8] = [
     "fc_16_8_relu",
     "conv_8x8x2_4_relu",
     "dwconv_6x6x2_m2_relu6",
@@ -704,6 +704,7 @@ const MODELS: [&str; 7] = [
     "mlp_64_32_10",
     "maxpool_8x8x3_2",
     "avgpool_7x7x2_3_s2_same",
+    "fc_24_12_relu6_per_tensor",
 ];
 
 /// LiteRT's reference fully connected kernel computes `round(acc · real)` in double precision
@@ -797,6 +798,30 @@ fn litert_fully_connected_16_8_relu() {
     let single = dense::<16, 8, SingleRounding>(op, scale, zp);
     compare(&m, "SingleRounding", true, |x, y| single.forward(x, y));
     let double = dense::<16, 8, Multiplier>(op, scale, zp);
+    compare(&m, "Multiplier", false, |x, y| double.forward(x, y));
+}
+
+/// A fully connected layer whose weights have one scale (the converter's option): LiteRT's
+/// per-tensor reference kernel, also in double precision.
+#[test]
+fn litert_fully_connected_24_12_relu6_per_tensor() {
+    let m = load("fc_24_12_relu6_per_tensor");
+    assert_eq!(m.ops.len(), 1);
+    let (op, scale, zp) = (&m.ops[0], m.input_scale, m.input_zero_point);
+    assert_eq!(
+        (op.weight_scales.len(), op.activation.as_str()),
+        (1, "relu6")
+    );
+    let exact = dense::<24, 12, Float64Rounding>(op, scale, zp);
+    assert!(exact
+        .output
+        .multipliers
+        .iter()
+        .all(|&m| m == exact.output.multipliers[0]));
+    compare(&m, "Float64Rounding", true, |x, y| exact.forward(x, y));
+    let single = dense::<24, 12, SingleRounding>(op, scale, zp);
+    compare(&m, "SingleRounding", false, |x, y| single.forward(x, y));
+    let double = dense::<24, 12, Multiplier>(op, scale, zp);
     compare(&m, "Multiplier", false, |x, y| double.forward(x, y));
 }
 

@@ -128,6 +128,10 @@ def models():
     out.append(("maxpool_8x8x3_2", m, (8, 8, 3)))
     m = k.Sequential([k.Input((7, 7, 2)), k.layers.AveragePooling2D(3, strides=2, padding="same")])
     out.append(("avgpool_7x7x2_3_s2_same", m, (7, 7, 2)))
+    tf.keras.utils.set_random_seed(20)
+    m = k.Sequential([k.Input((24,)), k.layers.Dense(12, activation="relu6", **init)])
+    m.per_tensor = True  # one weight scale for the whole tensor (the converter's option)
+    out.append(("fc_24_12_relu6_per_tensor", m, (24,)))
     return out
 
 
@@ -144,6 +148,8 @@ def convert(model, shape, seed):
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     conv.inference_input_type = tf.int8
     conv.inference_output_type = tf.int8
+    if getattr(model, "per_tensor", False):
+        conv._experimental_disable_per_channel_quantization_for_dense_layers = True
     return conv.convert()
 
 
