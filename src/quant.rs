@@ -13,16 +13,18 @@
 //!   ([`Activation`]).
 //!
 //! No floating point is used by the layers' `forward`: the real multipliers
-//! `input_scale · weight_scale[c] / output_scale` become integer [`Multiplier`]s once, when a
-//! layer is built ([`Requantize::new`]), exactly as TFLite's interpreter prepares them (in
-//! double precision, then [`quantize_multiplier`]). The sums wrap around on overflow as
-//! TFLite's do on two's-complement hardware; nothing here can panic.
+//! `input_scale · weight_scale[c] / output_scale` become integer rescalings once, when a layer
+//! is built ([`Requantize::new`]), computed in double precision as TFLite's interpreter
+//! computes them: TFLite's fixed-point [`Multiplier`]s by default ([`quantize_multiplier`]),
+//! or another of the forms TFLite kernels use ([`Rescale`]). The sums wrap around on overflow
+//! as TFLite's do on two's-complement hardware; nothing here can panic.
 //!
 //! The layers: [`QDense`] (fully connected), [`QConv2d`], [`QDepthwiseConv2d`], and
 //! [`QMaxPool2d`] and [`QAvgPool2d`].
 //!
-//! Feature maps are in TFLite's layout, `H × W × C` (channels last), flattened row-major into
-//! one `[i8; N]` per sample; weights are in TFLite's layouts too (see each layer). The tests
+//! Feature maps are in TFLite's layout, `H × W × C` (channels last, unlike the `C × H × W` of
+//! the floating-point layers), flattened row-major into one `[i8; N]` per sample; weights are
+//! in TFLite's layouts too (see each layer). The tests
 //! compare every layer with the LiteRT interpreter's reference kernels on models produced by
 //! TensorFlow's converter: the outputs are identical.
 //!
