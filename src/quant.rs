@@ -1038,22 +1038,22 @@ impl<
 }
 
 /// An int8 pooling: [`QMaxPool2d`] or [`QAvgPool2d`].
-pub trait PoolKind: Debug + Clone + Copy + Default + PartialEq {
+pub trait QPoolKind: Debug + Clone + Copy + Default + PartialEq {
     /// `true` for the average.
     const AVERAGE: bool;
 }
 
 /// The maximum of each window (TFLite's `MAX_POOL_2D`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Max;
+pub struct QMax;
 /// The average of each window (TFLite's `AVERAGE_POOL_2D`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Avg;
+pub struct QAvg;
 
-impl PoolKind for Max {
+impl QPoolKind for QMax {
     const AVERAGE: bool = false;
 }
-impl PoolKind for Avg {
+impl QPoolKind for QAvg {
     const AVERAGE: bool = true;
 }
 
@@ -1080,7 +1080,7 @@ impl PoolKind for Avg {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QPool2d<
-    Kind: PoolKind,
+    Kind: QPoolKind,
     const C: usize,
     const K: usize,
     const H: usize,
@@ -1105,7 +1105,7 @@ pub type QMaxPool2d<
     const NOUT: usize,
     const S: usize,
     Pd = Valid,
-> = QPool2d<Max, C, K, H, W, NOUT, S, Pd>;
+> = QPool2d<QMax, C, K, H, W, NOUT, S, Pd>;
 
 /// int8 average pooling, TFLite's `AVERAGE_POOL_2D` (see [`QPool2d`]).
 pub type QAvgPool2d<
@@ -1116,10 +1116,10 @@ pub type QAvgPool2d<
     const NOUT: usize,
     const S: usize,
     Pd = Valid,
-> = QPool2d<Avg, C, K, H, W, NOUT, S, Pd>;
+> = QPool2d<QAvg, C, K, H, W, NOUT, S, Pd>;
 
 impl<
-        Kind: PoolKind,
+        Kind: QPoolKind,
         const C: usize,
         const K: usize,
         const H: usize,

@@ -9,8 +9,8 @@ use tinyprop::quant::{
     conv_out_size, multiply_by_quantized_multiplier,
     multiply_by_quantized_multiplier_single_rounding as single, quantize_multiplier,
     rounding_divide_by_pot, saturating_rounding_doubling_high_mul as srdhm, Activation,
-    Float64Rounding, Multiplier, Padding, PoolKind, QAvgPool2d, QConv2d, QDense, QDepthwiseConv2d,
-    QMaxPool2d, QPool2d, Requantize, Rescale, Same, SingleRounding, Valid,
+    Float64Rounding, Multiplier, Padding, QAvgPool2d, QConv2d, QDense, QDepthwiseConv2d,
+    QMaxPool2d, QPool2d, QPoolKind, Requantize, Rescale, Same, SingleRounding, Valid,
 };
 use tinyprop::{Error, SplitMix64};
 
@@ -880,7 +880,7 @@ fn litert_conv_9x9x3_2_stride2_valid() {
 }
 
 fn pool<
-    Kind: PoolKind,
+    Kind: QPoolKind,
     const C: usize,
     const K: usize,
     const H: usize,
