@@ -20,6 +20,10 @@ pub enum Error {
     },
     /// A hyperparameter was out of its valid range; the name says which.
     InvalidHyperparameter(&'static str),
+    /// Quantization parameters outside what the TFLite int8 specification allows (a scale
+    /// that is not a positive finite number, a zero point outside the int8 range, a weight
+    /// scale count that is neither 1 nor the number of output channels); the name says which.
+    InvalidQuantization(&'static str),
     /// A data set (or the part of it left after skipping non-finite samples) has no samples.
     EmptyDataSet,
     /// Features and targets (or labels) of different lengths.
@@ -195,6 +199,7 @@ impl fmt::Display for Error {
                 )
             }
             Error::InvalidHyperparameter(name) => write!(f, "invalid hyperparameter: {name}"),
+            Error::InvalidQuantization(name) => write!(f, "invalid quantization: {name}"),
             Error::EmptyDataSet => f.write_str("the data set has no (usable) samples"),
             Error::LengthMismatch { features, targets } => write!(
                 f,

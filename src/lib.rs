@@ -90,6 +90,7 @@ mod math;
 pub mod memory;
 pub mod metrics;
 pub mod optim;
+pub mod quant;
 pub mod rng;
 mod scalar;
 pub mod summary;

@@ -23,6 +23,7 @@ mod conv;
 mod deep_models;
 mod gradcheck;
 mod init;
+mod int8;
 mod io;
 mod kernels;
 mod layer_golden;
