@@ -258,7 +258,7 @@ impl<T: Scalar, const C: usize> RustSource for BatchNorm2d<T, C> {
     }
 }
 
-/// A bias vector: a static matrix (see [`write_matrix`]).
+/// A bias vector: a static matrix, from its column-major storage.
 impl<T: Scalar, const R: usize, const C: usize> RustSource for SMatrix<T, R, C> {
     fn write_rust<W: Write>(&self, out: &mut W) -> fmt::Result {
         write_matrix(out, self)
