@@ -185,22 +185,35 @@ fn write_affine<T: Scalar, W: Write, const N: usize>(
     out.write_str(" }")
 }
 
+/// `tinyprop::{name}::<T, N>::from_state(affine, running_mean, running_var, n, momentum, eps)`:
+/// the `const` constructor of both batch normalisations.
+fn write_batch_norm<T: Scalar, W: Write, const N: usize>(
+    out: &mut W,
+    name: &str,
+    affine: &Affine<T, N>,
+    stats: (&SMatrix<T, N, 1>, &SMatrix<T, N, 1>),
+    (n, m, e): (u32, T, T),
+) -> fmt::Result {
+    write_checked(out, |out| {
+        write!(
+            out,
+            "tinyprop::{name}::<{}, {N}>::from_state(",
+            scalar_name::<T>()
+        )?;
+        write_affine(out, affine)?;
+        out.write_str(", ")?;
+        write_matrix(out, stats.0)?;
+        out.write_str(", ")?;
+        write_matrix(out, stats.1)?;
+        write!(out, ", {n}, {m:?}, {e:?})")
+    })
+}
+
 impl<T: Scalar, const N: usize> RustSource for BatchNorm<T, N> {
     fn write_rust<W: Write>(&self, out: &mut W) -> fmt::Result {
-        write_checked(out, |out| {
-            write!(
-                out,
-                "tinyprop::BatchNorm::<{}, {N}>::from_state(",
-                scalar_name::<T>()
-            )?;
-            write_affine(out, &self.affine)?;
-            out.write_str(", ")?;
-            write_matrix(out, &self.running_mean)?;
-            out.write_str(", ")?;
-            write_matrix(out, &self.running_var)?;
-            let (n, m, e) = (self.num_batches_tracked, self.momentum(), self.eps());
-            write!(out, ", {n}, {m:?}, {e:?})")
-        })
+        let state = (self.num_batches_tracked, self.momentum(), self.eps());
+        let stats = (&self.running_mean, &self.running_var);
+        write_batch_norm(out, "BatchNorm", &self.affine, stats, state)
     }
 }
 
@@ -241,20 +254,9 @@ impl<T: Scalar> RustSource for Dropout<T, SplitMix64> {
 
 impl<T: Scalar, const C: usize> RustSource for BatchNorm2d<T, C> {
     fn write_rust<W: Write>(&self, out: &mut W) -> fmt::Result {
-        write_checked(out, |out| {
-            write!(
-                out,
-                "tinyprop::BatchNorm2d::<{}, {C}>::from_state(",
-                scalar_name::<T>()
-            )?;
-            write_affine(out, &self.affine)?;
-            out.write_str(", ")?;
-            write_matrix(out, &self.running_mean)?;
-            out.write_str(", ")?;
-            write_matrix(out, &self.running_var)?;
-            let (n, m, e) = (self.num_batches_tracked, self.momentum(), self.eps());
-            write!(out, ", {n}, {m:?}, {e:?})")
-        })
+        let state = (self.num_batches_tracked, self.momentum(), self.eps());
+        let stats = (&self.running_mean, &self.running_var);
+        write_batch_norm(out, "BatchNorm2d", &self.affine, stats, state)
     }
 }
 

@@ -258,6 +258,18 @@ impl<T: Scalar, const N: usize> BatchNorm<T, N> {
 macro_rules! norm_const {
     ($t:ty) => {
         impl<const N: usize> BatchNorm<$t, N> {
+            /// Refuses a momentum outside `[0, 1]` or an eps that is not finite and `> 0` (the
+            /// checks of both batch normalisations' `const` constructors).
+            pub(crate) const fn check_hyperparameters(momentum: $t, eps: $t) -> Result<(), Error> {
+                if !(momentum >= 0.0 && momentum <= 1.0) {
+                    return Err(Error::InvalidHyperparameter("momentum must be in [0, 1]"));
+                }
+                if !(eps > 0.0 && eps.is_finite()) {
+                    return Err(Error::InvalidHyperparameter("eps must be finite and > 0"));
+                }
+                Ok(())
+            }
+
             /// A layer with the given parameters, running statistics and batch count, in a
             /// `const` context; refuses a momentum outside `[0, 1]` or an eps that is not
             /// finite and `> 0`, as [`BatchNorm::new`].
@@ -269,11 +281,8 @@ macro_rules! norm_const {
                 momentum: $t,
                 eps: $t,
             ) -> Result<Self, Error> {
-                if !(momentum >= 0.0 && momentum <= 1.0) {
-                    return Err(Error::InvalidHyperparameter("momentum must be in [0, 1]"));
-                }
-                if !(eps > 0.0 && eps.is_finite()) {
-                    return Err(Error::InvalidHyperparameter("eps must be finite and > 0"));
+                if let Err(e) = Self::check_hyperparameters(momentum, eps) {
+                    return Err(e);
                 }
                 Ok(Self {
                     affine,

@@ -4,7 +4,7 @@
 use nalgebra::{SMatrix, SVector};
 use rand_core::RngCore;
 
-use super::norm::{normalisation_backward, vector, Affine, NormCache};
+use super::norm::{normalisation_backward, vector, Affine, BatchNorm, NormCache};
 use crate::io::{Kind, Name, StateDict, TensorInfo, Values, ValuesMut};
 use crate::layer::{describe_leaf, nonempty_batch, tensors_of_field};
 use crate::layers::conv::Msg;
@@ -111,11 +111,8 @@ macro_rules! norm2d_const {
                 momentum: $t,
                 eps: $t,
             ) -> Result<Self, Error> {
-                if !(momentum >= 0.0 && momentum <= 1.0) {
-                    return Err(Error::InvalidHyperparameter("momentum must be in [0, 1]"));
-                }
-                if !(eps > 0.0 && eps.is_finite()) {
-                    return Err(Error::InvalidHyperparameter("eps must be finite and > 0"));
+                if let Err(e) = BatchNorm::<$t, C>::check_hyperparameters(momentum, eps) {
+                    return Err(e);
                 }
                 Ok(Self {
                     affine,
