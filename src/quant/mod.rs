@@ -52,6 +52,9 @@ use core::marker::PhantomData;
 use crate::layers::conv::Msg;
 use crate::Error;
 
+mod model;
+pub use model::{QBuffer, QFlatten, QLayer, QModel, QParams};
+
 /// A real multiplier as TFLite represents it: `real ≈ multiplier · 2^(shift − 31)`, with
 /// `multiplier` in `[2^30, 2^31)` (or 0, or negative for a negative real).
 ///
@@ -493,7 +496,7 @@ const fn quantize_bound(f: f32, scale: f32, zero_point: i32) -> i32 {
 }
 
 /// `v` limited to the int8 range.
-const fn clamp_i8(v: i32) -> i32 {
+pub(crate) const fn clamp_i8(v: i32) -> i32 {
     if v < -128 {
         -128
     } else if v > 127 {
@@ -505,7 +508,7 @@ const fn clamp_i8(v: i32) -> i32 {
 
 /// C's `roundf` (halves away from zero) as an `i32`, saturated; NaN gives 0.
 #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)] // saturating casts
-const fn round_f32(v: f32) -> i32 {
+pub(crate) const fn round_f32(v: f32) -> i32 {
     // Below 2^23 in magnitude `v − trunc(v)` is exact; above, `v` is an integer.
     let t = v as i32;
     let frac = v - t as f32;
