@@ -178,6 +178,10 @@ pub enum Error {
         /// The tensor's position in the model's `state_dict` order (from 0).
         index: usize,
     },
+    /// A `.tflite` file that is not a valid TFLite FlatBuffer or does not fit the model it is
+    /// loaded into ([`quant::tflite`](crate::quant::tflite)); a load that returns it has
+    /// changed nothing.
+    Tflite(crate::quant::tflite::TfliteError),
     /// The buffer to write a file into is shorter than the file.
     BufferTooSmall {
         /// The file's length in bytes.
@@ -278,6 +282,7 @@ impl fmt::Display for Error {
             Error::CountOutOfRange { index } => {
                 write!(f, "counter {index} is outside 0..=u32::MAX")
             }
+            Error::Tflite(e) => write!(f, "invalid .tflite file: {e}"),
             Error::BufferTooSmall { needed, len } => {
                 write!(f, "the buffer holds {len} bytes but the file needs {needed}")
             }

@@ -53,6 +53,7 @@ use crate::layers::conv::Msg;
 use crate::Error;
 
 mod model;
+pub mod tflite;
 pub use model::{QBuffer, QFlatten, QLayer, QModel, QParams};
 
 /// A real multiplier as TFLite represents it: `real ≈ multiplier · 2^(shift − 31)`, with
