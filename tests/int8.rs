@@ -421,39 +421,39 @@ fn out_of_range_fields_still_give_int8() {
 
 /// One operator of a model file.
 #[derive(Debug, Default)]
-struct Op {
-    kind: String,
-    activation: String,
-    input_shape: Vec<usize>,
-    output_shape: Vec<usize>,
-    weight_shape: Vec<usize>,
-    stride: Vec<usize>,
-    padding: Vec<usize>,
-    depth_multiplier: usize,
-    filter: Vec<usize>,
-    weight_scales: Vec<f32>,
-    weight_zero_points: Vec<i32>,
-    weights: Vec<i8>,
-    bias: Vec<i32>,
-    output_scale: f32,
-    output_zero_point: i32,
+pub(crate) struct Op {
+    pub(crate) kind: String,
+    pub(crate) activation: String,
+    pub(crate) input_shape: Vec<usize>,
+    pub(crate) output_shape: Vec<usize>,
+    pub(crate) weight_shape: Vec<usize>,
+    pub(crate) stride: Vec<usize>,
+    pub(crate) padding: Vec<usize>,
+    pub(crate) depth_multiplier: usize,
+    pub(crate) filter: Vec<usize>,
+    pub(crate) weight_scales: Vec<f32>,
+    pub(crate) weight_zero_points: Vec<i32>,
+    pub(crate) weights: Vec<i8>,
+    pub(crate) bias: Vec<i32>,
+    pub(crate) output_scale: f32,
+    pub(crate) output_zero_point: i32,
 }
 
 /// A model file and its expected outputs.
 #[derive(Debug, Default)]
-struct Model {
-    name: String,
-    vectors: usize,
-    seed: u64,
-    input_scale: f32,
-    input_zero_point: i32,
-    ops: Vec<Op>,
-    x0: Vec<i8>,
-    y0: Vec<i8>,
-    outputs: Vec<i8>,
+pub(crate) struct Model {
+    pub(crate) name: String,
+    pub(crate) vectors: usize,
+    pub(crate) seed: u64,
+    pub(crate) input_scale: f32,
+    pub(crate) input_zero_point: i32,
+    pub(crate) ops: Vec<Op>,
+    pub(crate) x0: Vec<i8>,
+    pub(crate) y0: Vec<i8>,
+    pub(crate) outputs: Vec<i8>,
 }
 
-fn dir() -> PathBuf {
+pub(crate) fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tflite")
 }
 
@@ -464,7 +464,7 @@ where
     v.iter().map(|s| s.parse().unwrap()).collect()
 }
 
-fn load(name: &str) -> Model {
+pub(crate) fn load(name: &str) -> Model {
     let text = std::fs::read_to_string(dir().join(format!("{name}.txt"))).unwrap();
     let mut m = Model::default();
     let mut op: Option<Op> = None;
@@ -520,7 +520,7 @@ fn load(name: &str) -> Model {
 }
 
 /// The model's input vectors: the top bytes of SplitMix64's outputs (as the script's).
-fn inputs(seed: u64, n: usize, width: usize) -> Vec<i8> {
+pub(crate) fn inputs(seed: u64, n: usize, width: usize) -> Vec<i8> {
     let mut state = seed;
     (0..n * width)
         .map(|_| {
@@ -567,7 +567,7 @@ fn bias<const O: usize>(op: &Op) -> [i32; O] {
     op.bias.as_slice().try_into().unwrap()
 }
 
-fn dense<const I: usize, const O: usize, M: Rescale>(
+pub(crate) fn dense<const I: usize, const O: usize, M: Rescale>(
     op: &Op,
     scale: f32,
     zero_point: i32,
@@ -603,7 +603,7 @@ fn check_geometry<Pd: Padding>(
     }
 }
 
-fn conv<
+pub(crate) fn conv<
     const C: usize,
     const O: usize,
     const K: usize,
@@ -629,7 +629,7 @@ fn conv<
     QConv2d::new(wt, bias(op), zero_point, requantize(op, scale))
 }
 
-fn depthwise<
+pub(crate) fn depthwise<
     const C: usize,
     const O: usize,
     const K: usize,
@@ -655,7 +655,7 @@ fn depthwise<
 
 /// Runs `run` on every input vector of `model`, counts the output elements that differ from
 /// LiteRT's and prints the count; asserts there are none if `exact`.
-fn compare<const NIN: usize, const NOUT: usize>(
+pub(crate) fn compare<const NIN: usize, const NOUT: usize>(
     model: &Model,
     rescale: &str,
     exact: bool,
@@ -675,7 +675,7 @@ fn compare<const NIN: usize, const NOUT: usize>(
 }
 
 /// The output elements, and vectors, of `model` that `run` computes otherwise than LiteRT.
-fn count_differing<const NIN: usize, const NOUT: usize>(
+pub(crate) fn count_differing<const NIN: usize, const NOUT: usize>(
     model: &Model,
     mut run: impl FnMut(&[i8; NIN], &mut [i8; NOUT]),
 ) -> (usize, usize) {
@@ -696,7 +696,7 @@ fn count_differing<const NIN: usize, const NOUT: usize>(
 }
 
 /// The models of `tests/data/tflite/`: each is checked by a test below.
-const MODELS: [&str; 8] = [
+pub(crate) const MODELS: [&str; 8] = [
     "fc_16_8_relu",
     "conv_8x8x2_4_relu",
     "dwconv_6x6x2_m2_relu6",
@@ -879,7 +879,7 @@ fn litert_conv_9x9x3_2_stride2_valid() {
     compare::<243, 32>(&m, "SingleRounding", false, |x, y| single.forward(x, y));
 }
 
-fn pool<
+pub(crate) fn pool<
     Kind: QPoolKind,
     const C: usize,
     const K: usize,

@@ -37,6 +37,7 @@ mod optim_golden;
 mod recurrent;
 mod reliability;
 mod small_stack;
+mod tflite;
 mod train_errors;
 mod train_no_alloc;
 mod train_real_data;
