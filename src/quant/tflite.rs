@@ -497,10 +497,12 @@ mod options {
 const INT32: i8 = 2;
 const INT8: i8 = 9;
 
-/// A model's only subgraph, checked to be one and read on demand.
+/// The only subgraph of a `.tflite` file, as [`FromTflite::read`] receives it: its tables
+/// are found and checked as they are read. Made by [`load`] and [`load_into`] only.
 #[derive(Clone, Copy)]
 pub struct Graph<'a> {
     file: &'a [u8],
+    subgraph: Table<'a>,
     operator_codes: Vector<'a>,
     buffers: Vector<'a>,
     tensors: Vector<'a>,
@@ -540,6 +542,7 @@ impl<'a> Graph<'a> {
         let graph = subgraphs.table(0)?;
         Ok(Self {
             file,
+            subgraph: graph,
             operator_codes,
             buffers,
             tensors: graph.vector_or_empty(0, 4)?,
@@ -549,9 +552,7 @@ impl<'a> Graph<'a> {
 
     /// The subgraph's inputs or outputs (field 1 or 2).
     fn io(&self, field: usize) -> Result<Vector<'a>, Error> {
-        // The subgraph table is re-read: its position was checked by `parse`.
-        let subgraphs = Table::follow(self.file, 0)?.vector_or_empty(2, 4)?;
-        subgraphs.table(0)?.vector_or_empty(field, 4)
+        self.subgraph.vector_or_empty(field, 4)
     }
 
     /// Operator `index`, with its builtin code.
@@ -806,7 +807,11 @@ fn read_weighted<const O: usize, M: Rescale>(
     let input_q = input.activation()?;
     let output = graph.tensor(op.output()?)?;
     let output_q = output.activation()?;
-    let weight = graph.tensor(op.input(1)?)?;
+    let weight_index = op.input(1)?;
+    if weight_index < 0 {
+        return Err(TfliteError::Operands { op: op.index }.into());
+    }
+    let weight = graph.tensor(weight_index)?;
     weight.check_shape(weight_dims)?;
     let (scales, n) = weight.weight_scales::<O>(axis)?;
     let len = weight_dims
