@@ -623,3 +623,60 @@ fn loading_allocates_nothing() {
     });
     assert_eq!(n, 0, "{n} allocations");
 }
+
+/// The max pooling file made a `RESHAPE` of its input `[1, 8, 8, 3]` to `[1, 192]`: the
+/// operator's code, its options' type and its output's shape patched.
+fn reshape_file(out: [i32; 2]) -> Vec<u8> {
+    let mut b = MAXPOOL.to_vec();
+    let code = deref(&b, elem(child(&b, root(&b), 1), 0, 4));
+    let at = field(&b, code, 0).unwrap();
+    b[at] = 22; // RESHAPE
+    if let Some(at) = field(&b, code, 3) {
+        put_i32(&mut b, at, 22);
+    }
+    let at = field(&b, operator(&b, 0), 3).unwrap();
+    b[at] = 17; // ReshapeOptions
+    let shape = child(&b, tensor(&b, operand(&b, 0, 2, 0)), 0);
+    put_i32(&mut b, shape, 2);
+    put_i32(&mut b, elem(shape, 0, 4), out[0]);
+    put_i32(&mut b, elem(shape, 1, 4), out[1]);
+    b
+}
+
+#[test]
+fn a_reshape_to_a_vector_loads_as_a_flatten() {
+    use TfliteError as E;
+    let file = reshape_file([1, 192]);
+    let model = tflite::load::<QFlatten>(&file).unwrap();
+    let pool = tflite::load::<MaxPool>(MAXPOOL).unwrap();
+    assert_eq!((model.input, model.output), (pool.input, pool.input));
+    let x: [i8; 192] = core::array::from_fn(|i| (i as i8).wrapping_mul(37));
+    let mut y = [0i8; 192];
+    model.forward(&x, &mut y);
+    assert_eq!(x, y);
+    let out = operand(&file, 0, 2, 0);
+    assert_eq!(
+        try_load::<QFlatten>(&reshape_file([1, 191])),
+        tf(E::Shape { tensor: out })
+    );
+    assert_eq!(
+        try_load::<QFlatten>(&reshape_file([2, 96])),
+        tf(E::Shape { tensor: out })
+    );
+    assert_eq!(
+        try_load::<MaxPool>(&file),
+        tf(E::WrongOperator { op: 0, code: 22 })
+    );
+    let mut other = file.clone();
+    let at = field(&other, operator(&other, 0), 3).unwrap();
+    other[at] = 5; // Pool2DOptions
+    assert_eq!(try_load::<QFlatten>(&other), tf(E::Options { op: 0 }));
+    let mut other = file.clone();
+    let v = child(&other, quantization(&other, out), 2);
+    other[elem(v, 0, 4)] ^= 1;
+    assert_eq!(
+        try_load::<QFlatten>(&other),
+        tf(E::QuantizationChanged { op: 0 })
+    );
+    corrupt::<QFlatten>(&file);
+}

@@ -491,6 +491,7 @@ mod options {
     pub const DEPTHWISE_CONV_2D: u8 = 2;
     pub const POOL_2D: u8 = 5;
     pub const FULLY_CONNECTED: u8 = 8;
+    pub const RESHAPE: u8 = 17;
 }
 
 /// `TensorType` codes.
@@ -1129,6 +1130,8 @@ impl FromTflite for QFlatten {
     fn read(&mut self, graph: &Graph<'_>, first: usize, _write: bool) -> Result<(), Error> {
         let op = graph.operator(first)?;
         op.expect(op::RESHAPE, 1, 2)?;
+        // Its new_shape, if any, is the output tensor's shape, checked below.
+        op.options(options::RESHAPE)?;
         let input = graph.tensor(op.input(0)?)?;
         let output = graph.tensor(op.output()?)?;
         let n = input.elements()?;
