@@ -680,3 +680,20 @@ fn a_reshape_to_a_vector_loads_as_a_flatten() {
     );
     corrupt::<QFlatten>(&file);
 }
+
+/// The fuzz target's seeds are the test files, and the reshape of
+/// [`a_reshape_to_a_vector_loads_as_a_flatten`].
+#[test]
+fn fuzz_seeds_are_the_test_files() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/tflite");
+    let seed = |name: &str| std::fs::read(dir.join(format!("seed-{name}"))).unwrap();
+    for name in int8::MODELS {
+        let file = std::fs::read(int8::dir().join(format!("{name}.tflite"))).unwrap();
+        assert_eq!(seed(name), file, "{name}");
+    }
+    assert_eq!(seed("reshape_8x8x3_to_192"), reshape_file([1, 192]));
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        int8::MODELS.len() + 1
+    );
+}

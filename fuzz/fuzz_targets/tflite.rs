@@ -1,6 +1,7 @@
 //! Arbitrary bytes as a `.tflite` file, loaded into the types of the models of
-//! tests/data/tflite (the seeds of fuzz/corpus/tflite) and a few others. Nothing may panic or
-//! hang; a load that fails must change nothing; a model that loads must run.
+//! tests/data/tflite (the seeds of fuzz/corpus/tflite, with the max pooling file made a
+//! `RESHAPE` to `[1, 192]`) and a few others. Nothing may panic or hang; a load that fails
+//! must change nothing; a model that loads must run.
 #![no_main]
 
 use core::fmt::Debug;
@@ -44,5 +45,6 @@ fuzz_target!(|bytes: &[u8]| {
     check::<QDepthwiseConv2d<2, 4, 3, 6, 6, 144, 1, Same, Multiplier>, 72, 144>(bytes);
     check::<QMaxPool2d<3, 2, 8, 8, 48, 2, Valid>, 192, 48>(bytes);
     check::<QAvgPool2d<2, 3, 7, 7, 32, 2, Same>, 98, 32>(bytes);
+    check::<QFlatten, 192, 192>(bytes);
     check::<(QMaxPool2d<3, 2, 8, 8, 48, 2, Valid>, QFlatten, QDense<48, 4>), 192, 4>(bytes);
 });
