@@ -780,8 +780,10 @@ pub trait FromTflite: Sized {
     /// A layer of zeros (no activation), to be overwritten by [`FromTflite::read`].
     fn zeroed() -> Self;
 
-    /// Reads operators `first..first + OPERATORS` of `graph`: checks them all, and if `write`,
-    /// writes their parameters into `self` (only once they checked: then it cannot fail).
+    /// Checks operators `first..first + OPERATORS` of `graph` against the layer and, if
+    /// `write`, writes their parameters into `self`. A tuple writes each layer once that layer
+    /// has checked, so [`load_into`] first reads the whole model with `write = false`, then
+    /// with `write = true` (which then cannot fail): a failed load changes nothing.
     ///
     /// # Errors
     ///
