@@ -259,7 +259,13 @@ fn store<T: Copy, const N: usize>(dst: &mut [T; N], src: &[T; N], skip: usize) {
 /// left in memory and, at every step, gathered from it and scattered back, several times
 /// slower than the tile in registers. Elsewhere it unrolls that loop and keeps the
 /// accumulators in registers, as intended.
-pub(crate) const COLUMN_CALLS: bool = cfg!(target_feature = "avx512f");
+pub(crate) const COLUMN_CALLS: bool = cfg!(target_feature = "avx512f") || SCALAR_TILES;
+
+/// Whether the build target has no vector registers (the microcontrollers): there the tiles'
+/// loops are written out ([`column_calls`], [`add_scaled`]) rather than left to the compiler,
+/// which at `opt-level = "s"` or `"z"` does not unroll them and keeps the sums of a tile in
+/// memory, loading and storing one for every multiply-add.
+const SCALAR_TILES: bool = VECTOR_BYTES == 8;
 
 /// Calls `f` on `x[j]` and `y[j]` for each column `j` in order: as [`column_calls`] where
 /// [`COLUMN_CALLS`], otherwise in a loop.
@@ -339,6 +345,24 @@ fn store_tile<T: Copy, const MC: usize, const NR: usize, const MR: usize>(
 /// `sums += av · b`, element by element.
 #[inline(always)]
 fn add_scaled<T: Scalar, const N: usize>(sums: &mut [T; N], av: &[T; N], b: T) {
+    if SCALAR_TILES {
+        // Written out for the tile heights of scalar targets (see [`SCALAR_TILES`]).
+        match (sums.as_mut_slice(), av.as_slice()) {
+            ([s0, s1], [v0, v1]) => {
+                *s0 += *v0 * b;
+                *s1 += *v1 * b;
+                return;
+            }
+            ([s0, s1, s2, s3], [v0, v1, v2, v3]) => {
+                *s0 += *v0 * b;
+                *s1 += *v1 * b;
+                *s2 += *v2 * b;
+                *s3 += *v3 * b;
+                return;
+            }
+            _ => {}
+        }
+    }
     for (s, &v) in sums.iter_mut().zip(av) {
         *s += v * b;
     }
