@@ -265,7 +265,7 @@ pub(crate) const COLUMN_CALLS: bool = cfg!(target_feature = "avx512f") || SCALAR
 /// loops are written out ([`column_calls`], [`add_scaled`]) rather than left to the compiler,
 /// which at `opt-level = "s"` or `"z"` does not unroll them and keeps the sums of a tile in
 /// memory, loading and storing one for every multiply-add.
-const SCALAR_TILES: bool = VECTOR_BYTES == 8;
+pub(crate) const SCALAR_TILES: bool = VECTOR_BYTES == 8;
 
 /// Calls `f` on `x[j]` and `y[j]` for each column `j` in order: as [`column_calls`] where
 /// [`COLUMN_CALLS`], otherwise in a loop.
@@ -315,6 +315,79 @@ pub(crate) fn column_calls<X, Y, const N: usize>(
             for (xj, yj) in x.iter_mut().zip(y) {
                 f(xj, yj);
             }
+        }
+    }
+}
+
+/// Calls `f` on each element of `y` with the element of `x` at the same place (the slices are
+/// of equal length), written out four at a time on targets without vector registers (where
+/// the compiler, optimizing for size, would spend a compare and a branch on every element).
+#[inline(always)]
+pub(crate) fn zip_each<A, B: Copy>(y: &mut [A], x: &[B], mut f: impl FnMut(&mut A, B)) {
+    if SCALAR_TILES {
+        let mut ys = y.chunks_exact_mut(4);
+        let mut xs = x.chunks_exact(4);
+        for (yc, xc) in (&mut ys).zip(&mut xs) {
+            if let (Some([y0, y1, y2, y3]), Some(&[x0, x1, x2, x3])) =
+                (yc.first_chunk_mut::<4>(), xc.first_chunk::<4>())
+            {
+                f(y0, x0);
+                f(y1, x1);
+                f(y2, x2);
+                f(y3, x3);
+            }
+        }
+        for (y, &x) in ys.into_remainder().iter_mut().zip(xs.remainder()) {
+            f(y, x);
+        }
+    } else {
+        for (y, &x) in y.iter_mut().zip(x) {
+            f(y, x);
+        }
+    }
+}
+
+/// [`zip_each`] with three inputs: `f(&mut y[i], a[i], b[i], c[i])`.
+#[inline(always)]
+pub(crate) fn zip3_each<Y, A: Copy, B: Copy, C: Copy>(
+    y: &mut [Y],
+    a: &[A],
+    b: &[B],
+    c: &[C],
+    mut f: impl FnMut(&mut Y, A, B, C),
+) {
+    if SCALAR_TILES {
+        let mut ys = y.chunks_exact_mut(4);
+        let (mut a4, mut b4, mut c4) = (a.chunks_exact(4), b.chunks_exact(4), c.chunks_exact(4));
+        for (((yc, ac), bc), cc) in (&mut ys).zip(&mut a4).zip(&mut b4).zip(&mut c4) {
+            if let (
+                Some([y0, y1, y2, y3]),
+                Some(&[a0, a1, a2, a3]),
+                Some(&[b0, b1, b2, b3]),
+                Some(&[c0, c1, c2, c3]),
+            ) = (
+                yc.first_chunk_mut::<4>(),
+                ac.first_chunk::<4>(),
+                bc.first_chunk::<4>(),
+                cc.first_chunk::<4>(),
+            ) {
+                f(y0, a0, b0, c0);
+                f(y1, a1, b1, c1);
+                f(y2, a2, b2, c2);
+                f(y3, a3, b3, c3);
+            }
+        }
+        let rest = a4
+            .remainder()
+            .iter()
+            .zip(b4.remainder())
+            .zip(c4.remainder());
+        for (y, ((&a, &b), &c)) in ys.into_remainder().iter_mut().zip(rest) {
+            f(y, a, b, c);
+        }
+    } else {
+        for (y, ((&a, &b), &c)) in y.iter_mut().zip(a.iter().zip(b).zip(c)) {
+            f(y, a, b, c);
         }
     }
 }
