@@ -259,7 +259,13 @@ fn store<T: Copy, const N: usize>(dst: &mut [T; N], src: &[T; N], skip: usize) {
 /// left in memory and, at every step, gathered from it and scattered back, several times
 /// slower than the tile in registers. Elsewhere it unrolls that loop and keeps the
 /// accumulators in registers, as intended.
-pub(crate) const COLUMN_CALLS: bool = cfg!(target_feature = "avx512f");
+pub(crate) const COLUMN_CALLS: bool = cfg!(target_feature = "avx512f") || SCALAR_TILES;
+
+/// Whether the build target has no vector registers (the microcontrollers): there the tiles'
+/// loops are written out ([`column_calls`], [`add_scaled`]) rather than left to the compiler,
+/// which at `opt-level = "s"` or `"z"` does not unroll them and keeps the sums of a tile in
+/// memory, loading and storing one for every multiply-add.
+pub(crate) const SCALAR_TILES: bool = VECTOR_BYTES == 8;
 
 /// Calls `f` on `x[j]` and `y[j]` for each column `j` in order: as [`column_calls`] where
 /// [`COLUMN_CALLS`], otherwise in a loop.
@@ -313,6 +319,79 @@ pub(crate) fn column_calls<X, Y, const N: usize>(
     }
 }
 
+/// Calls `f` on each element of `y` with the element of `x` at the same place (the slices are
+/// of equal length), written out four at a time on targets without vector registers (where
+/// the compiler, optimizing for size, would spend a compare and a branch on every element).
+#[inline(always)]
+pub(crate) fn zip_each<A, B: Copy>(y: &mut [A], x: &[B], mut f: impl FnMut(&mut A, B)) {
+    if SCALAR_TILES {
+        let mut ys = y.chunks_exact_mut(4);
+        let mut xs = x.chunks_exact(4);
+        for (yc, xc) in (&mut ys).zip(&mut xs) {
+            if let (Some([y0, y1, y2, y3]), Some(&[x0, x1, x2, x3])) =
+                (yc.first_chunk_mut::<4>(), xc.first_chunk::<4>())
+            {
+                f(y0, x0);
+                f(y1, x1);
+                f(y2, x2);
+                f(y3, x3);
+            }
+        }
+        for (y, &x) in ys.into_remainder().iter_mut().zip(xs.remainder()) {
+            f(y, x);
+        }
+    } else {
+        for (y, &x) in y.iter_mut().zip(x) {
+            f(y, x);
+        }
+    }
+}
+
+/// [`zip_each`] with three inputs: `f(&mut y[i], a[i], b[i], c[i])`.
+#[inline(always)]
+pub(crate) fn zip3_each<Y, A: Copy, B: Copy, C: Copy>(
+    y: &mut [Y],
+    a: &[A],
+    b: &[B],
+    c: &[C],
+    mut f: impl FnMut(&mut Y, A, B, C),
+) {
+    if SCALAR_TILES {
+        let mut ys = y.chunks_exact_mut(4);
+        let (mut a4, mut b4, mut c4) = (a.chunks_exact(4), b.chunks_exact(4), c.chunks_exact(4));
+        for (((yc, ac), bc), cc) in (&mut ys).zip(&mut a4).zip(&mut b4).zip(&mut c4) {
+            if let (
+                Some([y0, y1, y2, y3]),
+                Some(&[a0, a1, a2, a3]),
+                Some(&[b0, b1, b2, b3]),
+                Some(&[c0, c1, c2, c3]),
+            ) = (
+                yc.first_chunk_mut::<4>(),
+                ac.first_chunk::<4>(),
+                bc.first_chunk::<4>(),
+                cc.first_chunk::<4>(),
+            ) {
+                f(y0, a0, b0, c0);
+                f(y1, a1, b1, c1);
+                f(y2, a2, b2, c2);
+                f(y3, a3, b3, c3);
+            }
+        }
+        let rest = a4
+            .remainder()
+            .iter()
+            .zip(b4.remainder())
+            .zip(c4.remainder());
+        for (y, ((&a, &b), &c)) in ys.into_remainder().iter_mut().zip(rest) {
+            f(y, a, b, c);
+        }
+    } else {
+        for (y, ((&a, &b), &c)) in y.iter_mut().zip(a.iter().zip(b).zip(c)) {
+            f(y, a, b, c);
+        }
+    }
+}
+
 /// Writes the tile `acc` into rows `r ..` of the columns of `c` (from row `r + skip`).
 #[inline(always)]
 fn store_tile<T: Copy, const MC: usize, const NR: usize, const MR: usize>(
@@ -339,6 +418,24 @@ fn store_tile<T: Copy, const MC: usize, const NR: usize, const MR: usize>(
 /// `sums += av · b`, element by element.
 #[inline(always)]
 fn add_scaled<T: Scalar, const N: usize>(sums: &mut [T; N], av: &[T; N], b: T) {
+    if SCALAR_TILES {
+        // Written out for the tile heights of scalar targets (see [`SCALAR_TILES`]).
+        match (sums.as_mut_slice(), av.as_slice()) {
+            ([s0, s1], [v0, v1]) => {
+                *s0 += *v0 * b;
+                *s1 += *v1 * b;
+                return;
+            }
+            ([s0, s1, s2, s3], [v0, v1, v2, v3]) => {
+                *s0 += *v0 * b;
+                *s1 += *v1 * b;
+                *s2 += *v2 * b;
+                *s3 += *v3 * b;
+                return;
+            }
+            _ => {}
+        }
+    }
     for (s, &v) in sums.iter_mut().zip(av) {
         *s += v * b;
     }

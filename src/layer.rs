@@ -338,7 +338,13 @@ pub(crate) fn abs_sum<T: Scalar, P: Parameters<T> + ?Sized>(p: &P) -> T {
 /// the elements within each lane), so that it runs at vector speed.
 #[inline(always)]
 fn lane_sum<T: Scalar, P: Parameters<T> + ?Sized>(p: &P, f: impl Fn(T) -> T) -> T {
-    const LANES: usize = 16;
+    // Without vector registers (microcontrollers), one sum: lanes kept in memory would cost a
+    // load and a store per element.
+    const LANES: usize = if crate::kernels::VECTOR_BYTES == 8 {
+        1
+    } else {
+        16
+    };
     let zero = T::zero();
     let mut lanes = [zero; LANES];
     let mut rest = zero;

@@ -584,25 +584,24 @@ where
         D::Target: Target<T, OUT, Batch<B> = Y>,
     {
         let mut k = 0;
-        let mut columns = self.x.column_iter_mut().zip(self.rows.iter_mut());
+        // The batch's columns as arrays: whole-column copies, no element-by-element iterators.
+        let mut columns = self.x.data.0.iter_mut().zip(self.rows.iter_mut());
         while k < B {
             let Some(i) = positions.next() else { break };
             let Some((x, y)) = data.get(i) else { continue };
             if !is_finite::<T, IN, OUT, _>(x, y) {
                 continue;
             }
-            let Some((mut col, row)) = columns.next() else {
+            let Some((col, row)) = columns.next() else {
                 break;
             };
-            for (dst, &src) in col.iter_mut().zip(x.iter()) {
-                *dst = src;
-            }
+            *col = *x;
             y.write::<B>(&mut self.target, k);
             *row = i;
             k = k.saturating_add(1);
         }
-        for (mut col, _) in columns {
-            col.fill(T::zero());
+        for (col, _) in columns {
+            *col = [T::zero(); IN];
         }
         self.target.clear_from(k);
         self.filled = k;

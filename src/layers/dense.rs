@@ -85,16 +85,26 @@ impl<T: Scalar, const OUT: usize> Bias<T, OUT> for SVector<T, OUT> {
         // Plain array loops: nalgebra's column views add element by element.
         let [b] = &self.data.0;
         for col in y.data.0.iter_mut() {
-            for (v, &bi) in col.iter_mut().zip(b) {
-                *v += bi;
-            }
+            kernels::zip_each(col, b, |v, bi| *v += bi);
         }
     }
     fn accumulate<const B: usize>(&mut self, dy: &SMatrix<T, OUT, B>) {
         let [acc] = &mut self.data.0;
-        for col in dy.data.0.iter() {
-            for (a, &d) in acc.iter_mut().zip(col) {
-                *a += d;
+        if kernels::SCALAR_TILES {
+            // Each sum kept in a register over the samples (same order of additions): without
+            // vector registers, a load and a store per sample saved.
+            for (i, a) in acc.iter_mut().enumerate() {
+                *a = dy
+                    .data
+                    .0
+                    .iter()
+                    .fold(*a, |s, col| s + col.get(i).copied().unwrap_or(T::zero()));
+            }
+        } else {
+            for col in dy.data.0.iter() {
+                for (a, &d) in acc.iter_mut().zip(col) {
+                    *a += d;
+                }
             }
         }
     }

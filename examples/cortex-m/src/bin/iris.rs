@@ -40,7 +40,12 @@ type Train = Trainer<f32, 4, BATCH, Net>;
 const SEED: u64 = 4;
 const LEARNING_RATE: f32 = 0.01;
 const BATCH: usize = 8;
-const EPOCHS: usize = 300;
+/// 300, or `IRIS_EPOCHS` when the build sets it (`tools/firmware_profile.py` builds short runs
+/// to measure what one epoch executes).
+const EPOCHS: usize = match option_env!("IRIS_EPOCHS") {
+    Some(n) => parse(n),
+    None => 300,
+};
 const REPORT_EVERY: usize = 25;
 const HELD_OUT: f32 = 0.3;
 const SAMPLES: usize = IRIS_LABELS.len();
@@ -172,6 +177,19 @@ fn fingerprint(net: &Net) -> u32 {
         }
     }
     hash
+}
+
+/// The decimal number `s` (at build time; not a number fails the build).
+const fn parse(s: &str) -> usize {
+    let bytes = s.as_bytes();
+    let mut n = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        assert!(bytes[i].is_ascii_digit(), "IRIS_EPOCHS must be a number");
+        n = n * 10 + (bytes[i] - b'0') as usize;
+        i += 1;
+    }
+    n
 }
 
 /// The value, or a failure exit that prints the error.
