@@ -259,7 +259,7 @@ fn small_cnn_outputs_close_to_float() {
         Flatten,
         Dense<f32, 12, 5>,
     );
-    let _: std::marker::PhantomData<(
+    type Int8 = (
         QConv2d<1, 4, 3, 6, 6, 144, 1, Explicit<1>>,
         QRelu,
         QMaxPool2d<4, 2, 6, 6, 36, 2>,
@@ -267,7 +267,8 @@ fn small_cnn_outputs_close_to_float() {
         QRelu,
         QFlatten,
         QDense<12, 5>,
-    )> = std::marker::PhantomData::<<Net as Quantize>::Q>;
+    );
+    let _: std::marker::PhantomData<Int8> = std::marker::PhantomData::<<Net as Quantize>::Q>;
     let mut rng = SplitMix64::new(11);
     let mut net = Net::default();
     net.init(Init::PyTorchDefault, &mut rng);
