@@ -432,3 +432,19 @@ fn digits_cnn_int8_accuracy_within_one_point() {
     );
     assert!(worst <= 3.0, "{worst}");
 }
+
+/// Calibration and quantization allocate nothing (the calibration samples are the caller's).
+#[test]
+fn quantize_allocates_nothing() {
+    type Net = (Dense<f32, 8, 6>, Relu, Dense<f32, 6, 3>);
+    let mut net = Net::default();
+    net.init(Init::HeUniform, &mut SplitMix64::new(5));
+    let samples: [[f32; 8]; 16] =
+        std::array::from_fn(|i| std::array::from_fn(|j| ((i * 5 + j * 3) % 11) as f32 / 11.0));
+    let mut y = [0.0f32; 3];
+    let n = crate::counting_alloc::allocations(|| {
+        let q = quantize(&net, &samples).unwrap();
+        q.forward_real(&samples[0], &mut y);
+    });
+    assert_eq!(n, 0);
+}
