@@ -279,6 +279,31 @@ impl<L> QModel<L> {
         self.output.dequantize_slice(&out, y);
     }
 
+    /// The class probabilities `p` of the real inputs `x`: the dequantized outputs
+    /// ([`QModel::forward_real`]) through a float softmax ([`Softmax`](crate::Softmax)), as a
+    /// TFLite model whose int8 part ends in `DEQUANTIZE` and a float `SOFTMAX` computes them.
+    ///
+    /// ```
+    /// use tinyprop::quant::{Activation, QDense, QModel, QParams, Requantize};
+    /// let layer = QDense::<1, 2>::new([[127], [-127]], [0, 0], 0,
+    ///     Requantize::new(0.1, &[0.01], 0.1, 0, Activation::None)?);
+    /// let model = QModel { input: QParams::new(0.1, 0)?, output: QParams::new(0.1, 0)?, layers: layer };
+    /// let mut p = [0.0f32; 2];
+    /// model.probabilities(&[1.0], &mut p); // logits ±1.3
+    /// assert!((p[0] - 0.930_862).abs() < 1e-5 && (p[0] + p[1] - 1.0).abs() < 1e-6);
+    /// # Ok::<(), tinyprop::Error>(())
+    /// ```
+    pub fn probabilities<const I: usize, const O: usize>(&self, x: &[f32; I], p: &mut [f32; O])
+    where
+        L: QLayer<[i8; I], Output = [i8; O]>,
+    {
+        let mut logits = [0.0f32; O];
+        self.forward_real(x, &mut logits);
+        let mut out = nalgebra::SVector::<f32, O>::zeros();
+        crate::Layer::forward(&crate::Softmax, &nalgebra::SVector::from(logits), &mut out);
+        *p = out.data.0[0];
+    }
+
     /// The index of the largest output for the int8 inputs `x` (the first of equals).
     pub fn predict_q<const I: usize>(&self, x: &[i8; I]) -> usize
     where
