@@ -55,6 +55,11 @@ use crate::Error;
 mod model;
 mod source;
 pub use model::{QBuffer, QFlatten, QLayer, QModel, QParams};
+mod ptq;
+pub use ptq::{
+    calibrate, quantize, quantize_bias, quantize_weight, weight_scale, Boundary, Calibrate, QRelu,
+    Quantization, Quantize, QuantizePoolKind, Range,
+};
 
 /// A real multiplier as TFLite represents it: `real ≈ multiplier · 2^(shift − 31)`, with
 /// `multiplier` in `[2^30, 2^31)` (or 0, or negative for a negative real).
@@ -674,10 +679,12 @@ impl<const I: usize, const O: usize, M: Rescale> QDense<I, O, M> {
     }
 }
 
-/// TFLite's padding of a convolution: [`Same`] or [`Valid`].
+/// TFLite's padding of a convolution: [`Same`] or [`Valid`]; or [`Explicit`], PyTorch's.
 pub trait Padding: Debug + Clone + Copy + Default + PartialEq {
     /// `true` for [`Same`].
     const SAME: bool;
+    /// The padding on every side for [`Explicit`]; `None` for TFLite's [`Same`] and [`Valid`].
+    const EXPLICIT: Option<usize> = None;
 }
 
 /// `padding='same'`: `ceil(H / S)` outputs per axis, the input padded with its zero point,
@@ -693,6 +700,46 @@ impl Padding for Same {
 }
 impl Padding for Valid {
     const SAME: bool = false;
+}
+
+/// PyTorch's `padding=P`: `P` rows and columns on every side, `(H + 2P − K) / S + 1` outputs
+/// per axis. A convolution reads the padding as the input's zero point (it contributes 0), as
+/// TFLite computes a `PAD` (with the zero point) followed by a `'valid'` convolution; a pooling
+/// leaves the padding out of its windows (PyTorch's max pooling; an average over the window's
+/// elements inside the input only).
+///
+/// ```
+/// use tinyprop::quant::{Activation, Explicit, QConv2d, Requantize};
+/// // 1 channel of 2×2, a 3×3 kernel of ones, padding 1: each output sums the 4 inputs.
+/// let layer = QConv2d::<1, 1, 3, 2, 2, 4, 1, Explicit<1>>::new(
+///     [[[[1]; 3]; 3]], [0], 0, Requantize::new(1.0, &[1.0], 1.0, 0, Activation::None)?);
+/// let mut y = [0i8; 4];
+/// layer.forward(&[1, 2, 3, 4], &mut y);
+/// assert_eq!(y, [10; 4]);
+/// # Ok::<(), tinyprop::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Explicit<const P: usize>;
+
+impl<const P: usize> Padding for Explicit<P> {
+    const SAME: bool = false;
+    const EXPLICIT: Option<usize> = Some(P);
+}
+
+/// The output size of one axis under the padding `Pd`.
+const fn out_size<Pd: Padding>(n: usize, k: usize, s: usize) -> usize {
+    match Pd::EXPLICIT {
+        Some(p) => conv_out_size(n.saturating_add(p.saturating_mul(2)), k, s, false),
+        None => conv_out_size(n, k, s, Pd::SAME),
+    }
+}
+
+/// The padding before (top or left) of one axis under the padding `Pd`.
+const fn pad_of<Pd: Padding>(n: usize, k: usize, s: usize, out: usize) -> usize {
+    match Pd::EXPLICIT {
+        Some(p) => p,
+        None => pad_before(n, k, s, out),
+    }
 }
 
 /// TFLite's output size of one axis of a convolution (`ComputeOutSize`, dilation 1): an input
@@ -726,7 +773,7 @@ const fn pad_before(n: usize, k: usize, s: usize, out: usize) -> usize {
 
 /// The build-time checks of a convolution's sizes.
 #[allow(clippy::too_many_arguments)]
-const fn check_conv(
+const fn check_conv<Pd: Padding>(
     what: &str,
     c: usize,
     o: usize,
@@ -736,10 +783,9 @@ const fn check_conv(
     nin: usize,
     nout: usize,
     s: usize,
-    same: bool,
 ) {
-    let oh = conv_out_size(h, k, s, same);
-    let ow = conv_out_size(w, k, s, same);
+    let oh = out_size::<Pd>(h, k, s);
+    let ow = out_size::<Pd>(w, k, s);
     if c == 0 || o == 0 || k == 0 || s == 0 || h == 0 || w == 0 {
         Msg::new()
             .s(what)
@@ -747,10 +793,12 @@ const fn check_conv(
             .fail();
     }
     if oh == 0 || ow == 0 {
-        Msg::new()
-            .s(what)
-            .s(": the kernel does not fit the input (padding 'valid')")
-            .fail();
+        let why = if Pd::EXPLICIT.is_some() {
+            ": the kernel does not fit the padded input"
+        } else {
+            ": the kernel does not fit the input (padding 'valid')"
+        };
+        Msg::new().s(what).s(why).fail();
     }
     if nin != h.saturating_mul(w).saturating_mul(c) {
         Msg::new()
@@ -847,8 +895,8 @@ impl<
         M: Rescale,
     > QConv2d<C, O, K, H, W, NOUT, S, Pd, M>
 {
-    const OH: usize = conv_out_size(H, K, S, Pd::SAME);
-    const OW: usize = conv_out_size(W, K, S, Pd::SAME);
+    const OH: usize = out_size::<Pd>(H, K, S);
+    const OW: usize = out_size::<Pd>(W, K, S);
 
     /// The layer of these parameters: the weight `[O, K, K, C]`, the bias, the input's zero
     /// point and the requantization.
@@ -871,10 +919,10 @@ impl<
     /// program is built).
     pub fn forward<const NIN: usize>(&self, x: &[i8; NIN], y: &mut [i8; NOUT]) {
         const {
-            check_conv("QConv2d", C, O, K, H, W, NIN, NOUT, S, Pd::SAME);
+            check_conv::<Pd>("QConv2d", C, O, K, H, W, NIN, NOUT, S);
         }
         let (oh, ow) = (Self::OH, Self::OW);
-        let (pad_h, pad_w) = (pad_before(H, K, S, oh), pad_before(W, K, S, ow));
+        let (pad_h, pad_w) = (pad_of::<Pd>(H, K, S, oh), pad_of::<Pd>(W, K, S, ow));
         let offset = self.input_zero_point.wrapping_neg();
         let row_len = W.wrapping_mul(C);
         let out_row = ow.wrapping_mul(O);
@@ -966,8 +1014,8 @@ impl<
         M: Rescale,
     > QDepthwiseConv2d<C, O, K, H, W, NOUT, S, Pd, M>
 {
-    const OH: usize = conv_out_size(H, K, S, Pd::SAME);
-    const OW: usize = conv_out_size(W, K, S, Pd::SAME);
+    const OH: usize = out_size::<Pd>(H, K, S);
+    const OW: usize = out_size::<Pd>(W, K, S);
     /// The depth multiplier.
     const M: usize = match O.checked_div(C) {
         Some(m) => m,
@@ -995,7 +1043,7 @@ impl<
     /// program is built).
     pub fn forward<const NIN: usize>(&self, x: &[i8; NIN], y: &mut [i8; NOUT]) {
         const {
-            check_conv("QDepthwiseConv2d", C, O, K, H, W, NIN, NOUT, S, Pd::SAME);
+            check_conv::<Pd>("QDepthwiseConv2d", C, O, K, H, W, NIN, NOUT, S);
             if C == 0 || O % C != 0 {
                 Msg::new()
                     .s("QDepthwiseConv2d: the output channels O must be a multiple of C=")
@@ -1007,7 +1055,7 @@ impl<
             }
         }
         let (oh, ow) = (Self::OH, Self::OW);
-        let (pad_h, pad_w) = (pad_before(H, K, S, oh), pad_before(W, K, S, ow));
+        let (pad_h, pad_w) = (pad_of::<Pd>(H, K, S, oh), pad_of::<Pd>(W, K, S, ow));
         let offset = self.input_zero_point.wrapping_neg();
         let m = Self::M.max(1);
         let row_len = W.wrapping_mul(C);
@@ -1133,8 +1181,8 @@ impl<
         Pd: Padding,
     > QPool2d<Kind, C, K, H, W, NOUT, S, Pd>
 {
-    const OH: usize = conv_out_size(H, K, S, Pd::SAME);
-    const OW: usize = conv_out_size(W, K, S, Pd::SAME);
+    const OH: usize = out_size::<Pd>(H, K, S);
+    const OW: usize = out_size::<Pd>(W, K, S);
 
     /// The pooling with a fused `activation`, for an input (and output) of this scale and zero
     /// point.
@@ -1169,10 +1217,10 @@ impl<
     #[allow(clippy::cast_possible_truncation)] // clamped to the int8 range first
     pub fn forward<const NIN: usize>(&self, x: &[i8; NIN], y: &mut [i8; NOUT]) {
         const {
-            check_conv("QPool2d", C, C, K, H, W, NIN, NOUT, S, Pd::SAME);
+            check_conv::<Pd>("QPool2d", C, C, K, H, W, NIN, NOUT, S);
         }
         let (oh, ow) = (Self::OH, Self::OW);
-        let (pad_h, pad_w) = (pad_before(H, K, S, oh), pad_before(W, K, S, ow));
+        let (pad_h, pad_w) = (pad_of::<Pd>(H, K, S, oh), pad_of::<Pd>(W, K, S, ow));
         let row_len = W.wrapping_mul(C);
         for (oy, y_row) in y.chunks_exact_mut(ow.wrapping_mul(C).max(1)).enumerate() {
             for (ox, y_px) in y_row.chunks_exact_mut(C.max(1)).enumerate() {
