@@ -281,11 +281,12 @@ fn convolutional_models_as_statics() {
 }
 
 /// An int8 model in a `static` (`tests/data/static_qnet.rs`; regenerate with
-/// `TINYPROP_UPDATE=1`): every int8 layer (convolution, max pooling, depthwise convolution,
-/// average pooling, flatten, dense) with each kind of rescaling, and the input and output
-/// quantization, bit for bit.
+/// `TINYPROP_UPDATE=1`): every int8 layer (convolution with PyTorch's padding, ReLU, max
+/// pooling, depthwise convolution, average pooling, flatten, dense) with each kind of
+/// rescaling, and the input and output quantization, bit for bit.
 type StaticQNet = tinyprop::quant::QModel<(
-    tinyprop::quant::QConv2d<2, 3, 3, 5, 5, { 3 * 5 * 5 }>,
+    tinyprop::quant::QConv2d<2, 3, 3, 5, 5, { 3 * 5 * 5 }, 1, tinyprop::quant::Explicit<1>>,
+    tinyprop::quant::QRelu,
     tinyprop::quant::QMaxPool2d<3, 2, 5, 5, { 3 * 2 * 2 }, 2>,
     tinyprop::quant::QDepthwiseConv2d<
         3,
@@ -359,7 +360,8 @@ fn static_qnet() -> StaticQNet {
         output: QParams::new(0.1, -1).unwrap(),
         layers: (
             conv,
-            QPool2d::new(Activation::Relu, 0.05, -128),
+            tinyprop::quant::QRelu { zero_point: -100 },
+            QPool2d::new(Activation::Relu, 0.05, -100),
             depthwise,
             QPool2d::new(Activation::None, 0.1, 5),
             tinyprop::quant::QFlatten,

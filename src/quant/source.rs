@@ -9,7 +9,7 @@ use core::fmt::{self, Debug, Write};
 use crate::io::rust::RustSource;
 use crate::quant::{
     Float64Rounding, Multiplier, Padding, QConv2d, QDense, QDepthwiseConv2d, QFlatten, QModel,
-    QParams, QPool2d, QPoolKind, Requantize, Rescale, SingleRounding,
+    QParams, QPool2d, QPoolKind, QRelu, Requantize, Rescale, SingleRounding,
 };
 
 /// Integers and nested arrays of them: their `Debug` form is a Rust expression.
@@ -195,6 +195,17 @@ impl<
 impl RustSource for QFlatten {
     fn write_rust<W: Write>(&self, out: &mut W) -> fmt::Result {
         out.write_str("tinyprop::quant::QFlatten")
+    }
+}
+
+/// `tinyprop::quant::QRelu { zero_point }`.
+impl RustSource for QRelu {
+    fn write_rust<W: Write>(&self, out: &mut W) -> fmt::Result {
+        write!(
+            out,
+            "tinyprop::quant::QRelu {{ zero_point: {} }}",
+            self.zero_point
+        )
     }
 }
 
