@@ -34,6 +34,7 @@ mod optim_alloc;
 mod optim_api;
 mod optim_convergence;
 mod optim_golden;
+mod ptq;
 mod recurrent;
 mod reliability;
 mod small_stack;

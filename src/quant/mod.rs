@@ -22,6 +22,9 @@
 //! The layers: [`QDense`] (fully connected), [`QConv2d`], [`QDepthwiseConv2d`], and
 //! [`QMaxPool2d`] and [`QAvgPool2d`].
 //!
+//! A trained floating-point model becomes its int8 model by post-training quantization:
+//! [`quantize`] (see [`ptq`]).
+//!
 //! Feature maps are in TFLite's layout, `H × W × C` (channels last, unlike the `C × H × W` of
 //! the floating-point layers), flattened row-major into one `[i8; N]` per sample; weights are
 //! in TFLite's layouts too (see each layer). The tests
@@ -55,7 +58,7 @@ use crate::Error;
 mod model;
 mod source;
 pub use model::{QBuffer, QFlatten, QLayer, QModel, QParams};
-mod ptq;
+pub mod ptq;
 pub use ptq::{
     calibrate, quantize, quantize_bias, quantize_weight, weight_scale, Boundary, Calibrate, QRelu,
     Quantization, Quantize, QuantizePoolKind, Range,

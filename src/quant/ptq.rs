@@ -188,6 +188,13 @@ impl Quantization {
     /// # Errors
     ///
     /// [`Error::InvalidQuantization`] if the scale is not a positive finite float32.
+    ///
+    /// ```
+    /// use tinyprop::quant::{Quantization, Range};
+    /// let p = Quantization::from_range(Range { min: 0.0, max: 1.0 })?.params()?;
+    /// assert_eq!((p.scale, p.zero_point), ((1.0f64 / 255.0) as f32, -128));
+    /// # Ok::<(), tinyprop::Error>(())
+    /// ```
     #[allow(clippy::cast_possible_truncation)] // the rounding to float32 is the point
     pub fn params(&self) -> Result<QParams, Error> {
         QParams::new(self.scale as f32, self.zero_point)
@@ -260,6 +267,20 @@ pub fn quantize_bias(b: f32, input_scale: f64, weight_scale: f64) -> i32 {
 /// What the quantizer knows of the tensor between two layers: its quantization, and its
 /// shape as the floating-point layers store it, `channels × pixels` (`C × H·W`; a vector is
 /// `N × 1`). The int8 tensor holds the same values pixel by pixel (`H·W × C`).
+///
+/// ```
+/// use tinyprop::quant::{quantize, Quantize};
+/// use tinyprop::prelude::*;
+/// use tinyprop::{Conv2d, Flatten};
+/// // 2 channels of 1×2 at the flatten: the dense layer's int8 columns are the pixels'
+/// // channels, (p0 c0, p0 c1, p1 c0, p1 c1), its float columns (c0 p0, c0 p1, c1 p0, c1 p1).
+/// let mut net = (Conv2d::<f32, 1, 2, 1, 1, 2, 4>::default(), Flatten, Dense::<f32, 4, 1>::default());
+/// net.0.weight = [[[[1.0]]], [[[-1.0]]]];
+/// net.2.weight = SMatrix::from_row_slice(&[1.0, 2.0, 3.0, 4.0]);
+/// let q = quantize(&net, &[[1.0, 0.5]])?;
+/// assert_eq!(q.layers.2.weight, [[32, 95, 64, 127]]); // 1, 3, 2, 4 at the scale 4/127
+/// # Ok::<(), tinyprop::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Boundary {
     /// The tensor's quantization.
@@ -586,6 +607,15 @@ impl<
 }
 
 /// The int8 kind of a floating-point pooling kind.
+///
+/// ```
+/// use tinyprop::layers::{Avg, Max};
+/// use tinyprop::quant::{QAvg, QMax, QuantizePoolKind};
+/// let _: core::marker::PhantomData<(QMax, QAvg)> = core::marker::PhantomData::<(
+///     <Max as QuantizePoolKind>::Q,
+///     <Avg as QuantizePoolKind>::Q,
+/// )>;
+/// ```
 pub trait QuantizePoolKind {
     /// [`QMax`] or [`QAvg`].
     type Q: QPoolKind;
