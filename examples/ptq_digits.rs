@@ -12,7 +12,9 @@
 //! * `digits_mlp_tinyprop.txt`, `digits_cnn_tinyprop.txt`: the quantization parameters, one
 //!   block per fully connected or convolution layer (`op`, `weight_scales`, `weights` in
 //!   TFLite's layout, `bias`, `output_scale`, `output_zero_point`, `end`), after the input's
-//!   `input_scale` and `input_zero_point`.
+//!   `input_scale` and `input_zero_point`;
+//! * `digits_mlp_int8_outputs.txt`, `digits_cnn_int8_outputs.txt`: the int8 outputs of the
+//!   int8 models for every image of `data/digits.csv`, one line each.
 //!
 //! Run with `cargo run --release --example ptq_digits`.
 
@@ -97,6 +99,23 @@ fn block(
     writeln!(out, "output_zero_point {}", q.zero_point)?;
     writeln!(out, "end")?;
     Ok(())
+}
+
+/// The int8 outputs of every image, one line each.
+fn int8_outputs<Q: QLayer<[i8; 64], Output = [i8; 10]>>(
+    q: &QModel<Q>,
+    features: &[[f32; 64]],
+) -> String {
+    let mut out = String::new();
+    for x in features {
+        let mut input = [0i8; 64];
+        q.input.quantize_slice(x, &mut input);
+        let mut y = [0i8; 10];
+        q.forward(&input, &mut y);
+        out += &ints(y);
+        out.push('\n');
+    }
+    out
 }
 
 fn header(out: &mut String, input: Range) -> Result<(), Box<dyn Error>> {
@@ -184,6 +203,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         r2,
     )?;
     std::fs::write(dir.join("digits_mlp_tinyprop.txt"), out)?;
+    std::fs::write(
+        dir.join("digits_mlp_int8_outputs.txt"),
+        int8_outputs(&q, &features),
+    )?;
 
     // The CNN: its committed trained weights.
     let bytes = std::fs::read(
@@ -239,6 +262,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         d7,
     )?;
     std::fs::write(dir.join("digits_cnn_tinyprop.txt"), out)?;
+    std::fs::write(
+        dir.join("digits_cnn_int8_outputs.txt"),
+        int8_outputs(&q, &features),
+    )?;
     println!("wrote {}", dir.display());
     Ok(())
 }

@@ -432,3 +432,49 @@ fn digits_cnn_int8_accuracy_within_one_point() {
     );
     assert!(worst <= 3.0, "{worst}");
 }
+
+/// Calibration and quantization allocate nothing (the calibration samples are the caller's).
+#[test]
+fn quantize_allocates_nothing() {
+    type Net = (Dense<f32, 8, 6>, Relu, Dense<f32, 6, 3>);
+    let mut net = Net::default();
+    net.init(Init::HeUniform, &mut SplitMix64::new(5));
+    let samples: [[f32; 8]; 16] =
+        std::array::from_fn(|i| std::array::from_fn(|j| ((i * 5 + j * 3) % 11) as f32 / 11.0));
+    let mut y = [0.0f32; 3];
+    let n = crate::counting_alloc::allocations(|| {
+        let q = quantize(&net, &samples).unwrap();
+        q.forward_real(&samples[0], &mut y);
+    });
+    assert_eq!(n, 0);
+}
+
+/// An average pooling, and a ReLU after a pooling (fused into the pooling's clamp) rather
+/// than after a convolution: still close to the floating-point model.
+#[test]
+fn average_pooling_and_relu_after_pooling_close_to_float() {
+    use tinyprop::quant::QAvgPool2d;
+    use tinyprop::AvgPool2d;
+    type Net = (
+        Conv2d<f32, 1, 3, 3, 6, 6, { 3 * 4 * 4 }>,
+        AvgPool2d<3, 2, 4, 4, { 3 * 2 * 2 }>,
+        Relu,
+        Flatten,
+        Dense<f32, 12, 4>,
+    );
+    let second = |q: &<Net as Quantize>::Q| -> QAvgPool2d<3, 2, 4, 4, 12, 2> { q.1 };
+    let mut rng = SplitMix64::new(12);
+    let mut net = Net::default();
+    net.init(Init::PyTorchDefault, &mut rng);
+    let samples: Vec<[f32; 36]> = (0..100)
+        .map(|_| std::array::from_fn(|_| (rng.next_u64() % 1000) as f32 / 500.0 - 1.0))
+        .collect();
+    let q = quantize(&net, &samples).unwrap();
+    let _ = second(&q.layers);
+    // The convolution is not followed by a ReLU: no clamp; the pooling clamps at the zero point.
+    assert_eq!((q.layers.0.output.min, q.layers.0.output.max), (-128, 127));
+    assert_eq!(q.layers.1.min, q.layers.0.output.zero_point);
+    let worst = max_error_in_steps(&net, &q, &samples);
+    println!("conv, average pooling, ReLU: largest output error {worst:.2} output steps");
+    assert!(worst <= 3.0, "{worst}");
+}

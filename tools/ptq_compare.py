@@ -197,6 +197,48 @@ def compare(name, ours_lines, flat):
     return out
 
 
+def run_outputs(name, flat, images, shape, ours_path):
+    """tinyprop's int8 outputs against the LiteRT interpreter's on the same converted model,
+    every image quantized with the converter's input quantization, with its reference kernels
+    and with its optimized built-in kernels (no delegate). tinyprop's `QDense` rescales with
+    TFLite's fixed-point multiplier by default, where LiteRT's reference fully connected
+    kernel rounds a double-precision product (`Float64Rounding`), and the optimized kernels of
+    this build differ from both on some outputs; the model's scales may also differ by one
+    float32 ulp (above)."""
+    lines = []
+    for label, kind in [
+        ("reference kernels", OpResolverType.BUILTIN_REF),
+        ("optimized kernels", OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES),
+    ]:
+        lines += run_one(name, label, kind, flat, images, shape, ours_path)
+    return lines
+
+
+def run_one(name, label, kind, flat, images, shape, ours_path):
+    interp = Interpreter(model_content=flat, experimental_op_resolver_type=kind)
+    interp.allocate_tensors()
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    scale, zero = inp["quantization"]
+    ys = []
+    for x in images:
+        # TFLite's QUANTIZE: round(x / scale) (float32, halves away from zero) + zero point.
+        q = np.floor(np.abs(x / np.float32(scale)) + 0.5) * np.sign(x) + zero
+        q = np.clip(q, -128, 127).astype(np.int8)
+        interp.set_tensor(inp["index"], q.reshape(1, *shape))
+        interp.invoke()
+        ys.append(interp.get_tensor(out["index"]).reshape(-1).astype(np.int64))
+    theirs = np.stack(ys)
+    ours = np.loadtxt(ours_path, dtype=np.int64).reshape(theirs.shape)
+    differ = int(np.sum(ours != theirs))
+    agree = int(np.sum(np.argmax(ours, axis=1) == np.argmax(theirs, axis=1)))
+    return [
+        f"  {name}: int8 outputs on all {len(images)} images vs LiteRT's ({label}) on the "
+        "converter's model: "
+        f"{differ}/{theirs.size} differ (max |difference| {int(np.max(np.abs(ours - theirs)))}); "
+        f"predictions agree on {agree}/{len(images)}"
+    ]
+
+
 def main():
     args = sys.argv[1:]
     write = None
@@ -217,10 +259,16 @@ def main():
     flat = convert(mlp(w), samples, (64,))
     ours = open(os.path.join(d, "digits_mlp_tinyprop.txt")).read().splitlines()
     report += compare("digits MLP 64-32-10 (trained by the example)", ours, flat)
+    report += run_outputs(
+        "MLP", flat, images, (64,), os.path.join(d, "digits_mlp_int8_outputs.txt")
+    )
     w = load_file(os.path.join(ROOT, "examples", "cortex-m", "data", "digits_cnn.safetensors"))
     flat = convert(cnn(w), samples, (8, 8, 1))
     ours = open(os.path.join(d, "digits_cnn_tinyprop.txt")).read().splitlines()
     report += compare("digits CNN (examples/cortex-m/data/digits_cnn.safetensors)", ours, flat)
+    report += run_outputs(
+        "CNN", flat, images, (8, 8, 1), os.path.join(d, "digits_cnn_int8_outputs.txt")
+    )
     text = "\n".join(report) + "\n"
     print(text, end="")
     if write:
