@@ -12,8 +12,8 @@
 //! all: the table, the int8 layers, the argmax of the int8 outputs. The firmware classifies
 //! every held-out image (539, the split of `digits_cnn`) and exits with failure unless exactly
 //! as many are correct as the same int8 model classified correctly on the host
-//! (`HOST_CORRECT_INT8`). It prints integers only (the accuracy in per ten thousand), so not
-//! even the printing brings floating-point code.
+//! (`HOST_CORRECT_INT8`). It prints integers only (the accuracy to four decimals computed in
+//! integers), so not even the printing brings floating-point code.
 #![no_std]
 #![no_main]
 
@@ -38,12 +38,14 @@ fn input(pixels: &[u8; 64]) -> [i8; 64] {
     pixels.map(|p| PIXEL.get(usize::from(p)).copied().unwrap_or(0))
 }
 
-/// `part / whole` in per ten thousand, rounded down, as `0.dddd` (integers only).
+/// `part / whole` to four decimals (rounded to nearest, halves up) with integers only.
 struct Fraction(usize, usize);
 
 impl core::fmt::Display for Fraction {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let per = (self.0 * 10_000).checked_div(self.1).unwrap_or(0);
+        let per = (self.0 * 10_000 + self.1 / 2)
+            .checked_div(self.1)
+            .unwrap_or(0);
         write!(f, "{}.{:04}", per / 10_000, per % 10_000)
     }
 }
