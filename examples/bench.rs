@@ -27,6 +27,9 @@
 //! to stderr, with the peak's details. On a quiet machine the two are close; on a shared one,
 //! the fastest is the closest to what the code costs.
 //!
+//! `infer-int8-*` is the same inference in int8 ([`tinyprop::quant`]), timed the same way; it
+//! counts integer operations (GOP/s), which are not compared with the `f32` peak.
+//!
 //! Arguments select lines: `cargo run --release --example bench -- gru lstm` runs only the
 //! lines whose names contain one of them, without the peak.
 
@@ -177,6 +180,51 @@ fn infer_bench<const I: usize, const H: usize, const O: usize>(name: &str) {
         black_box(&y);
     });
     report(name, rates, infer_flops(I, H, O));
+}
+
+/// int8 inference of an `I`-`H`-`O` network as [`infer_bench`] times the `f32` one:
+/// `(QDense<I, H>` with a fused ReLU, `QDense<H, O>)` (TFLite's fully connected layers), random
+/// int8 weights with one scale per output channel (so one [`Multiplier`] each), random int8
+/// inputs. Its operations are integer multiply-adds, not FLOPs: the line gives GOP/s (2 per
+/// weight and sample, as the FLOPs of [`infer_flops`]), not compared with the `f32` peak.
+///
+/// [`Multiplier`]: tinyprop::quant::Multiplier
+fn infer_int8_bench<const I: usize, const H: usize, const O: usize>(name: &str) {
+    use tinyprop::quant::{Activation, Multiplier, QDense, QLayer, Requantize};
+    if !selected(name) {
+        return;
+    }
+    let mut rng = SplitMix64::new(2);
+    let mut int8 = || (rng.next_u64() >> 56) as u8 as i8;
+    let w1: [[i8; I]; H] = core::array::from_fn(|_| core::array::from_fn(|_| int8()));
+    let w2: [[i8; H]; O] = core::array::from_fn(|_| core::array::from_fn(|_| int8()));
+    let x: [i8; I] = core::array::from_fn(|_| int8());
+    let mut rng = SplitMix64::new(3);
+    // Per-channel weight scales around 1/128; inputs of scale 1/64.
+    let mut scales =
+        |n: usize| -> Vec<f32> { (0..n).map(|_| (0.5 + unit(&mut rng)) / 128.0).collect() };
+    let rq1 =
+        Requantize::<H, Multiplier>::new(1.0 / 64.0, &scales(H), 0.25, -128, Activation::Relu)
+            .unwrap();
+    let rq2 = Requantize::<O, Multiplier>::new(0.25, &scales(O), 0.5, 3, Activation::None).unwrap();
+    let first = QDense::new(w1, core::array::from_fn(|c| c as i32 * 37 - 2000), -5, rq1);
+    let second = QDense::new(w2, core::array::from_fn(|c| 100 - c as i32 * 17), -128, rq2);
+    let net = (first, second);
+    let mut y = [0i8; O];
+    let rates = time(1, || {
+        net.forward(black_box(&x), &mut y);
+        black_box(&y);
+    });
+    let (best, median) = rates;
+    let ops = infer_flops(I, H, O) as f64;
+    println!(
+        "bench {name}: {best:.0} samples/s, {:.2} GOP/s",
+        best * ops / 1e9
+    );
+    eprintln!(
+        "  {name}: median slice {median:.0} samples/s, {:.2} GOP/s",
+        median * ops / 1e9
+    );
 }
 
 /// A recurrent network on sequences read from flat rows of `I` values, trained like
@@ -408,6 +456,7 @@ fn main() {
     train_bench::<64, 32, 10, 32, _>("mlp-64-32-10-b32-adam", adam());
     train_bench::<784, 128, 10, 32, _>("mlp-784-128-10-b32-sgd", Sgd::new(0.01).unwrap());
     infer_bench::<784, 128, 10>("infer-784-128-10-b1");
+    infer_int8_bench::<784, 128, 10>("infer-int8-784-128-10-b1");
     rnn_bench::<GruDigits, 64, 10, 32, _>(
         "gru-8x8-h32-b32-adam",
         adam(),

@@ -279,3 +279,121 @@ fn convolutional_models_as_statics() {
     assert_eq!(a, b);
     assert_ne!(a, SMatrix::<f32, 3, 2>::zeros());
 }
+
+/// An int8 model in a `static` (`tests/data/static_qnet.rs`; regenerate with
+/// `TINYPROP_UPDATE=1`): every int8 layer (convolution with PyTorch's padding, ReLU, max
+/// pooling, depthwise convolution, average pooling, flatten, dense) with each kind of
+/// rescaling, and the input and output quantization, bit for bit.
+type StaticQNet = tinyprop::quant::QModel<(
+    tinyprop::quant::QConv2d<2, 3, 3, 5, 5, { 3 * 5 * 5 }, 1, tinyprop::quant::Explicit<1>>,
+    tinyprop::quant::QRelu,
+    tinyprop::quant::QMaxPool2d<3, 2, 5, 5, { 3 * 2 * 2 }, 2>,
+    tinyprop::quant::QDepthwiseConv2d<
+        3,
+        6,
+        3,
+        2,
+        2,
+        { 6 * 2 * 2 },
+        1,
+        tinyprop::quant::Same,
+        tinyprop::quant::SingleRounding,
+    >,
+    tinyprop::quant::QAvgPool2d<6, 2, 2, 2, 6, 2>,
+    tinyprop::quant::QFlatten,
+    tinyprop::quant::QDense<6, 4, tinyprop::quant::Float64Rounding>,
+    tinyprop::quant::QDense<4, 2>,
+)>;
+
+include!("data/static_qnet.rs");
+
+fn static_qnet() -> StaticQNet {
+    use rand_core::RngCore;
+    use tinyprop::quant::{Activation, QParams, QPool2d, Requantize};
+    let mut rng = SplitMix64::new(21);
+    let mut int8 = || (rng.next_u64() >> 56) as u8 as i8;
+    let conv = tinyprop::quant::QConv2d::new(
+        core::array::from_fn(|_| {
+            core::array::from_fn(|_| core::array::from_fn(|_| core::array::from_fn(|_| int8())))
+        }),
+        [1000, -2000, 0],
+        -3,
+        Requantize::new(0.02, &[0.003, 0.004, 0.005], 0.05, -128, Activation::Relu).unwrap(),
+    );
+    let depthwise = tinyprop::quant::QDepthwiseConv2d::new(
+        core::array::from_fn(|_| core::array::from_fn(|_| core::array::from_fn(|_| int8()))),
+        [-7, 7, 300, -300, 0, 1],
+        -128,
+        Requantize::new(0.05, &[0.01], 0.1, 5, Activation::Relu6).unwrap(),
+    );
+    let mut dense = tinyprop::quant::QDense::new(
+        core::array::from_fn(|_| core::array::from_fn(|_| int8())),
+        [i32::MIN, i32::MAX, -1, 1],
+        5,
+        Requantize::<4, tinyprop::quant::Float64Rounding>::new(
+            0.1,
+            &[0.02, 0.03, 1e-9, 0.5],
+            0.07,
+            0,
+            Activation::None,
+        )
+        .unwrap(),
+    );
+    // Fields from elsewhere, at the edges of their types.
+    dense.output.multipliers[3].mantissa = -dense.output.multipliers[3].mantissa;
+    let mut last = tinyprop::quant::QDense::new(
+        core::array::from_fn(|_| core::array::from_fn(|_| int8())),
+        [12, -34],
+        0,
+        Requantize::<2, tinyprop::quant::Multiplier>::new(
+            0.07,
+            &[0.01, 0.02],
+            0.1,
+            -1,
+            Activation::ReluN1To1,
+        )
+        .unwrap(),
+    );
+    last.output.multipliers[1].multiplier = i32::MIN;
+    tinyprop::quant::QModel {
+        input: QParams::new(1.0 / 255.0, -3).unwrap(),
+        output: QParams::new(0.1, -1).unwrap(),
+        layers: (
+            conv,
+            tinyprop::quant::QRelu { zero_point: -100 },
+            QPool2d::new(Activation::Relu, 0.05, -100),
+            depthwise,
+            QPool2d::new(Activation::None, 0.1, 5),
+            tinyprop::quant::QFlatten,
+            dense,
+            last,
+        ),
+    }
+}
+
+#[test]
+fn int8_models_as_statics() {
+    let net = static_qnet();
+    let mut source = String::new();
+    tinyprop::io::rust::write_static_int8(&net, "STATIC_QNET", "StaticQNet", &mut source).unwrap();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/static_qnet.rs");
+    if std::env::var_os("TINYPROP_UPDATE").is_some() {
+        std::fs::write(path, &source).unwrap();
+    }
+    assert_eq!(source, std::fs::read_to_string(path).unwrap());
+    assert_eq!(STATIC_QNET, net);
+    let x: [i8; 50] = core::array::from_fn(|i| (i as i32 * 37 % 256 - 128) as i8);
+    let (mut a, mut b) = ([0i8; 2], [0i8; 2]);
+    STATIC_QNET.forward(&x, &mut a);
+    net.forward(&x, &mut b);
+    assert_eq!(a, b);
+    let real: [f32; 50] = core::array::from_fn(|i| (i as f32 * 0.37).sin() * 0.4 + 0.5);
+    assert_eq!(STATIC_QNET.predict(&real), net.predict(&real));
+    // A quantization that is not valid is refused.
+    let mut bad = static_qnet();
+    bad.input.scale = f32::NAN;
+    assert_eq!(
+        tinyprop::io::rust::write_static_int8(&bad, "X", "StaticQNet", &mut String::new()),
+        Err(Error::InvalidQuantization("scale"))
+    );
+}

@@ -32,6 +32,7 @@ BINARIES = [
     ("finetune", "PyTorch's 4-16-3, last layer fine-tuned, checkpoint"),
     ("gru_stream", "GRU 1-8, Dense 8-1, truncated BPTT on a stream"),
     ("digits_cnn", "the digits CNN in flash; M4F: a new head trained on the device"),
+    ("digits_int8", "the digits CNN quantized to int8, in flash, no floating point"),
 ]
 
 
@@ -219,6 +220,16 @@ def firmware_results(runs):
         r"^new head: held-out accuracy ([0-9.]+) \(untrained: ([0-9.]+)\) after (\d+) epochs", m4,
         "digits_cnn head")
     head_images = find(r"^training a new head on the device: (\d+) images", m4, "head images")
+    int8 = {t: find(r"^int8 network: held-out accuracy ([0-9.]+) \((\d+) of (\d+); on the host: (\d+); "
+                    r"the f32 network: (\d+)\)", runs[(t, "digits_int8")][2], "digits_int8 accuracy")
+            for t, _ in TARGETS}
+    (int8_acc, int8_correct, _, int8_host, f32_correct), = set(int8.values())
+    model_bytes = {t: find(r"^digits_int8: int8 model (\d+) bytes in flash, the f32 network (\d+) bytes",
+                           runs[(t, "digits_int8")][2], "digits_int8 model bytes") for t, _ in TARGETS}
+    (int8_bytes, f32_bytes), = set(model_bytes.values())
+    def per_inference(binary, target):
+        return int(find(r"(\d+) per inference", runs[(target, binary)][2], "inference"))
+    fewer = {t: per_inference("digits_cnn", t) / per_inference("digits_int8", t) for t, _ in TARGETS}
     return (
         f"XOR reaches loss {loss} after {thousands(int(steps))} steps on both cores; iris reaches "
         f"{acc} held-out accuracy ({correct} of {total}) on both, with weights bit-identical to "
@@ -234,7 +245,15 @@ def firmware_results(runs):
         f"its weights in flash, on the {cnn_total} held-out digits: {cnn_acc} ({cnn_correct} correct) "
         f"on both cores, as on the host ({cnn_host}); on the Cortex-M4F the device also trains a new "
         f"dense head on the convolutional features of its {thousands(int(head_images))} training "
-        f"images ({head_epochs} epochs, Adam), from {head_untrained} to {head_acc} held out."
+        f"images ({head_epochs} epochs, Adam), from {head_untrained} to {head_acc} held out. "
+        f"`digits_int8` runs the same network quantized to int8 by tinyprop's post-training "
+        f"quantization (calibrated on the training images), with no floating point on the device: "
+        f"{int8_acc} ({int8_correct} correct, {f32_correct} in f32) on both cores, as on the host "
+        f"({int8_host}); the model takes {thousands(int(int8_bytes))} bytes of flash (int8 weights, "
+        f"int32 biases, a multiplier per output channel) against {thousands(int(f32_bytes))} in f32 "
+        f"({100 * int(int8_bytes) / int(f32_bytes):.0f} %), and an inference takes "
+        f"{fewer['thumbv6m-none-eabi']:.1f}× fewer instructions than in f32 on the Cortex-M0, "
+        f"{fewer['thumbv7em-none-eabihf']:.1f}× fewer on the Cortex-M4F."
     )
 
 

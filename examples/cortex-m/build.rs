@@ -7,6 +7,9 @@
 //! * `digits.rs`: the digits' training and held-out images (`u8` pixels, 0 to 16) and labels,
 //!   split as `examples/digits_cnn.rs` splits them, and `HOST_CORRECT`, how many held-out images
 //!   the same network classifies correctly here on the host.
+//!
+//! For `digits_int8`, `digits_int8.rs`: the same network quantized to int8 (see
+//! [`digits_int8`]).
 
 use std::env;
 use std::fmt::Write as _;
@@ -108,7 +111,7 @@ fn digits_cnn(dir: &Path, out: &Path) {
     assert_eq!(correct, correct_as_trained);
 
     let mut source = String::new();
-    for (name, rows) in [("TRAIN", train_rows), ("TEST", test_rows)] {
+    for (name, rows) in [("TRAIN", &*train_rows), ("TEST", &*test_rows)] {
         let n = rows.len();
         write!(source, "pub static {name}_X: [[u8; 64]; {n}] = [").unwrap();
         for &row in rows.iter() {
@@ -121,6 +124,45 @@ fn digits_cnn(dir: &Path, out: &Path) {
     }
     writeln!(source, "pub const HOST_CORRECT: usize = {correct};").unwrap();
     fs::write(out.join("digits.rs"), source).expect("write digits.rs");
+
+    let train: Vec<[f32; 64]> = train_rows.iter().map(|&r| image(r)).collect();
+    let test: Vec<([u8; 64], [f32; 64], usize)> = test_rows
+        .iter()
+        .map(|&r| {
+            let pixels = table.features[usize::from(r)].map(|p| p as u8);
+            (pixels, image(r), usize::from(labels[usize::from(r)]))
+        })
+        .collect();
+    digits_int8(out, &net, &train, &test);
+}
+
+/// The digits CNN in int8 for the firmware `digits_int8`: tinyprop's post-training
+/// quantization of the network as trained (`quant::quantize`, calibrated on the training
+/// images), written into `OUT_DIR/digits_int8.rs` as
+/// * `MODEL`, the `QModel` as a `static` (`io::rust::write_static_int8`);
+/// * `PIXEL`, the int8 input of each of the 17 pixel values 0 to 16 (the model's input
+///   quantization of `pixel / 16`), so that the device quantizes an image without floating
+///   point;
+/// * `HOST_CORRECT_INT8`, how many held-out images the int8 model classifies correctly here.
+fn digits_int8(out: &Path, net: &Net, train: &[[f32; 64]], test: &[([u8; 64], [f32; 64], usize)]) {
+    use tinyprop::quant::{quantize, QModel, Quantize};
+    let model: QModel<<Net as Quantize>::Q> =
+        quantize(net, train).expect("quantize the digits CNN");
+    let pixel: [i8; 17] = std::array::from_fn(|p| model.input.quantize(p as f32 / 16.0));
+    let mut correct = 0;
+    for (pixels, image, label) in test {
+        let q = pixels.map(|p| pixel[usize::from(p)]);
+        let predicted = model.predict_q(&q);
+        // The table quantizes as the model does.
+        assert_eq!(predicted, model.predict(image));
+        correct += usize::from(predicted == *label);
+    }
+    let mut source = String::new();
+    tinyprop::io::rust::write_static_int8(&model, "MODEL", "QNet", &mut source)
+        .expect("write the int8 model");
+    writeln!(source, "pub static PIXEL: [i8; 17] = {pixel:?};").unwrap();
+    writeln!(source, "pub const HOST_CORRECT_INT8: usize = {correct};").unwrap();
+    fs::write(out.join("digits_int8.rs"), source).expect("write digits_int8.rs");
 }
 
 /// The first index of the largest logit (as `tinyprop::metrics`, and the firmware).

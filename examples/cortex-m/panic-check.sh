@@ -30,7 +30,7 @@ for elf in "$target_dir"/thumbv*/release/*; do
         locations+="$(strings -n 4 "$tmp" | grep -E '\.rs' || true)"$'\n'
     done
     bad="$(grep -E "$forbidden" <<<"$locations" | sort -u || true)"
-    other="$(grep -vE "$forbidden" <<<"$locations" | grep -E '\.rs' | sort -u | wc -l)"
+    other="$(grep -vE "$forbidden" <<<"$locations" | grep -E '\.rs' | sort -u | wc -l || true)"
     name="${elf#"$target_dir"/}"
     if [[ -n "$bad" ]]; then
         echo "$name: panic locations in tinyprop or its dependencies:"

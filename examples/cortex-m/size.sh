@@ -13,7 +13,7 @@ cd "$(dirname "$0")"
 
 SIZE="${SIZE:-llvm-size}"
 TARGETS=(thumbv7em-none-eabihf thumbv6m-none-eabi)
-BINS=(xor iris finetune gru_stream digits_cnn)
+BINS=(xor iris finetune gru_stream digits_cnn digits_int8)
 BASELINE=baseline
 
 if ! command -v "$SIZE" >/dev/null; then

@@ -29,6 +29,10 @@
 //! The numbers are written with Rust's shortest round-trip formatting, so the `static` holds
 //! exactly the weights the model had.
 //!
+//! int8 models ([`crate::quant`]: the layers, their requantizations and a whole
+//! [`QModel`](crate::quant::QModel)) implement [`RustSource`] too; [`write_static_int8`] writes
+//! one as a `static`.
+//!
 //! ```
 //! use tinyprop::prelude::*;
 //! let mut net = (Dense::<f32, 2, 3>::default(), Relu);
@@ -100,6 +104,48 @@ where
         Values::Float(v) if !v.iter().all(|x| x.is_finite()) => Err(Error::NonFiniteModel),
         _ => Ok(()),
     })?;
+    let write = |out: &mut W| -> fmt::Result {
+        write!(out, "pub static {name}: {ty} = ")?;
+        model.write_rust(out)?;
+        out.write_str(";\n")
+    };
+    write(out).map_err(|_| Error::WriteFailed)
+}
+
+/// [`write_static`] for an int8 model ([`QModel`](crate::quant::QModel)): writes
+/// `pub static {name}: {ty} = {model};` and a newline, the layers' integers as they are and the
+/// scales of the input and output in Rust's shortest round-trip form. Refuses a model whose
+/// input or output quantization is not valid ([`QParams::new`](crate::quant::QParams::new):
+/// [`Error::InvalidQuantization`]); [`Error::WriteFailed`] if `out` refuses.
+///
+/// Every int8 layer implements [`RustSource`] with `const` constructors or struct literals, so
+/// the `static` keeps the whole model, multipliers included, in flash.
+///
+/// ```
+/// use tinyprop::io::rust::write_static_int8;
+/// use tinyprop::quant::{Activation, QDense, QModel, QParams, Requantize};
+/// let layer = QDense::<2, 1>::new([[64, -127]], [100], -3,
+///     Requantize::new(0.02, &[0.004], 0.05, -128, Activation::Relu)?);
+/// let model = QModel { input: QParams::new(0.02, -3)?, output: QParams::new(0.05, -128)?, layers: layer };
+/// let mut source = String::new();
+/// write_static_int8(&model, "NET", "QModel<QDense<2, 1>>", &mut source)?;
+/// assert!(source.starts_with("pub static NET: QModel<QDense<2, 1>> = tinyprop::quant::QModel { \
+///     input: tinyprop::quant::QParams { scale: 0.02, zero_point: -3 }, "));
+/// # Ok::<(), tinyprop::Error>(())
+/// ```
+pub fn write_static_int8<L, W>(
+    model: &crate::quant::QModel<L>,
+    name: &str,
+    ty: &str,
+    out: &mut W,
+) -> Result<(), Error>
+where
+    L: RustSource,
+    W: Write,
+{
+    for q in [&model.input, &model.output] {
+        crate::quant::QParams::new(q.scale, q.zero_point)?;
+    }
     let write = |out: &mut W| -> fmt::Result {
         write!(out, "pub static {name}: {ty} = ")?;
         model.write_rust(out)?;

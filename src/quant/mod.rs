@@ -56,6 +56,7 @@ use crate::layers::conv::Msg;
 use crate::Error;
 
 mod model;
+mod source;
 pub mod tflite;
 pub use model::{QBuffer, QFlatten, QLayer, QModel, QParams};
 pub mod ptq;
@@ -1191,6 +1192,23 @@ impl<
     /// point.
     pub const fn new(activation: Activation, scale: f32, zero_point: i32) -> Self {
         let (min, max) = activation.range(scale, zero_point);
+        Self {
+            min,
+            max,
+            kind: PhantomData,
+        }
+    }
+
+    /// The pooling whose outputs are clamped to `[min, max]` (the fused activation's range,
+    /// as [`QPool2d::new`] computes it from the scale): the `const` constructor a model written
+    /// as Rust source uses ([`crate::io::rust`]).
+    ///
+    /// ```
+    /// use tinyprop::quant::{Activation, QMaxPool2d, Valid};
+    /// let relu = QMaxPool2d::<1, 2, 2, 2, 1, 2, Valid>::new(Activation::Relu, 0.1, -5);
+    /// assert_eq!(relu, QMaxPool2d::from_range(-5, 127));
+    /// ```
+    pub const fn from_range(min: i32, max: i32) -> Self {
         Self {
             min,
             max,
