@@ -89,6 +89,11 @@ def host_figures():
         r"^held-out 1969-2008: GRU RMSE ([0-9.]+), naive \(same as last year\) RMSE ([0-9.]+)",
         forecast, "forecast RMSE"
     )
+    ptq = example("ptq_digits")
+    f["ptq_mlp"] = find(r"^digits MLP 64-32-10: held-out accuracy f32 ([0-9.]+), int8 ([0-9.]+)",
+                        ptq, "MLP int8 accuracy")
+    f["ptq_cnn"] = find(r"^digits CNN: held-out accuracy f32 ([0-9.]+), int8 ([0-9.]+)", ptq,
+                        "CNN int8 accuracy")
     van = example("vanishing")
     f["van_plain"], f["van_res"] = find(
         r"first-layer gradient norm: plain=(\S+) residual=(\S+)", van, "gradient norms"
@@ -294,6 +299,12 @@ def blocks(host, sizes, runs):
         f"the plain network's loss is\n{host['van_loss_plain']} (the target's variance is 0.210), the "
         f"residual one's {host['van_loss_res']}."
     )
+    b["int8-accuracy"] = "\n".join([
+        "| model | held-out accuracy, f32 | int8 (tinyprop's post-training quantization) |",
+        "| --- | ---: | ---: |",
+        f"| digits MLP 64-32-10 (`examples/digits.rs`'s training) | {host['ptq_mlp'][0]} | {host['ptq_mlp'][1]} |",
+        f"| digits CNN (`examples/digits_cnn.rs`'s weights) | {host['ptq_cnn'][0]} | {host['ptq_cnn'][1]} |",
+    ])
     b["firmware"] = firmware_table(sizes, runs, comma=False) + "\n\n" + firmware_results(runs)
     b["firmware-table"] = firmware_table(sizes, runs, comma=True)
     return b
