@@ -45,8 +45,9 @@ GROUPS = [
     ("data: shuffle, batch copy, finiteness scan", [r"tinyprop::data", r"Trainer.*::load",
                                                     r"train::scan", r"train::check_indices"]),
     ("zeroing (gradients, caches)", [r"memset", r"memclr", r"set_zero"]),
-    ("software floating point (the Cortex-M0 has no FPU)", [r"compiler_builtins::float",
-                                                            r"__aeabi_[fd]", r"__(add|sub|mul|div)[sd]f3",
+    ("software floating point (the Cortex-M0 has no FPU)", [r"compiler_builtins::(float|int)",
+                                                            r"__aeabi_(f|d|l|ui|i)",
+                                                            r"__(add|sub|mul|div)[sd]f3",
                                                             r"__(eq|ne|lt|le|gt|ge|un)sf2"]),
     ("training loop and the rest", [r"tinyprop::"]),
 ]
