@@ -584,24 +584,25 @@ where
         D::Target: Target<T, OUT, Batch<B> = Y>,
     {
         let mut k = 0;
-        // The batch's columns as arrays: whole-column copies, no element-by-element iterators.
-        let mut columns = self.x.data.0.iter_mut().zip(self.rows.iter_mut());
+        let mut columns = self.x.column_iter_mut().zip(self.rows.iter_mut());
         while k < B {
             let Some(i) = positions.next() else { break };
             let Some((x, y)) = data.get(i) else { continue };
             if !is_finite::<T, IN, OUT, _>(x, y) {
                 continue;
             }
-            let Some((col, row)) = columns.next() else {
+            let Some((mut col, row)) = columns.next() else {
                 break;
             };
-            *col = *x;
+            for (dst, &src) in col.iter_mut().zip(x.iter()) {
+                *dst = src;
+            }
             y.write::<B>(&mut self.target, k);
             *row = i;
             k = k.saturating_add(1);
         }
-        for (col, _) in columns {
-            *col = [T::zero(); IN];
+        for (mut col, _) in columns {
+            col.fill(T::zero());
         }
         self.target.clear_from(k);
         self.filled = k;

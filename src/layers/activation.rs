@@ -66,7 +66,9 @@ macro_rules! elementwise {
                 nonempty_batch::<B>();
                 let $me = self;
                 // Slices rather than nalgebra's element iterators, which do not vectorize.
-                crate::kernels::zip_each(y.as_mut_slice(), x.as_slice(), |out, $x| *out = $f);
+                for (out, &$x) in y.as_mut_slice().iter_mut().zip(x.as_slice()) {
+                    *out = $f;
+                }
             }
 
             output_is_the_cache!();
@@ -81,10 +83,11 @@ macro_rules! elementwise {
             ) {
                 let $me2 = self;
                 if let Some(dx) = dx {
-                    let (dy, x, y) = (dy.as_slice(), x.as_slice(), cache.as_slice());
-                    crate::kernels::zip3_each(dx.as_mut_slice(), dy, x, y, |g, d, $x2, $y| {
+                    let inputs = x.as_slice().iter().zip(cache.as_slice());
+                    let terms = dy.as_slice().iter().zip(inputs);
+                    for (g, (&d, (&$x2, &$y))) in dx.as_mut_slice().iter_mut().zip(terms) {
                         *g = d * $df;
-                    });
+                    }
                 }
             }
         }

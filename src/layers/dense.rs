@@ -85,7 +85,9 @@ impl<T: Scalar, const OUT: usize> Bias<T, OUT> for SVector<T, OUT> {
         // Plain array loops: nalgebra's column views add element by element.
         let [b] = &self.data.0;
         for col in y.data.0.iter_mut() {
-            kernels::zip_each(col, b, |v, bi| *v += bi);
+            for (v, &bi) in col.iter_mut().zip(b) {
+                *v += bi;
+            }
         }
     }
     fn accumulate<const B: usize>(&mut self, dy: &SMatrix<T, OUT, B>) {
