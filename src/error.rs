@@ -179,8 +179,9 @@ pub enum Error {
         index: usize,
     },
     /// A `.tflite` file that is not a valid TFLite FlatBuffer or does not fit the model it is
-    /// loaded into ([`quant::tflite`](crate::quant::tflite)); a load that returns it has
-    /// changed nothing.
+    /// loaded into ([`quant::tflite`](crate::quant::tflite), feature `tflite`); a load that
+    /// returns it has changed nothing.
+    #[cfg(feature = "tflite")]
     Tflite(crate::quant::tflite::TfliteError),
     /// The buffer to write a file into is shorter than the file.
     BufferTooSmall {
@@ -282,6 +283,7 @@ impl fmt::Display for Error {
             Error::CountOutOfRange { index } => {
                 write!(f, "counter {index} is outside 0..=u32::MAX")
             }
+            #[cfg(feature = "tflite")]
             Error::Tflite(e) => write!(f, "invalid .tflite file: {e}"),
             Error::BufferTooSmall { needed, len } => {
                 write!(f, "the buffer holds {len} bytes but the file needs {needed}")

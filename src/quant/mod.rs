@@ -57,6 +57,7 @@ use crate::Error;
 
 mod model;
 mod source;
+#[cfg(feature = "tflite")]
 pub mod tflite;
 pub use model::{QBuffer, QFlatten, QLayer, QModel, QParams};
 pub mod ptq;

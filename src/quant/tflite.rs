@@ -1,5 +1,7 @@
 //! TensorFlow Lite `.tflite` files read into int8 models ([`QModel`]), from a `&[u8]`, without
-//! allocating.
+//! allocating. With the `tflite` feature (`tinyprop = { version = "…", features = ["tflite"] }`):
+//! off by default, as its error messages take about 1.6 KB of flash in any firmware that
+//! prints errors.
 //!
 //! A `.tflite` file is a [FlatBuffers] buffer of TFLite's schema (version 3). The reader here
 //! checks every offset, length and index against the bytes it is given before it reads them
