@@ -262,6 +262,40 @@ def firmware_results(runs):
     )
 
 
+def int8_firmware(sizes, runs):
+    """digits_cnn (f32) against digits_int8 on each core, for the README's int8 section."""
+    rows = [
+        "| core | network | flash (B) | stack (B) | instructions per inference | held-out (device / host) |",
+        "| --- | --- | ---: | ---: | ---: | --- |",
+    ]
+    for target, core in TARGETS:
+        for binary, what in (("digits_cnn", "f32"), ("digits_int8", "int8")):
+            text = runs[(target, binary)][2]
+            if binary == "digits_cnn":
+                _, correct, total, host = find(
+                    r"^host's network: held-out accuracy ([0-9.]+) \((\d+) of (\d+); on the host: (\d+)\)",
+                    text, "digits_cnn accuracy")
+            else:
+                _, correct, total, host, _ = find(
+                    r"^int8 network: held-out accuracy ([0-9.]+) \((\d+) of (\d+); on the host: (\d+); "
+                    r"the f32 network: (\d+)\)", text, "digits_int8 accuracy")
+            infer = int(find(r"(\d+) per inference", text, "inference"))
+            flash = sizes[(target, binary)][0]
+            stack = runs[(target, binary)][0]
+            rows.append(f"| {core} | {what} (`{binary}`) | {thousands(flash)} | {thousands(stack)} "
+                        f"| {thousands(infer)} | {correct} of {total} / {host} |")
+    int8_bytes, f32_bytes = find(r"^digits_int8: int8 model (\d+) bytes in flash, the f32 network (\d+) bytes",
+                                 runs[("thumbv6m-none-eabi", "digits_int8")][2], "model bytes")
+    m0 = [int(find(r"(\d+) per inference", runs[("thumbv6m-none-eabi", b)][2], "inference"))
+          for b in ("digits_cnn", "digits_int8")]
+    rows.append("")
+    rows.append(f"The int8 model takes {thousands(int(int8_bytes))} bytes of flash against "
+                f"{thousands(int(f32_bytes))} for the f32 network "
+                f"({100 * int(int8_bytes) / int(f32_bytes):.0f} %); on the Cortex-M0 an int8 inference "
+                f"executes {m0[0] / m0[1]:.1f}× fewer instructions than an f32 one.")
+    return "\n".join(rows)
+
+
 def blocks(host, sizes, runs):
     b = {}
     b["accuracy"] = "\n".join([
@@ -305,6 +339,7 @@ def blocks(host, sizes, runs):
         f"| digits MLP 64-32-10 (`examples/digits.rs`'s training) | {host['ptq_mlp'][0]} | {host['ptq_mlp'][1]} |",
         f"| digits CNN (`examples/digits_cnn.rs`'s weights) | {host['ptq_cnn'][0]} | {host['ptq_cnn'][1]} |",
     ])
+    b["int8-firmware"] = int8_firmware(sizes, runs)
     b["firmware"] = firmware_table(sizes, runs, comma=False) + "\n\n" + firmware_results(runs)
     b["firmware-table"] = firmware_table(sizes, runs, comma=True)
     return b
