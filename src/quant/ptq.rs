@@ -426,6 +426,32 @@ impl<const I: usize, const O: usize> Quantize for Dense<f32, I, O> {
     type Q = QDense<I, O>;
 }
 
+/// One output channel's int32 bias (`None`: no bias, 0) and float32 weight scale, from its
+/// float bias and the weight scale `scale` in double precision.
+fn channel(bias: Option<f32>, input_scale: f64, scale: f64) -> Result<(i32, f32), Error> {
+    let b = bias.unwrap_or(0.0);
+    if !b.is_finite() {
+        return Err(Error::NonFiniteModel);
+    }
+    Ok((quantize_bias(b, input_scale, scale), f32_scale(scale)?))
+}
+
+/// The requantization of a layer from its input, weight scales and output.
+fn requantize<const O: usize>(
+    input: QParams,
+    scales: &[f32; O],
+    output: QParams,
+    activation: Activation,
+) -> Result<Requantize<O>, Error> {
+    Requantize::new(
+        input.scale,
+        scales,
+        output.scale,
+        output.zero_point,
+        activation,
+    )
+}
+
 impl<const I: usize, const O: usize> Calibrate<SMatrix<f32, I, 1>> for Dense<f32, I, O> {
     type Ranges = Range;
     const EMPTY: Range = Range::EMPTY;
@@ -461,20 +487,9 @@ impl<const I: usize, const O: usize> Calibrate<SMatrix<f32, I, 1>> for Dense<f32
                 let v = w.get(input.source(j)).copied().unwrap_or(0.0);
                 *q = quantize_weight(v, scale);
             }
-            let bv = self.bias.get(o).copied().unwrap_or(0.0);
-            if !bv.is_finite() {
-                return Err(Error::NonFiniteModel);
-            }
-            *b = quantize_bias(bv, input.quant.scale, scale);
-            *s = f32_scale(scale)?;
+            (*b, *s) = channel(self.bias.get(o).copied(), input.quant.scale, scale)?;
         }
-        let rq = Requantize::new(
-            in_params.scale,
-            &scales,
-            out_params.scale,
-            out.zero_point,
-            activation,
-        )?;
+        let rq = requantize(in_params, &scales, out_params, activation)?;
         let layer = QDense::new(weight, bias, in_params.zero_point, rq);
         let boundary = Boundary {
             quant: out,
@@ -582,20 +597,9 @@ impl<
                     }
                 }
             }
-            let bv = self.bias.get(o).copied().unwrap_or(0.0);
-            if !bv.is_finite() {
-                return Err(Error::NonFiniteModel);
-            }
-            *b = quantize_bias(bv, input.quant.scale, scale);
-            *s = f32_scale(scale)?;
+            (*b, *s) = channel(self.bias.get(o).copied(), input.quant.scale, scale)?;
         }
-        let rq = Requantize::new(
-            in_params.scale,
-            &scales,
-            out_params.scale,
-            out.zero_point,
-            activation,
-        )?;
+        let rq = requantize(in_params, &scales, out_params, activation)?;
         let layer = QConv2d::new(weight, bias, in_params.zero_point, rq);
         let boundary = Boundary {
             quant: out,
