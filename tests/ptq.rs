@@ -3,22 +3,18 @@
 //! the digits MLP and CNN quantized with a held-out accuracy within one point of the
 //! floating-point one.
 
-use std::ops::ControlFlow;
-
 use rand_core::RngCore;
 use std::time::Instant;
 
 use tinyprop::data::{stratified_split, stratified_split_rows, DataSet};
 use tinyprop::io::safetensors;
 use tinyprop::metrics::evaluate;
-use tinyprop::optim::{Adam, AdamConfig};
 use tinyprop::prelude::*;
 use tinyprop::quant::{
     calibrate, quantize, quantize_bias, quantize_weight, weight_scale, Activation, Explicit,
     QConv2d, QDense, QFlatten, QLayer, QMaxPool2d, QModel, QRelu, Quantization, Quantize, Range,
     Requantize, Same,
 };
-use tinyprop::train::{Fit, Trainer};
 use tinyprop::{Conv2d, Flatten, MaxPool2d};
 
 use crate::csv;
@@ -321,43 +317,11 @@ fn int8_accuracy<Q: QLayer<[i8; 64], Output = [i8; 10]>>(
 /// int8 is within one point of the floating-point one.
 #[test]
 fn digits_mlp_int8_accuracy_within_one_point() {
-    type Net = (Dense<f32, 64, 32>, Relu, Dense<f32, 32, 10>);
     let start = Instant::now();
     let (features, labels) = csv::digits();
-    let data = DataSet::new(&features, &labels).unwrap();
-    let mut rng = SplitMix64::new(7);
-    let mut rows = vec![0u16; data.len()];
-    let (rest, test_rows) = stratified_split(&labels, 0.3, &mut rng, &mut rows).unwrap();
-    let (train_rows, val_rows) = stratified_split_rows(&labels, rest, 0.2, &mut rng).unwrap();
-    let (train, validation, test) = (
-        data.subset(train_rows).unwrap(),
-        data.subset(val_rows).unwrap(),
-        data.subset(test_rows).unwrap(),
-    );
-    let mut net = Net::default();
-    net.init(Init::HeUniform, &mut rng);
-    let mut best = Net::default();
-    let mut opt = Adam::new(AdamConfig {
-        lr: 0.01,
-        ..Default::default()
-    })
-    .unwrap();
-    let mut trainer = Box::new(Trainer::<f32, 64, 32, Net>::new());
-    let mut order = vec![0u16; train.len()];
-    let plan = Fit::new(&train, &mut order, &mut rng)
-        .validation(&validation)
-        .max_epochs(100)
-        .patience(10)
-        .keep_best(&mut best);
-    trainer
-        .fit(&mut net, &mut opt, &CrossEntropy, plan, |_| {
-            ControlFlow::Continue(())
-        })
-        .unwrap();
-    let f32_accuracy = evaluate(&net, &CrossEntropy, &test, Default::default(), None)
-        .unwrap()
-        .accuracy()
-        .unwrap();
+    let run = crate::train_real_data::train_digits_mlp(7, &features, &labels);
+    let (net, train_rows, test_rows) = (run.net, run.train_rows, &run.test_rows);
+    let f32_accuracy = run.accuracy;
 
     let calibration: Vec<[f32; 64]> = train_rows
         .iter()

@@ -98,10 +98,20 @@ fn iris_over_ten_seeds() {
     assert!(accuracies.iter().all(|&a| a >= 0.9), "{accuracies:?}");
 }
 
-type Digits = (Dense<f32, 64, 32>, Relu, Dense<f32, 32, 10>);
+pub(crate) type Digits = (Dense<f32, 64, 32>, Relu, Dense<f32, 32, 10>);
 
-/// Part 2 of `examples/digits.rs`: returns the held-out accuracy and the epochs run.
-fn train_digits(seed: u64, features: &[[f32; 64]], labels: &[u8]) -> (f32, usize) {
+/// The digits MLP trained as in part 2 of `examples/digits.rs` (best validation epoch kept).
+pub(crate) struct DigitsMlp {
+    pub(crate) net: Digits,
+    /// The rows of the training split and of the 30 % hold-out.
+    pub(crate) train_rows: Vec<u16>,
+    pub(crate) test_rows: Vec<u16>,
+    pub(crate) accuracy: f32,
+    pub(crate) epochs: usize,
+}
+
+/// Part 2 of `examples/digits.rs` with the seed `seed`.
+pub(crate) fn train_digits_mlp(seed: u64, features: &[[f32; 64]], labels: &[u8]) -> DigitsMlp {
     let data = DataSet::new(features, labels).unwrap();
     let mut rng = SplitMix64::new(seed);
     let mut rows = vec![0u16; data.len()];
@@ -135,7 +145,19 @@ fn train_digits(seed: u64, features: &[[f32; 64]], labels: &[u8]) -> (f32, usize
     assert!(report.restored);
     let m = evaluate(&net, &CrossEntropy, &test, Default::default(), None).unwrap();
     assert_eq!(m.samples, 539);
-    (m.accuracy().unwrap(), report.epochs)
+    DigitsMlp {
+        net,
+        train_rows: train_rows.to_vec(),
+        test_rows: test_rows.to_vec(),
+        accuracy: m.accuracy().unwrap(),
+        epochs: report.epochs,
+    }
+}
+
+/// Part 2 of `examples/digits.rs`: returns the held-out accuracy and the epochs run.
+fn train_digits(seed: u64, features: &[[f32; 64]], labels: &[u8]) -> (f32, usize) {
+    let run = train_digits_mlp(seed, features, labels);
+    (run.accuracy, run.epochs)
 }
 
 #[test]
