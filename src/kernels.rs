@@ -257,8 +257,9 @@ fn store<T: Copy, const N: usize>(dst: &mut [T; N], src: &[T; N], skip: usize) {
 /// vectorizer takes a tile's loop over its columns, once the loop over rows within it is
 /// unrolled, and vectorizes it *across* the columns: one lane per column, the accumulators
 /// left in memory and, at every step, gathered from it and scattered back, several times
-/// slower than the tile in registers. Elsewhere it unrolls that loop and keeps the
-/// accumulators in registers, as intended.
+/// slower than the tile in registers. So do targets without vector registers ([`SCALAR_TILES`]),
+/// where the compiler, optimizing for size, would not unroll it. Elsewhere LLVM unrolls the loop and
+/// keeps the accumulators in registers, as intended.
 pub(crate) const COLUMN_CALLS: bool = cfg!(target_feature = "avx512f") || SCALAR_TILES;
 
 /// Whether the build target has no vector registers (the microcontrollers): there the tiles'

@@ -2,6 +2,8 @@
 """Where the instructions of one iris training epoch go on the emulated Cortex-M4F and Cortex-M0.
 
     python3 tools/firmware_profile.py            # prints the table (Markdown)
+    PROFILE_TARGET=thumbv7em-none-eabihf python3 tools/firmware_profile.py   # one core only
+    PROFILE_DEBUG=1 python3 tools/firmware_profile.py   # also the functions left in the last group
 
 Builds `examples/cortex-m`'s `iris` firmware twice, for 1 and for 3 epochs (`IRIS_EPOCHS`), runs
 each under QEMU one instruction per translation block (`-singlestep -d exec,nochain`: a log line
@@ -13,7 +15,8 @@ innermost function that one of the groups' patterns matches decides (the pattern
 the table's order). Software floating point, which the Cortex-M0 calls rather than inlines, is
 a group of its own there.
 
-Needs the firmware toolchain (thumb targets, qemu-system-arm, llvm-addr2line) and a minute or two.
+Needs the firmware toolchain (thumb targets, qemu-system-arm, llvm-addr2line) and about three
+minutes.
 """
 
 import collections
