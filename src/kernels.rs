@@ -55,7 +55,7 @@ pub(crate) fn matmul<T: Scalar, const K: usize, const M: usize, const N: usize>(
     b: &[[T; K]; N],
     c: &mut [[T; M]; N],
 ) {
-    Vectors::<VECTOR_BYTES>::matmul(a, b, c, false);
+    run(Matmul::<T, K, M, N, false> { a, b, c });
 }
 
 /// `c += a · b`: `a` is `M × K`, `b` is `K × N`, `c` is `M × N`; each element of `c` gets the
@@ -69,7 +69,7 @@ pub(crate) fn add_matmul<T: Scalar, const K: usize, const M: usize, const N: usi
     b: &[[T; K]; N],
     c: &mut [[T; M]; N],
 ) {
-    Vectors::<VECTOR_BYTES>::matmul(a, b, c, true);
+    run(Matmul::<T, K, M, N, true> { a, b, c });
 }
 
 /// `c += a · bᵀ`: `a` is `M × N`, `b` is `K × N`, `c` is `M × K`.
@@ -81,7 +81,7 @@ pub(crate) fn add_matmul_bt<T: Scalar, const M: usize, const K: usize, const N: 
     a: &[[T; M]; N],
     b: &[[T; K]; N],
 ) {
-    Vectors::<VECTOR_BYTES>::add_matmul_bt(c, a, b);
+    run(AddMatmulBt { c, a, b });
 }
 
 /// `c = aᵀ · b`: `a` is `M × K`, `b` is `M × N`, `c` is `K × N`.
@@ -99,7 +99,7 @@ pub(crate) fn matmul_at<T: Scalar, const M: usize, const K: usize, const N: usiz
     b: &[[T; M]; N],
     c: &mut [[T; K]; N],
 ) {
-    Vectors::<VECTOR_BYTES>::matmul_at(a, b, c, false);
+    run(MatmulAt::<T, M, K, N, false> { a, b, c });
 }
 
 /// `c += aᵀ · b`: `a` is `M × K`, `b` is `M × N`, `c` is `K × N`; [`matmul_at`]'s sums, added
@@ -113,12 +113,222 @@ pub(crate) fn add_matmul_at<T: Scalar, const M: usize, const K: usize, const N: 
     b: &[[T; M]; N],
     c: &mut [[T; K]; N],
 ) {
-    Vectors::<VECTOR_BYTES>::matmul_at(a, b, c, true);
+    run(MatmulAt::<T, M, K, N, true> { a, b, c });
+}
+
+/// One of the products with its operands, to run with the kernels the processor can run
+/// ([`run`]). One type per product and `ADD` (whether it adds to `c`), so that the code
+/// compiled for each, at run time's choice of tiles too, is specialized as a direct call's.
+trait Product {
+    /// Its multiply-adds.
+    // Read only where the products pick their tiles at run time ([`DISPATCH`]).
+    #[cfg_attr(
+        not(all(
+            feature = "std",
+            any(target_arch = "x86", target_arch = "x86_64"),
+            target_feature = "sse2",
+            not(target_feature = "avx2"),
+            not(debug_assertions)
+        )),
+        allow(dead_code)
+    )]
+    const MULTIPLY_ADDS: usize;
+    /// Computes the product with the tiles of `V`.
+    fn with<V: Kernels>(self);
+}
+
+/// `c = a · b` (`c += a · b` with `ADD`): [`matmul`], [`add_matmul`].
+struct Matmul<'a, T, const K: usize, const M: usize, const N: usize, const ADD: bool> {
+    a: &'a [[T; M]; K],
+    b: &'a [[T; K]; N],
+    c: &'a mut [[T; M]; N],
+}
+
+impl<T: Scalar, const K: usize, const M: usize, const N: usize, const ADD: bool> Product
+    for Matmul<'_, T, K, M, N, ADD>
+{
+    const MULTIPLY_ADDS: usize = M * K * N;
+    #[inline(always)]
+    fn with<V: Kernels>(self) {
+        V::matmul(self.a, self.b, self.c, ADD);
+    }
+}
+
+/// `c += a · bᵀ`: [`add_matmul_bt`].
+struct AddMatmulBt<'a, T, const M: usize, const K: usize, const N: usize> {
+    c: &'a mut [[T; M]; K],
+    a: &'a [[T; M]; N],
+    b: &'a [[T; K]; N],
+}
+
+impl<T: Scalar, const M: usize, const K: usize, const N: usize> Product
+    for AddMatmulBt<'_, T, M, K, N>
+{
+    const MULTIPLY_ADDS: usize = M * K * N;
+    #[inline(always)]
+    fn with<V: Kernels>(self) {
+        V::add_matmul_bt(self.c, self.a, self.b);
+    }
+}
+
+/// `c = aᵀ · b` (`c += aᵀ · b` with `ADD`): [`matmul_at`], [`add_matmul_at`].
+struct MatmulAt<'a, T, const M: usize, const K: usize, const N: usize, const ADD: bool> {
+    a: &'a [[T; M]; K],
+    b: &'a [[T; M]; N],
+    c: &'a mut [[T; K]; N],
+}
+
+impl<T: Scalar, const M: usize, const K: usize, const N: usize, const ADD: bool> Product
+    for MatmulAt<'_, T, M, K, N, ADD>
+{
+    const MULTIPLY_ADDS: usize = M * K * N;
+    #[inline(always)]
+    fn with<V: Kernels>(self) {
+        V::matmul_at(self.a, self.b, self.c, ADD);
+    }
+}
+
+/// Whether the kernels pick their tiles when they run: with the `std` feature on x86
+/// processors, in builds for a target without AVX2 (the default `x86_64` target has SSE2 only).
+/// Where the running processor has AVX2 and FMA (pulp's `x86::V3`; every x86 processor since
+/// 2013–2015), the products run tiles for 32-byte vectors in code that `pulp` compiles for
+/// those features; elsewhere, the build target's tiles.
+///
+/// The results are bit-identical either way: every product is added in the same order (the
+/// dot products of [`matmul_at`] in the build target's lanes, [`Vectors`]' `DOT`), and Rust
+/// never fuses a multiply and an add on its own.
+///
+/// Only in optimized builds (without `debug_assertions`): the code compiled for AVX2 is a
+/// second copy of every product, which would double the products' share of the compile time
+/// of debug builds and tests for no difference in their results. The unit test
+/// `tiles_chosen_at_run_time_give_the_same_bits` runs that code ([`on_avx2`]) in tests.
+pub(crate) const DISPATCH: bool = cfg!(all(
+    feature = "std",
+    any(target_arch = "x86", target_arch = "x86_64"),
+    target_feature = "sse2",
+    not(target_feature = "avx2"),
+    not(debug_assertions)
+));
+
+/// Which tiles the matrix products run with on this processor, in words: see
+/// [`crate::matrix_kernels`].
+pub(crate) fn in_use() -> &'static str {
+    #[cfg(all(
+        feature = "std",
+        any(target_arch = "x86", target_arch = "x86_64"),
+        target_feature = "sse2",
+        not(target_feature = "avx2"),
+        not(debug_assertions)
+    ))]
+    if pulp::x86::V3::is_available() {
+        return "tiles for 32-byte vectors (AVX2, chosen at run time)";
+    }
+    match (VECTOR_BYTES, DISPATCH) {
+        (8, _) => "tiles for scalar registers (the build target has no vector registers)",
+        (16, true) => "tiles for 16-byte vectors (this processor has no AVX2)",
+        (16, false)
+            if cfg!(all(
+                feature = "std",
+                target_feature = "sse2",
+                debug_assertions
+            )) =>
+        {
+            "tiles for 16-byte vectors (SSE2; a build with debug assertions chooses no other)"
+        }
+        (16, false) => "tiles for 16-byte vectors (the build target's SSE2, NEON or simd128)",
+        _ => "tiles for 32-byte vectors (the build target's AVX)",
+    }
+}
+
+/// The fewest multiply-adds for which a product looks for AVX2 (see [`DISPATCH`]): below it,
+/// the call into the code compiled for AVX2 costs more than it saves (measured on the
+/// 4-16-3 network at batch 1, whose products are of 48 to 64).
+// Read only where the products pick their tiles at run time ([`DISPATCH`]).
+#[cfg_attr(
+    not(all(
+        feature = "std",
+        any(target_arch = "x86", target_arch = "x86_64"),
+        target_feature = "sse2",
+        not(target_feature = "avx2"),
+        not(debug_assertions)
+    )),
+    allow(dead_code)
+)]
+const DISPATCH_FROM: usize = 256;
+
+/// Computes `product` with the kernels for the running processor (see [`DISPATCH`]).
+#[inline(always)]
+fn run<P: Product>(product: P) {
+    #[cfg(all(
+        feature = "std",
+        any(target_arch = "x86", target_arch = "x86_64"),
+        target_feature = "sse2",
+        not(target_feature = "avx2"),
+        not(debug_assertions)
+    ))]
+    let product = if P::MULTIPLY_ADDS >= DISPATCH_FROM {
+        match on_avx2(product) {
+            Ok(()) => return,
+            Err(product) => product,
+        }
+    } else {
+        product
+    };
+    product.with::<Vectors<VECTOR_BYTES>>();
+}
+
+/// Computes `product` with tiles for 32-byte vectors in code compiled for AVX2 and FMA, if the
+/// processor has them; otherwise gives it back.
+#[cfg(all(
+    feature = "std",
+    any(target_arch = "x86", target_arch = "x86_64"),
+    target_feature = "sse2",
+    not(target_feature = "avx2"),
+    any(test, not(debug_assertions))
+))]
+#[inline(always)]
+fn on_avx2<P: Product>(product: P) -> Result<(), P> {
+    match pulp::x86::V3::try_new() {
+        Some(simd) => {
+            simd.vectorize(Avx2(product));
+            Ok(())
+        }
+        None => Err(product),
+    }
+}
+
+/// A product to run with AVX2 tiles, in the context `pulp` compiles for AVX2 and FMA: every
+/// function from here down is `#[inline(always)]`, so that all of it is compiled there.
+#[cfg(all(
+    feature = "std",
+    any(target_arch = "x86", target_arch = "x86_64"),
+    target_feature = "sse2",
+    not(target_feature = "avx2"),
+    any(test, not(debug_assertions))
+))]
+struct Avx2<P>(P);
+
+#[cfg(all(
+    feature = "std",
+    any(target_arch = "x86", target_arch = "x86_64"),
+    target_feature = "sse2",
+    not(target_feature = "avx2"),
+    any(test, not(debug_assertions))
+))]
+impl<P: Product> pulp::NullaryFnOnce for Avx2<P> {
+    type Output = ();
+
+    #[inline(always)]
+    fn call(self) {
+        self.0.with::<Vectors<32, VECTOR_BYTES>>();
+    }
 }
 
 /// Vector registers of `BYTES` bytes (8: none, a scalar register's worth), for which
-/// [`Kernels`] sizes its tiles.
-struct Vectors<const BYTES: usize>;
+/// [`Kernels`] sizes its tiles; the dot products of [`matmul_at`] are summed in the lanes of
+/// `DOT` bytes (the build target's width where the tiles are chosen at run time, so that the
+/// sums are the same).
+struct Vectors<const BYTES: usize, const DOT: usize = BYTES>;
 
 /// The three products, with tiles sized for one width of vector registers: what [`matmul`],
 /// [`add_matmul_bt`] and [`matmul_at`] compute, in the same order of additions.
@@ -154,8 +364,8 @@ trait Kernels {
 /// broadcast is a load, the squarer tile. Without vector registers, [`matmul_at`] transposes
 /// nothing (it would buy nothing) and sums its dot products in order.
 macro_rules! kernels_for {
-    ($($bytes:literal => f32: $l32:literal, f64: $l64:literal;)*) => {$(
-        impl Kernels for Vectors<$bytes> {
+    ($($bytes:literal, $dot:literal, $cc:expr => f32: $l32:literal, f64: $l64:literal;)*) => {$(
+        impl Kernels for Vectors<$bytes, $dot> {
             #[inline(always)]
             fn matmul<T: Scalar, const K: usize, const M: usize, const N: usize>(
                 a: &[[T; M]; K],
@@ -166,11 +376,11 @@ macro_rules! kernels_for {
                 const TALL: bool = $bytes == 16;
                 if is_f32::<T>() {
                     matmul_lanes::<T, K, M, N, $l32, { 2 * $l32 }, { 4 * $l32 }, { 8 * $l32 }>(
-                        a, b, c, TALL, add,
+                        a, b, c, TALL, add, $cc,
                     );
                 } else {
                     matmul_lanes::<T, K, M, N, $l64, { 2 * $l64 }, { 4 * $l64 }, { 8 * $l64 }>(
-                        a, b, c, false, add,
+                        a, b, c, false, add, $cc,
                     );
                 }
             }
@@ -184,11 +394,11 @@ macro_rules! kernels_for {
                 const TALL: bool = $bytes == 16;
                 if is_f32::<T>() {
                     add_matmul_bt_lanes::<T, M, K, N, $l32, { 2 * $l32 }, { 4 * $l32 }>(
-                        c, a, b, TALL,
+                        c, a, b, TALL, $cc,
                     );
                 } else {
                     add_matmul_bt_lanes::<T, M, K, N, $l64, { 2 * $l64 }, { 4 * $l64 }>(
-                        c, a, b, false,
+                        c, a, b, false, $cc,
                     );
                 }
             }
@@ -201,13 +411,15 @@ macro_rules! kernels_for {
                 add: bool,
             ) {
                 const SIMD: bool = $bytes >= 16;
-                // Partial sums of the dot products of `f32`: a vector's worth, or one (in
-                // order) without vector registers (where `$l64` is 1 already).
-                const DOT32: usize = if SIMD { $l32 } else { 1 };
+                // Partial sums of the dot products: a vector of `$dot` bytes' worth, or one
+                // (in order) without vector registers.
+                const DOT32: usize = if $dot >= 16 { $dot / 4 } else { 1 };
+                const DOT64: usize = if $dot >= 16 { $dot / 8 } else { 1 };
+                let cc = $cc;
                 if is_f32::<T>() {
-                    matmul_at_lanes::<T, M, K, N, { 2 * $l32 }, $l32, DOT32>(a, b, c, SIMD, add);
+                    matmul_at_lanes::<T, M, K, N, { 2 * $l32 }, $l32, DOT32>(a, b, c, SIMD, add, cc);
                 } else {
-                    matmul_at_lanes::<T, M, K, N, { 2 * $l64 }, $l64, $l64>(a, b, c, SIMD, add);
+                    matmul_at_lanes::<T, M, K, N, { 2 * $l64 }, $l64, DOT64>(a, b, c, SIMD, add, cc);
                 }
             }
         }
@@ -215,10 +427,15 @@ macro_rules! kernels_for {
 }
 
 kernels_for! {
-    8 => f32: 2, f64: 1;
-    16 => f32: 4, f64: 2;
-    32 => f32: 8, f64: 4;
-    64 => f32: 16, f64: 8;
+    8, 8, COLUMN_CALLS => f32: 2, f64: 1;
+    16, 16, COLUMN_CALLS => f32: 4, f64: 2;
+    32, 32, COLUMN_CALLS => f32: 8, f64: 4;
+    64, 64, COLUMN_CALLS => f32: 16, f64: 8;
+    // The tiles that run in the code compiled for AVX2 at run time's choice ([`DISPATCH`]):
+    // their columns as one call each, for there LLVM keeps the sums of a tile whose columns
+    // are a loop in memory, a step at a time (the 784-128-10 training line ran at a fifth of
+    // the speed of the same tiles written out).
+    32, 16, true => f32: 8, f64: 4;
 }
 
 /// `true` when `T` is `f32` (the other [`Scalar`] is `f64`).
@@ -269,10 +486,15 @@ pub(crate) const COLUMN_CALLS: bool = cfg!(target_feature = "avx512f") || SCALAR
 pub(crate) const SCALAR_TILES: bool = VECTOR_BYTES == 8;
 
 /// Calls `f` on `x[j]` and `y[j]` for each column `j` in order: as [`column_calls`] where
-/// [`COLUMN_CALLS`], otherwise in a loop.
+/// `cc` (the tiles' choice: [`COLUMN_CALLS`] for the build target's), otherwise in a loop.
 #[inline(always)]
-fn each_column<X, Y, const N: usize>(x: &mut [X; N], y: &[Y; N], mut f: impl FnMut(&mut X, &Y)) {
-    if COLUMN_CALLS {
+fn each_column<X, Y, const N: usize>(
+    cc: bool,
+    x: &mut [X; N],
+    y: &[Y; N],
+    mut f: impl FnMut(&mut X, &Y),
+) {
+    if cc {
         column_calls(x, y, f);
     } else {
         for (xj, yj) in x.iter_mut().zip(y) {
@@ -327,8 +549,9 @@ fn store_tile<T: Copy, const MC: usize, const NR: usize, const MR: usize>(
     c: &mut [[T; MC]; NR],
     r: usize,
     skip: usize,
+    cc: bool,
 ) {
-    if COLUMN_CALLS {
+    if cc {
         column_calls(c, acc, |cj, sums| {
             if let Some(dst) = block_mut::<T, MR>(cj, r) {
                 store(dst, sums, skip);
@@ -460,6 +683,7 @@ fn matmul_lanes<
     c: &mut [[T; M]; N],
     tall: bool,
     add: bool,
+    cc: bool,
 ) {
     // Blocks of 4 columns of `b` use tiles of 2 vectors × 4 columns (8 accumulators), or,
     // where `tall` and there are at least 4 vectors' worth of rows, blocks of 2 columns tiles
@@ -474,11 +698,11 @@ fn matmul_lanes<
         return;
     };
     if tall {
-        matmul_pass::<T, K, M, 2, L4, L2, L>(a, bn, cn, add);
+        matmul_pass::<T, K, M, 2, L4, L2, L>(a, bn, cn, add, cc);
     } else {
-        matmul_pass::<T, K, M, 4, L2, L, L>(a, bn, cn, add);
+        matmul_pass::<T, K, M, 4, L2, L, L>(a, bn, cn, add, cc);
     }
-    matmul_pass::<T, K, M, 1, L8, L2, L>(a, b1, c1, add);
+    matmul_pass::<T, K, M, 1, L8, L2, L>(a, b1, c1, add, cc);
 }
 
 /// `c = a · b` for the columns of `b` and `c` given, taken `NR` at a time (their number is a
@@ -500,6 +724,7 @@ fn matmul_pass<
     b: &[[T; K]],
     c: &mut [[T; M]],
     add: bool,
+    cc: bool,
 ) {
     if b.is_empty() {
         return;
@@ -520,6 +745,7 @@ fn matmul_pass<
                     b,
                     c,
                     add,
+                    cc,
                 };
                 cover::<_, R1, R2, R3>(M, &mut op);
             }
@@ -535,6 +761,7 @@ struct MatmulTiles<'a, T, const K: usize, const M: usize, const NR: usize> {
     b: &'a [[T; K]; NR],
     c: &'a mut [[T; M]; NR],
     add: bool,
+    cc: bool,
 }
 
 impl<T: Scalar, const K: usize, const M: usize, const NR: usize> Tiles
@@ -542,8 +769,8 @@ impl<T: Scalar, const K: usize, const M: usize, const NR: usize> Tiles
 {
     #[inline(always)]
     fn run<const R: usize>(&mut self, start: usize, skip: usize) {
-        let (panel, k0, add) = (self.panel, self.k0, self.add);
-        matmul_tile::<T, K, M, M, NR, R>(panel, k0, self.b, self.c, start, start, skip, add);
+        let (panel, k0, add, cc) = (self.panel, self.k0, self.add, self.cc);
+        matmul_tile::<T, K, M, M, NR, R>(panel, k0, self.b, self.c, start, start, skip, add, cc);
     }
 }
 
@@ -570,10 +797,11 @@ fn matmul_tile<
     rc: usize,
     skip: usize,
     add: bool,
+    cc: bool,
 ) {
     let mut acc = [[T::zero(); MR]; NR];
     if k0 != 0 || add {
-        each_column(&mut acc, c, |sums, cj| {
+        each_column(cc, &mut acc, c, |sums, cj| {
             if let Some(src) = block::<T, MR>(cj, rc) {
                 *sums = *src;
             }
@@ -583,7 +811,7 @@ fn matmul_tile<
         let Some(av) = block::<T, MR>(ak, ra) else {
             return;
         };
-        if COLUMN_CALLS {
+        if cc {
             // A copy of the rows of `a`, and no exit between the columns: otherwise the
             // compiler loads them again, piece by piece, for every column.
             if k >= KB {
@@ -604,7 +832,7 @@ fn matmul_tile<
             }
         }
     }
-    store_tile(&acc, c, rc, skip);
+    store_tile(&acc, c, rc, skip, cc);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -626,11 +854,12 @@ fn add_matmul_bt_lanes<
     a: &[[T; M]; N],
     b: &[[T; K]; N],
     tall: bool,
+    cc: bool,
 ) {
     if tall && M >= L4 {
-        add_matmul_bt_cols::<T, M, K, N, 2, L4, L2>(c, a, b);
+        add_matmul_bt_cols::<T, M, K, N, 2, L4, L2>(c, a, b, cc);
     } else {
-        add_matmul_bt_cols::<T, M, K, N, 4, L2, L>(c, a, b);
+        add_matmul_bt_cols::<T, M, K, N, 4, L2, L>(c, a, b, cc);
     }
 }
 
@@ -649,17 +878,18 @@ fn add_matmul_bt_cols<
     c: &mut [[T; M]; K],
     a: &[[T; M]; N],
     b: &[[T; K]; N],
+    cc: bool,
 ) {
     let mut cs = c.chunks_exact_mut(KR);
     let mut k0: usize = 0;
     for cb in &mut cs {
         if let Some(cb) = cb.first_chunk_mut::<KR>() {
-            add_matmul_bt_rows::<T, M, K, N, KR, R1, R2>(cb, a, b, k0);
+            add_matmul_bt_rows::<T, M, K, N, KR, R1, R2>(cb, a, b, k0, cc);
         }
         k0 = k0.wrapping_add(KR); // a column index of `c`: below K
     }
-    for cc in cs.into_remainder() {
-        add_matmul_bt_rows::<T, M, K, N, 1, R1, R2>(core::array::from_mut(cc), a, b, k0);
+    for col in cs.into_remainder() {
+        add_matmul_bt_rows::<T, M, K, N, 1, R1, R2>(core::array::from_mut(col), a, b, k0, cc);
         k0 = k0.wrapping_add(1);
     }
 }
@@ -680,8 +910,9 @@ fn add_matmul_bt_rows<
     a: &[[T; M]; N],
     b: &[[T; K]; N],
     k0: usize,
+    cc: bool,
 ) {
-    cover::<_, R1, R2, R2>(M, &mut BtTiles { c, a, b, k0 });
+    cover::<_, R1, R2, R2>(M, &mut BtTiles { c, a, b, k0, cc });
 }
 
 /// The tiles of [`add_matmul_bt_rows`].
@@ -690,6 +921,7 @@ struct BtTiles<'a, T, const M: usize, const K: usize, const N: usize, const KR: 
     a: &'a [[T; M]; N],
     b: &'a [[T; K]; N],
     k0: usize,
+    cc: bool,
 }
 
 impl<T: Scalar, const M: usize, const K: usize, const N: usize, const KR: usize> Tiles
@@ -697,7 +929,8 @@ impl<T: Scalar, const M: usize, const K: usize, const N: usize, const KR: usize>
 {
     #[inline(always)]
     fn run<const R: usize>(&mut self, start: usize, skip: usize) {
-        add_matmul_bt_tile::<T, M, K, N, KR, R>(self.c, self.a, self.b, self.k0, start, skip);
+        let (k0, cc) = (self.k0, self.cc);
+        add_matmul_bt_tile::<T, M, K, N, KR, R>(self.c, self.a, self.b, k0, start, skip, cc);
     }
 }
 
@@ -719,9 +952,10 @@ fn add_matmul_bt_tile<
     k0: usize,
     r: usize,
     skip: usize,
+    cc: bool,
 ) {
     let mut acc = [[T::zero(); MR]; KR];
-    each_column(&mut acc, c, |sums, ck| {
+    each_column(cc, &mut acc, c, |sums, ck| {
         if let Some(src) = block::<T, MR>(ck, r) {
             *sums = *src;
         }
@@ -730,7 +964,7 @@ fn add_matmul_bt_tile<
         let (Some(av), Some(bv)) = (block::<T, MR>(aj, r), block::<T, KR>(bj, k0)) else {
             return;
         };
-        if COLUMN_CALLS {
+        if cc {
             let av = *av;
             column_calls(&mut acc, bv, |sums, &bkj| add_scaled(sums, &av, bkj));
         } else {
@@ -739,7 +973,7 @@ fn add_matmul_bt_tile<
             }
         }
     }
-    store_tile(&acc, c, r, skip);
+    store_tile(&acc, c, r, skip, cc);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -766,6 +1000,7 @@ fn matmul_at_lanes<
     c: &mut [[T; K]; N],
     simd: bool,
     add: bool,
+    cc: bool,
 ) {
     const NJ: usize = 4;
     // Without vector registers, transposing buys nothing: dot products in order, no buffer.
@@ -775,9 +1010,9 @@ fn matmul_at_lanes<
     else {
         return;
     };
-    matmul_at_cols::<T, M, K, K1, K2, NJ>(a, b4, c4, add);
+    matmul_at_cols::<T, M, K, K1, K2, NJ>(a, b4, c4, add, cc);
     for (bj, cj) in b1.iter().zip(c1) {
-        dots::<T, M, K, 8, DL>(a, bj, cj, add);
+        dots::<T, M, K, 8, DL>(a, bj, cj, add, cc);
     }
 }
 
@@ -789,12 +1024,13 @@ fn dots<T: Scalar, const M: usize, const K: usize, const NK: usize, const L: usi
     b: &[T; M],
     c: &mut [T; K],
     add: bool,
+    cc: bool,
 ) {
     let mut blocks = a.chunks_exact(NK);
     let mut out = c.chunks_exact_mut(NK);
     for (ab, cb) in (&mut blocks).zip(&mut out) {
         if let (Some(ab), Some(cb)) = (ab.first_chunk::<NK>(), cb.first_chunk_mut::<NK>()) {
-            let d = dots_tile::<T, M, NK, L>(ab, b);
+            let d = dots_tile::<T, M, NK, L>(ab, b, cc);
             if add {
                 for (c, d) in cb.iter_mut().zip(d) {
                     *c += d;
@@ -804,12 +1040,12 @@ fn dots<T: Scalar, const M: usize, const K: usize, const NK: usize, const L: usi
             }
         }
     }
-    for (ac, cc) in blocks.remainder().iter().zip(out.into_remainder()) {
-        let [d] = dots_tile::<T, M, 1, L>(core::array::from_ref(ac), b);
+    for (ac, ck) in blocks.remainder().iter().zip(out.into_remainder()) {
+        let [d] = dots_tile::<T, M, 1, L>(core::array::from_ref(ac), b, cc);
         if add {
-            *cc += d;
+            *ck += d;
         } else {
-            *cc = d;
+            *ck = d;
         }
     }
 }
@@ -820,6 +1056,7 @@ fn dots<T: Scalar, const M: usize, const K: usize, const NK: usize, const L: usi
 fn dots_tile<T: Scalar, const M: usize, const NK: usize, const L: usize>(
     a: &[[T; M]; NK],
     b: &[T; M],
+    cc: bool,
 ) -> [T; NK] {
     let mut acc = [[T::zero(); L]; NK];
     let mut o: usize = 0;
@@ -828,7 +1065,7 @@ fn dots_tile<T: Scalar, const M: usize, const NK: usize, const L: usize>(
         let Some(bv) = block::<T, L>(b, o) else {
             break;
         };
-        each_column(&mut acc, a, |sums, ak| {
+        each_column(cc, &mut acc, a, |sums, ak| {
             if let Some(av) = block::<T, L>(ak, o) {
                 for ((s, &x), &y) in sums.iter_mut().zip(av).zip(bv) {
                     *s += x * y;
@@ -881,11 +1118,12 @@ fn matmul_at_cols<
     b: &[[T; M]],
     c: &mut [[T; K]],
     add: bool,
+    cc: bool,
 ) {
     if b.is_empty() {
         return;
     }
-    cover::<_, K1, K2, K2>(K, &mut AtTiles::<T, M, K, NJ> { a, b, c, add });
+    cover::<_, K1, K2, K2>(K, &mut AtTiles::<T, M, K, NJ> { a, b, c, add, cc });
 }
 
 /// The blocks of [`matmul_at_cols`].
@@ -894,6 +1132,7 @@ struct AtTiles<'a, T, const M: usize, const K: usize, const NJ: usize> {
     b: &'a [[T; M]],
     c: &'a mut [[T; K]],
     add: bool,
+    cc: bool,
 }
 
 impl<T: Scalar, const M: usize, const K: usize, const NJ: usize> Tiles
@@ -904,7 +1143,8 @@ impl<T: Scalar, const M: usize, const K: usize, const NJ: usize> Tiles
         let Some(a) = block::<[T; M], R>(self.a, start) else {
             return;
         };
-        matmul_at_block::<T, M, K, R, NJ>(a, self.b, self.c, start, skip, self.add);
+        let (add, cc) = (self.add, self.cc);
+        matmul_at_block::<T, M, K, R, NJ>(a, self.b, self.c, start, skip, add, cc);
     }
 }
 
@@ -919,6 +1159,7 @@ fn matmul_at_block<T: Scalar, const M: usize, const K: usize, const KL: usize, c
     k0: usize,
     skip: usize,
     add: bool,
+    cc: bool,
 ) {
     let mut buf = [[T::zero(); KL]; AT_ROWS];
     let mut o0: usize = 0;
@@ -940,7 +1181,7 @@ fn matmul_at_block<T: Scalar, const M: usize, const K: usize, const KL: usize, c
         };
         for (bb, cb) in b.chunks_exact(NJ).zip(c.chunks_exact_mut(NJ)) {
             if let (Some(bb), Some(cb)) = (bb.first_chunk::<NJ>(), cb.first_chunk_mut::<NJ>()) {
-                matmul_tile::<T, M, KL, K, NJ, KL>(rows, o0, bb, cb, 0, k0, skip, add);
+                matmul_tile::<T, M, KL, K, NJ, KL>(rows, o0, bb, cb, 0, k0, skip, add, cc);
             }
         }
         o0 = o0.wrapping_add(len);
@@ -968,7 +1209,10 @@ mod tests {
             assert_eq!(order, y);
             assert_eq!(x, core::array::from_fn(|j| 10 * j + 1));
             let mut again = [0; N];
-            each_column(&mut again, &y, |xj, &yj| *xj = yj + 1);
+            each_column(false, &mut again, &y, |xj, &yj| *xj = yj + 1);
+            let mut written_out = [0; N];
+            each_column(true, &mut written_out, &y, |xj, &yj| *xj = yj + 1);
+            assert_eq!(written_out, x);
             assert_eq!(again, x);
         }
         visits::<0>();
@@ -1000,17 +1244,69 @@ mod tests {
         })
     }
 
+    /// [`Kernels::matmul`] for vectors of `VB` bytes, compiled once for both values of `add`.
+    #[inline(never)]
+    fn matmul_v<
+        const VB: usize,
+        const DOT: usize,
+        T: Scalar,
+        const K: usize,
+        const M: usize,
+        const N: usize,
+    >(
+        a: &[[T; M]; K],
+        b: &[[T; K]; N],
+        c: &mut [[T; M]; N],
+        add: bool,
+    ) where
+        Vectors<VB, DOT>: Kernels,
+    {
+        Vectors::<VB, DOT>::matmul(a, b, c, add);
+    }
+
+    /// [`Kernels::matmul_at`] for vectors of `VB` bytes, compiled once for both values of `add`.
+    #[inline(never)]
+    fn matmul_at_v<
+        const VB: usize,
+        const DOT: usize,
+        T: Scalar,
+        const M: usize,
+        const K: usize,
+        const N: usize,
+    >(
+        a: &[[T; M]; K],
+        b: &[[T; M]; N],
+        c: &mut [[T; K]; N],
+        add: bool,
+    ) where
+        Vectors<VB, DOT>: Kernels,
+    {
+        Vectors::<VB, DOT>::matmul_at(a, b, c, add);
+    }
+
     /// Every kernel tiled for vectors of `VB` bytes against the straightforward loops, in `T`:
     /// bit-identical where the kernel adds in the loop's order, within `tol` (relative to the
     /// sum of magnitudes) where not.
-    fn check<const VB: usize, T: Scalar, const M: usize, const K: usize, const N: usize>(tol: f64)
-    where
-        Vectors<VB>: Kernels,
+    ///
+    /// Not inlined, nor are the kernels into it (each is compiled once per instance, with `add`
+    /// a run-time flag): one function of every instance would take the optimizer minutes.
+    #[inline(never)]
+    fn check<
+        const VB: usize,
+        const DOT: usize,
+        T: Scalar,
+        const M: usize,
+        const K: usize,
+        const N: usize,
+    >(
+        tol: f64,
+    ) where
+        Vectors<VB, DOT>: Kernels,
     {
         let a: [[T; M]; K] = fill(1);
         let b: [[T; K]; N] = fill(2);
         let mut c = [[T::zero(); M]; N];
-        Vectors::<VB>::matmul(&a, &b, &mut c, false);
+        matmul_v::<VB, DOT, T, K, M, N>(&a, &b, &mut c, false);
         for j in 0..N {
             for i in 0..M {
                 let mut s = T::zero();
@@ -1023,7 +1319,7 @@ mod tests {
         // c1 += a · b, added in order to what c1 holds.
         let mut c1: [[T; M]; N] = fill(5);
         let mut want1 = c1;
-        Vectors::<VB>::matmul(&a, &b, &mut c1, true);
+        matmul_v::<VB, DOT, T, K, M, N>(&a, &b, &mut c1, true);
         for j in 0..N {
             for i in 0..M {
                 for k in 0..K {
@@ -1036,7 +1332,7 @@ mod tests {
         let d: [[T; M]; N] = fill(3);
         let mut c2: [[T; M]; K] = fill(4);
         let mut want = c2;
-        Vectors::<VB>::add_matmul_bt(&mut c2, &d, &b);
+        Vectors::<VB, DOT>::add_matmul_bt(&mut c2, &d, &b);
         for j in 0..N {
             for k in 0..K {
                 for i in 0..M {
@@ -1049,11 +1345,11 @@ mod tests {
         // column.
         let in_order = if VB >= 16 { N - N % 4 } else { N };
         let mut c3 = [[T::zero(); K]; N];
-        Vectors::<VB>::matmul_at(&a, &d, &mut c3, false);
+        matmul_at_v::<VB, DOT, T, M, K, N>(&a, &d, &mut c3, false);
         // c4 += aᵀ · d: the same sums, added to what c4 holds (in order for blocks of 4).
         let c40: [[T; K]; N] = fill(6);
         let mut c4 = c40;
-        Vectors::<VB>::matmul_at(&a, &d, &mut c4, true);
+        matmul_at_v::<VB, DOT, T, M, K, N>(&a, &d, &mut c4, true);
         for j in 0..N {
             for k in 0..K {
                 let mut s = T::zero();
@@ -1083,16 +1379,84 @@ mod tests {
         }
     }
 
+    /// The products run on AVX2 where the processor has it ([`on_avx2`], the code the layers
+    /// run in optimized builds, see [`DISPATCH`]) give the same bits as the build target's
+    /// tiles.
+    #[inline(never)]
+    fn same_as_build_target<T: Scalar, const M: usize, const K: usize, const N: usize>() {
+        type Target = Vectors<VECTOR_BYTES>;
+        /// The product on AVX2 where there is one (see [`on_avx2`]), else as the layers call it.
+        fn chosen<P: Product>(p: P) {
+            #[cfg(all(
+                feature = "std",
+                any(target_arch = "x86", target_arch = "x86_64"),
+                target_feature = "sse2",
+                not(target_feature = "avx2")
+            ))]
+            let Err(p) = on_avx2(p) else {
+                return;
+            };
+            run(p);
+        }
+        let a: [[T; M]; K] = fill(1);
+        let b: [[T; K]; N] = fill(2);
+        let d: [[T; M]; N] = fill(3);
+        let (mut c, mut want) = ([[T::zero(); M]; N], [[T::zero(); M]; N]);
+        chosen(Matmul::<T, K, M, N, false> {
+            a: &a,
+            b: &b,
+            c: &mut c,
+        });
+        matmul_v::<VECTOR_BYTES, VECTOR_BYTES, T, K, M, N>(&a, &b, &mut want, false);
+        assert_eq!(c, want);
+        chosen(Matmul::<T, K, M, N, true> {
+            a: &a,
+            b: &b,
+            c: &mut c,
+        });
+        matmul_v::<VECTOR_BYTES, VECTOR_BYTES, T, K, M, N>(&a, &b, &mut want, true);
+        assert_eq!(c, want);
+        let (mut c2, mut want2): ([[T; M]; K], [[T; M]; K]) = (fill(4), fill(4));
+        chosen(AddMatmulBt {
+            c: &mut c2,
+            a: &d,
+            b: &b,
+        });
+        Target::add_matmul_bt(&mut want2, &d, &b);
+        assert_eq!(c2, want2);
+        let (mut c3, mut want3) = ([[T::zero(); K]; N], [[T::zero(); K]; N]);
+        chosen(MatmulAt::<T, M, K, N, false> {
+            a: &a,
+            b: &d,
+            c: &mut c3,
+        });
+        matmul_at_v::<VECTOR_BYTES, VECTOR_BYTES, T, M, K, N>(&a, &d, &mut want3, false);
+        assert_eq!(c3, want3);
+        chosen(MatmulAt::<T, M, K, N, true> {
+            a: &a,
+            b: &d,
+            c: &mut c3,
+        });
+        matmul_at_v::<VECTOR_BYTES, VECTOR_BYTES, T, M, K, N>(&a, &d, &mut want3, true);
+        assert_eq!(c3, want3);
+        // And as the layers call them.
+        matmul(&a, &b, &mut c);
+        matmul_v::<VECTOR_BYTES, VECTOR_BYTES, T, K, M, N>(&a, &b, &mut want, false);
+        assert_eq!(c, want);
+    }
+
     /// [`check`] for every width of vectors, in `f64` and `f32`.
     fn check_all<const M: usize, const K: usize, const N: usize>() {
-        check::<8, f64, M, K, N>(1e-15);
-        check::<8, f32, M, K, N>(1e-6);
-        check::<16, f64, M, K, N>(1e-15);
-        check::<16, f32, M, K, N>(1e-6);
-        check::<32, f64, M, K, N>(1e-15);
-        check::<32, f32, M, K, N>(1e-6);
-        check::<64, f64, M, K, N>(1e-15);
-        check::<64, f32, M, K, N>(1e-6);
+        check::<8, 8, f64, M, K, N>(1e-15);
+        check::<8, 8, f32, M, K, N>(1e-6);
+        check::<16, 16, f64, M, K, N>(1e-15);
+        check::<16, 16, f32, M, K, N>(1e-6);
+        check::<32, 32, f64, M, K, N>(1e-15);
+        check::<32, 32, f32, M, K, N>(1e-6);
+        check::<64, 64, f64, M, K, N>(1e-15);
+        check::<64, 64, f32, M, K, N>(1e-6);
+        check::<32, 16, f64, M, K, N>(1e-15);
+        check::<32, 16, f32, M, K, N>(1e-6);
     }
 
     #[test]
@@ -1109,5 +1473,19 @@ mod tests {
         check_all::<32, 64, 32>();
         check_all::<16, 5, 7>();
         check_all::<20, 11, 3>();
+    }
+
+    /// The products as the layers call them against the build target's tiles, on sizes with
+    /// enough multiply-adds to take the tiles chosen at run time (see [`DISPATCH_FROM`]):
+    /// edge tiles of every kind, a single column, blocks of columns and leftover ones.
+    #[test]
+    fn tiles_chosen_at_run_time_give_the_same_bits() {
+        same_as_build_target::<f64, 17, 7, 5>();
+        same_as_build_target::<f32, 17, 7, 5>();
+        same_as_build_target::<f32, 40, 9, 1>();
+        same_as_build_target::<f64, 130, 21, 6>();
+        same_as_build_target::<f32, 130, 21, 6>();
+        same_as_build_target::<f32, 10, 128, 32>();
+        same_as_build_target::<f32, 37, 19, 3>();
     }
 }

@@ -96,6 +96,21 @@ mod scalar;
 pub mod summary;
 pub mod train;
 
+/// Which register tiles the matrix products (dense and recurrent layers) run with, in words.
+///
+/// Chosen by the build target's vector width; with the `std` feature on an x86 target without
+/// AVX2 (the default `x86_64` target), chosen when the program runs: tiles for AVX2 where the
+/// processor has AVX2 and FMA. Either way the results are bit-identical (see the README's
+/// speed section).
+///
+/// ```
+/// println!("matrix products: {}", tinyprop::matrix_kernels());
+/// assert!(tinyprop::matrix_kernels().starts_with("tiles for"));
+/// ```
+pub fn matrix_kernels() -> &'static str {
+    kernels::in_use()
+}
+
 pub use data::DataSet;
 pub use error::Error;
 pub use init::Init;
