@@ -456,8 +456,8 @@ fn peak() -> f64 {
 }
 
 /// Where the matrix products choose AVX2 tiles at run time (`tinyprop::matrix_kernels`), the
-/// same loops compiled for AVX2 and FMA the way those tiles are (in `pulp`'s `V3` context):
-/// their best, so that the peak is what the code that runs can reach. 0 elsewhere.
+/// same two loops compiled for AVX2 and FMA as those tiles are ([`Peak`]), the multiply-adds
+/// fused: their best, so that the peak is what the code that runs can reach. 0 elsewhere.
 #[cfg(all(
     any(target_arch = "x86", target_arch = "x86_64"),
     not(target_feature = "avx2")
@@ -473,48 +473,82 @@ fn avx2_peak(wall: Duration) -> f64 {
         (
             "AVX2 multiply-add",
             32,
-            simd.vectorize(|| chains::<32>(wall, f32::mul_add)),
+            simd.vectorize(Peak::<32> { wall, fused: true }),
         ),
         (
             "AVX2 multiply-add",
             64,
-            simd.vectorize(|| chains::<64>(wall, f32::mul_add)),
+            simd.vectorize(Peak::<64> { wall, fused: true }),
         ),
         (
             "AVX2 multiply-add",
             80,
-            simd.vectorize(|| chains::<80>(wall, f32::mul_add)),
+            simd.vectorize(Peak::<80> { wall, fused: true }),
         ),
         (
             "AVX2 multiply-add",
             96,
-            simd.vectorize(|| chains::<96>(wall, f32::mul_add)),
+            simd.vectorize(Peak::<96> { wall, fused: true }),
         ),
         (
             "AVX2 multiply-add",
             128,
-            simd.vectorize(|| chains::<128>(wall, f32::mul_add)),
+            simd.vectorize(Peak::<128> { wall, fused: true }),
+        ),
+        (
+            "AVX2 multiply, add",
+            16,
+            simd.vectorize(Peak::<16> { wall, fused: false }),
         ),
         (
             "AVX2 multiply, add",
             32,
-            simd.vectorize(|| mul_add_chains::<32>(wall)),
+            simd.vectorize(Peak::<32> { wall, fused: false }),
+        ),
+        (
+            "AVX2 multiply, add",
+            48,
+            simd.vectorize(Peak::<48> { wall, fused: false }),
         ),
         (
             "AVX2 multiply, add",
             64,
-            simd.vectorize(|| mul_add_chains::<64>(wall)),
-        ),
-        (
-            "AVX2 multiply, add",
-            96,
-            simd.vectorize(|| mul_add_chains::<96>(wall)),
+            simd.vectorize(Peak::<64> { wall, fused: false }),
         ),
     ];
     for (kind, lanes, gflops) in runs {
         eprintln!("peak ({kind}, {lanes} chains of f32): {gflops:.2} GFLOP/s");
     }
     runs.iter().map(|&(_, _, g)| g).fold(0.0, f64::max)
+}
+
+/// [`chains`] (with `fused`, on fused multiply-adds) or [`mul_add_chains`] of `N` chains, as a
+/// call that `pulp` makes in its context compiled for AVX2 and FMA: `#[inline(always)]`, as
+/// the products' is, so that the loops are compiled and vectorized there.
+#[cfg(all(
+    any(target_arch = "x86", target_arch = "x86_64"),
+    not(target_feature = "avx2")
+))]
+struct Peak<const N: usize> {
+    wall: Duration,
+    fused: bool,
+}
+
+#[cfg(all(
+    any(target_arch = "x86", target_arch = "x86_64"),
+    not(target_feature = "avx2")
+))]
+impl<const N: usize> pulp::NullaryFnOnce for Peak<N> {
+    type Output = f64;
+
+    #[inline(always)]
+    fn call(self) -> f64 {
+        if self.fused {
+            chains::<N>(self.wall, f32::mul_add)
+        } else {
+            mul_add_chains::<N>(self.wall)
+        }
+    }
 }
 
 /// No run-time choice of tiles in this build: see the other `avx2_peak`.

@@ -64,7 +64,12 @@ def rate(x):
 def span(values, fmt):
     lo, hi = min(values), max(values)
     a, b = fmt(lo), fmt(hi)
-    return a if a == b else f"{a}–{b}"
+    if a == b:
+        return a
+    unit = b.split(" ")[-1] if " " in b else ""
+    if unit and a.endswith(" " + unit):
+        a = a[: -len(unit) - 1]
+    return f"{a}–{b}"
 
 
 def main():
