@@ -448,11 +448,15 @@ fn peak() -> f64 {
         ("multiply, add", 64, peak_mul_add_with::<64>(wall)),
         ("multiply, add", 96, peak_mul_add_with::<96>(wall)),
     ];
+    best_of(&runs).max(avx2_peak(wall))
+}
+
+/// Prints each peak run (kind, chains, GFLOP/s) on stderr and returns the best GFLOP/s.
+fn best_of(runs: &[(&str, usize, f64)]) -> f64 {
     for (kind, lanes, gflops) in runs {
         eprintln!("peak ({kind}, {lanes} chains of f32): {gflops:.2} GFLOP/s");
     }
-    let build = runs.iter().map(|&(_, _, g)| g).fold(0.0, f64::max);
-    build.max(avx2_peak(wall))
+    runs.iter().map(|&(_, _, g)| g).fold(0.0, f64::max)
 }
 
 /// Where the matrix products choose AVX2 tiles at run time (`tinyprop::matrix_kernels`), the
@@ -470,56 +474,35 @@ fn avx2_peak(wall: Duration) -> f64 {
         return 0.0;
     }
     let runs = [
-        (
-            "AVX2 multiply-add",
-            32,
-            simd.vectorize(Peak::<32> { wall, fused: true }),
-        ),
-        (
-            "AVX2 multiply-add",
-            64,
-            simd.vectorize(Peak::<64> { wall, fused: true }),
-        ),
-        (
-            "AVX2 multiply-add",
-            80,
-            simd.vectorize(Peak::<80> { wall, fused: true }),
-        ),
-        (
-            "AVX2 multiply-add",
-            96,
-            simd.vectorize(Peak::<96> { wall, fused: true }),
-        ),
-        (
-            "AVX2 multiply-add",
-            128,
-            simd.vectorize(Peak::<128> { wall, fused: true }),
-        ),
-        (
-            "AVX2 multiply, add",
-            16,
-            simd.vectorize(Peak::<16> { wall, fused: false }),
-        ),
-        (
-            "AVX2 multiply, add",
-            32,
-            simd.vectorize(Peak::<32> { wall, fused: false }),
-        ),
-        (
-            "AVX2 multiply, add",
-            48,
-            simd.vectorize(Peak::<48> { wall, fused: false }),
-        ),
-        (
-            "AVX2 multiply, add",
-            64,
-            simd.vectorize(Peak::<64> { wall, fused: false }),
-        ),
+        avx2_chains::<32>(simd, wall, true),
+        avx2_chains::<64>(simd, wall, true),
+        avx2_chains::<80>(simd, wall, true),
+        avx2_chains::<96>(simd, wall, true),
+        avx2_chains::<128>(simd, wall, true),
+        avx2_chains::<16>(simd, wall, false),
+        avx2_chains::<32>(simd, wall, false),
+        avx2_chains::<48>(simd, wall, false),
+        avx2_chains::<64>(simd, wall, false),
     ];
-    for (kind, lanes, gflops) in runs {
-        eprintln!("peak ({kind}, {lanes} chains of f32): {gflops:.2} GFLOP/s");
-    }
-    runs.iter().map(|&(_, _, g)| g).fold(0.0, f64::max)
+    best_of(&runs)
+}
+
+/// One run of [`Peak`] on AVX2: its kind, its number of chains and its GFLOP/s.
+#[cfg(all(
+    any(target_arch = "x86", target_arch = "x86_64"),
+    not(target_feature = "avx2")
+))]
+fn avx2_chains<const N: usize>(
+    simd: pulp::x86::V3,
+    wall: Duration,
+    fused: bool,
+) -> (&'static str, usize, f64) {
+    let kind = if fused {
+        "AVX2 multiply-add"
+    } else {
+        "AVX2 multiply, add"
+    };
+    (kind, N, simd.vectorize(Peak::<N> { wall, fused }))
 }
 
 /// [`chains`] (with `fused`, on fused multiply-adds) or [`mul_add_chains`] of `N` chains, as a
