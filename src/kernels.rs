@@ -542,6 +542,82 @@ pub(crate) fn column_calls<X, Y, const N: usize>(
     }
 }
 
+/// Calls `f(o, a)` on the elements at the same place in `out` and `a`, in order. On targets
+/// without vector registers ([`SCALAR_TILES`]) four elements per trip through the loop: the
+/// compiler, optimizing for size, unrolls nothing, and an element-wise loop there spends more
+/// instructions on its counting and addressing than on its arithmetic. Elsewhere a plain loop,
+/// which the compiler vectorizes. Slices of different lengths: as far as the shorter.
+#[inline(always)]
+pub(crate) fn each_pair<O, A>(out: &mut [O], a: &[A], mut f: impl FnMut(&mut O, &A)) {
+    if SCALAR_TILES && out.len() == a.len() {
+        let (mut o4, mut a4) = (out.chunks_exact_mut(4), a.chunks_exact(4));
+        for (o, a) in (&mut o4).zip(&mut a4) {
+            if let ([o0, o1, o2, o3], [a0, a1, a2, a3]) = (o, a) {
+                f(o0, a0);
+                f(o1, a1);
+                f(o2, a2);
+                f(o3, a3);
+            }
+        }
+        // The last one to three written out too (the classes of a small classifier).
+        match (o4.into_remainder(), a4.remainder()) {
+            ([o0], [a0]) => f(o0, a0),
+            ([o0, o1], [a0, a1]) => {
+                f(o0, a0);
+                f(o1, a1);
+            }
+            ([o0, o1, o2], [a0, a1, a2]) => {
+                f(o0, a0);
+                f(o1, a1);
+                f(o2, a2);
+            }
+            _ => {}
+        }
+    } else {
+        for (o, a) in out.iter_mut().zip(a) {
+            f(o, a);
+        }
+    }
+}
+
+/// [`each_pair`] with three inputs: `f(o, a, b, c)`.
+#[inline(always)]
+pub(crate) fn each_quad<O, A, B, C>(
+    out: &mut [O],
+    a: &[A],
+    b: &[B],
+    c: &[C],
+    mut f: impl FnMut(&mut O, &A, &B, &C),
+) {
+    let n = out.len();
+    if SCALAR_TILES && a.len() == n && b.len() == n && c.len() == n {
+        let (mut o4, mut a4) = (out.chunks_exact_mut(4), a.chunks_exact(4));
+        let (mut b4, mut c4) = (b.chunks_exact(4), c.chunks_exact(4));
+        for (((o, a), b), c) in (&mut o4).zip(&mut a4).zip(&mut b4).zip(&mut c4) {
+            if let ([o0, o1, o2, o3], [a0, a1, a2, a3], [b0, b1, b2, b3], [c0, c1, c2, c3]) =
+                (o, a, b, c)
+            {
+                f(o0, a0, b0, c0);
+                f(o1, a1, b1, c1);
+                f(o2, a2, b2, c2);
+                f(o3, a3, b3, c3);
+            }
+        }
+        let rest = a4
+            .remainder()
+            .iter()
+            .zip(b4.remainder())
+            .zip(c4.remainder());
+        for (o, ((a, b), c)) in o4.into_remainder().iter_mut().zip(rest) {
+            f(o, a, b, c);
+        }
+    } else {
+        for (o, ((a, b), c)) in out.iter_mut().zip(a.iter().zip(b).zip(c)) {
+            f(o, a, b, c);
+        }
+    }
+}
+
 /// Writes the tile `acc` into rows `r ..` of the columns of `c` (from row `r + skip`).
 #[inline(always)]
 fn store_tile<T: Copy, const MC: usize, const NR: usize, const MR: usize>(
@@ -577,6 +653,12 @@ fn add_scaled<T: Scalar, const N: usize>(sums: &mut [T; N], av: &[T; N], b: T) {
                 *s1 += *v1 * b;
                 return;
             }
+            ([s0, s1, s2], [v0, v1, v2]) => {
+                *s0 += *v0 * b;
+                *s1 += *v1 * b;
+                *s2 += *v2 * b;
+                return;
+            }
             ([s0, s1, s2, s3], [v0, v1, v2, v3]) => {
                 *s0 += *v0 * b;
                 *s1 += *v1 * b;
@@ -605,6 +687,12 @@ trait Tiles {
 /// single rows.
 #[inline(always)]
 fn cover<Op: Tiles, const R1: usize, const R2: usize, const R3: usize>(len: usize, op: &mut Op) {
+    // Without vector registers, three rows (the classes of a small classifier) are one tile
+    // of three, not two overlapping tiles of two.
+    if SCALAR_TILES && len == 3 {
+        op.run::<3>(0, 0);
+        return;
+    }
     let mut done = 0;
     full_tiles::<Op, R1>(len, &mut done, op);
     if last_tile::<Op, R1, R2, R3>(len, done, op) {
@@ -1030,34 +1118,52 @@ fn dots<T: Scalar, const M: usize, const K: usize, const NK: usize, const L: usi
     let mut out = c.chunks_exact_mut(NK);
     for (ab, cb) in (&mut blocks).zip(&mut out) {
         if let (Some(ab), Some(cb)) = (ab.first_chunk::<NK>(), cb.first_chunk_mut::<NK>()) {
-            let d = dots_tile::<T, M, NK, L>(ab, b, cc);
-            if add {
-                for (c, d) in cb.iter_mut().zip(d) {
-                    *c += d;
-                }
-            } else {
-                *cb = d;
-            }
+            dots_tile::<T, M, NK, L>(ab, b, cb, add, cc);
         }
     }
     for (ac, ck) in blocks.remainder().iter().zip(out.into_remainder()) {
-        let [d] = dots_tile::<T, M, 1, L>(core::array::from_ref(ac), b, cc);
+        dots_tile::<T, M, 1, L>(
+            core::array::from_ref(ac),
+            b,
+            core::array::from_mut(ck),
+            add,
+            cc,
+        );
+    }
+}
+
+/// The dot products of `b` with the `NK` columns of `a`, each in `L` partial sums (lane `i`
+/// adds the elements `i, i + L, …`), added pairwise at the end, then the elements left over;
+/// written into `c` (with `add`, added to it).
+#[inline(always)]
+fn dots_tile<T: Scalar, const M: usize, const NK: usize, const L: usize>(
+    a: &[[T; M]; NK],
+    b: &[T; M],
+    c: &mut [T; NK],
+    add: bool,
+    cc: bool,
+) {
+    let put = |ck: &mut T, &d: &T| {
         if add {
             *ck += d;
         } else {
             *ck = d;
         }
+    };
+    if L == 1 {
+        // One sum per column, in order (the lanes below, with one lane): the sums stay in
+        // registers on targets without vector registers, and go straight into `c`.
+        let mut acc = [T::zero(); NK];
+        for (m, &bm) in b.iter().enumerate() {
+            each_column(cc, &mut acc, a, |s, ak| {
+                if let Some(&x) = ak.get(m) {
+                    *s += x * bm;
+                }
+            });
+        }
+        each_column(cc, c, &acc, put);
+        return;
     }
-}
-
-/// The dot products of `b` with the `NK` columns of `a`, each in `L` partial sums (lane `i`
-/// adds the elements `i, i + L, …`), added pairwise at the end, then the elements left over.
-#[inline(always)]
-fn dots_tile<T: Scalar, const M: usize, const NK: usize, const L: usize>(
-    a: &[[T; M]; NK],
-    b: &[T; M],
-    cc: bool,
-) -> [T; NK] {
     let mut acc = [[T::zero(); L]; NK];
     let mut o: usize = 0;
     // `o` is an offset into a column of `M` elements: `o + L` cannot overflow.
@@ -1074,15 +1180,13 @@ fn dots_tile<T: Scalar, const M: usize, const NK: usize, const L: usize>(
         });
         o = o.wrapping_add(L);
     }
-    let mut out = [T::zero(); NK];
-    for ((d, sums), ak) in out.iter_mut().zip(&acc).zip(a) {
+    for ((ck, sums), ak) in c.iter_mut().zip(&acc).zip(a) {
         let mut total = horizontal_sum(*sums);
         for (&x, &y) in ak.iter().zip(b).skip(o) {
             total += x * y;
         }
-        *d = total;
+        put(ck, &total);
     }
-    out
 }
 
 /// The sum of the `L` lanes, added pairwise (lane `i` with lane `i + L/2`, and so on).

@@ -346,6 +346,22 @@ fn lane_sum<T: Scalar, P: Parameters<T> + ?Sized>(p: &P, f: impl Fn(T) -> T) -> 
         16
     };
     let zero = T::zero();
+    if LANES == 1 {
+        // One sum in order, four elements per trip through the loop.
+        let mut sum = zero;
+        for t in (0..P::TENSORS).filter_map(|i| p.tensor(i)) {
+            let mut chunks = t.chunks_exact(4);
+            for chunk in &mut chunks {
+                if let [a, b, c, d] = *chunk {
+                    sum = sum + f(a) + f(b) + f(c) + f(d);
+                }
+            }
+            for &v in chunks.remainder() {
+                sum += f(v);
+            }
+        }
+        return sum;
+    }
     let mut lanes = [zero; LANES];
     let mut rest = zero;
     for t in (0..P::TENSORS).filter_map(|i| p.tensor(i)) {

@@ -8,7 +8,7 @@ use nalgebra::SMatrix;
 use crate::layer::nonempty_batch;
 use crate::layers::sigmoid;
 use crate::math::max_of;
-use crate::{Error, Scalar};
+use crate::{kernels, Error, Scalar};
 
 /// A loss over model outputs `Y` and targets `Target`.
 ///
@@ -148,6 +148,22 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, SMatrix<T, N, B>, [usize
         // compares) rather than keep `B` of them on the stack.
         let inv_b = T::one() / count::<T>(B);
         let mut sum = T::zero();
+        if kernels::SCALAR_TILES {
+            // Without vector registers nothing vectorizes: one pass per column, the same
+            // arithmetic.
+            for ((d, logits), &label) in dy.data.0.iter_mut().zip(&y.data.0).zip(labels) {
+                let max = max_of(logits);
+                kernels::each_pair(d, logits, |di, &v| *di = (v - max).exp_flush());
+                let total = d.iter().fold(T::zero(), |acc, &e| acc + e);
+                let target = logits.get(label).copied().unwrap_or_else(T::zero);
+                sum += max + total.ln() - target;
+                for (i, di) in d.iter_mut().enumerate() {
+                    let onehot = if i == label { T::one() } else { T::zero() };
+                    *di = (*di / total - onehot) * inv_b;
+                }
+            }
+            return Ok(sum / count::<T>(B));
+        }
         for (d, logits) in dy.data.0.iter_mut().zip(&y.data.0) {
             let max = max_of(logits);
             for (di, &v) in d.iter_mut().zip(logits) {

@@ -584,24 +584,23 @@ where
         D::Target: Target<T, OUT, Batch<B> = Y>,
     {
         let mut k = 0;
-        let mut columns = self.x.column_iter_mut().zip(self.rows.iter_mut());
+        // The columns as arrays (nalgebra's column views copy through strided iterators).
+        let mut columns = self.x.data.0.iter_mut().zip(self.rows.iter_mut());
         while k < B {
             let Some(i) = positions.next() else { break };
             let Some((x, y)) = data.get(i) else { continue };
             if !is_finite::<T, IN, OUT, _>(x, y) {
                 continue;
             }
-            let Some((mut col, row)) = columns.next() else {
+            let Some((col, row)) = columns.next() else {
                 break;
             };
-            for (dst, &src) in col.iter_mut().zip(x.iter()) {
-                *dst = src;
-            }
+            crate::kernels::each_pair(col, x, |dst, &src| *dst = src);
             y.write::<B>(&mut self.target, k);
             *row = i;
             k = k.saturating_add(1);
         }
-        for (mut col, _) in columns {
+        for (col, _) in columns {
             col.fill(T::zero());
         }
         self.target.clear_from(k);

@@ -2,7 +2,7 @@ use nalgebra::SMatrix;
 use rand_core::RngCore;
 
 use crate::layer::{describe_leaf, no_buffers, no_tensors, nonempty_batch};
-use crate::{Error, Init, Layer, Model, Parameters, Scalar};
+use crate::{kernels, Error, Init, Layer, Model, Parameters, Scalar};
 
 /// Implements `Parameters` and `Model` for a layer without trainable tensors.
 macro_rules! no_parameters {
@@ -53,7 +53,7 @@ macro_rules! output_is_the_cache {
 /// Implements `Layer` for an element-wise activation `y = f(x)` whose derivative is written in
 /// terms of the input and the output: `dx = dy · f'(x, y)`. The cache is the output.
 macro_rules! elementwise {
-    ($name:ident $(<$T:ident>)?, $kind:expr, |$me:ident, $x:ident| $f:expr, |$me2:ident, $x2:pat_param, $y:pat_param| $df:expr) => {
+    ($name:ident $(<$T:ident>)?, $kind:expr, |$me:ident, $x:ident| $f:expr, |$me2:ident, $x2:pat_param, $y:pat_param, $d:ident| $dx:expr) => {
         no_parameters!($name $(<$T>)?, $kind);
 
         impl<T: Scalar, const N: usize, const B: usize> Layer<T, SMatrix<T, N, B>>
@@ -66,9 +66,7 @@ macro_rules! elementwise {
                 nonempty_batch::<B>();
                 let $me = self;
                 // Slices rather than nalgebra's element iterators, which do not vectorize.
-                for (out, &$x) in y.as_mut_slice().iter_mut().zip(x.as_slice()) {
-                    *out = $f;
-                }
+                kernels::each_pair(y.as_mut_slice(), x.as_slice(), |out, &$x| *out = $f);
             }
 
             output_is_the_cache!();
@@ -83,11 +81,8 @@ macro_rules! elementwise {
             ) {
                 let $me2 = self;
                 if let Some(dx) = dx {
-                    let inputs = x.as_slice().iter().zip(cache.as_slice());
-                    let terms = dy.as_slice().iter().zip(inputs);
-                    for (g, (&d, (&$x2, &$y))) in dx.as_mut_slice().iter_mut().zip(terms) {
-                        *g = d * $df;
-                    }
+                    let (d, x, y) = (dy.as_slice(), x.as_slice(), cache.as_slice());
+                    kernels::each_quad(dx.as_mut_slice(), d, x, y, |g, &$d, &$x2, &$y| *g = $dx);
                 }
             }
         }
@@ -111,7 +106,9 @@ elementwise!(
     Relu,
     "ReLU",
     |_s, x| if x <= T::zero() { T::zero() } else { x },
-    |_s, _x, y| if y <= T::zero() { T::zero() } else { T::one() }
+    // `dy` where the output is positive, else 0, as PyTorch's `threshold_backward` selects it
+    // (not a product with 0 or 1).
+    |_s, _x, y, d| if y <= T::zero() { T::zero() } else { d }
 );
 
 /// Leaky ReLU, like `torch.nn.LeakyReLU(negative_slope)`: `x` for `x > 0`, else
@@ -191,10 +188,10 @@ elementwise!(
     } else {
         x * s.negative_slope
     },
-    |s, x, _y| if x > T::zero() {
-        T::one()
+    |s, x, _y, d| if x > T::zero() {
+        d
     } else {
-        s.negative_slope
+        d * s.negative_slope
     }
 );
 
@@ -209,8 +206,8 @@ elementwise!(
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Sigmoid;
-elementwise!(Sigmoid, "Sigmoid", |_s, x| sigmoid(x), |_s, _x, y| y
-    * (T::one() - y));
+elementwise!(Sigmoid, "Sigmoid", |_s, x| sigmoid(x), |_s, _x, y, d| d
+    * (y * (T::one() - y)));
 
 /// Hyperbolic tangent.
 ///
@@ -223,12 +220,13 @@ elementwise!(Sigmoid, "Sigmoid", |_s, x| sigmoid(x), |_s, _x, y| y
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tanh;
-elementwise!(Tanh, "Tanh", |_s, x| x.tanh(), |_s, _x, y| T::one() - y * y);
+elementwise!(Tanh, "Tanh", |_s, x| x.tanh(), |_s, _x, y, d| d
+    * (T::one() - y * y));
 
 /// The identity: `y = x`. Useful as a placeholder in a chain.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Identity;
-elementwise!(Identity, "Identity", |_s, x| x, |_s, _x, _y| T::one());
+elementwise!(Identity, "Identity", |_s, x| x, |_s, _x, _y, d| d);
 
 /// `1 / (1 + e^-x)` without overflow.
 pub(crate) fn sigmoid<T: Scalar>(x: T) -> T {

@@ -85,22 +85,38 @@ impl<T: Scalar, const OUT: usize> Bias<T, OUT> for SVector<T, OUT> {
         // Plain array loops: nalgebra's column views add element by element.
         let [b] = &self.data.0;
         for col in y.data.0.iter_mut() {
-            for (v, &bi) in col.iter_mut().zip(b) {
-                *v += bi;
-            }
+            kernels::each_pair(col, b, |v, &bi| *v += bi);
         }
     }
     fn accumulate<const B: usize>(&mut self, dy: &SMatrix<T, OUT, B>) {
         let [acc] = &mut self.data.0;
         if kernels::SCALAR_TILES {
-            // Each sum kept in a register over the samples (same order of additions): without
+            // Four sums kept in registers over the samples (same order of additions): without
             // vector registers, a load and a store per sample saved.
-            for (i, a) in acc.iter_mut().enumerate() {
+            let mut quads = acc.chunks_exact_mut(4);
+            let mut i = 0;
+            for quad in &mut quads {
+                if let [a0, a1, a2, a3] = quad {
+                    for col in dy.data.0.iter() {
+                        if let Some(&[d0, d1, d2, d3]) =
+                            col.get(i..).and_then(|c| c.first_chunk::<4>())
+                        {
+                            *a0 += d0;
+                            *a1 += d1;
+                            *a2 += d2;
+                            *a3 += d3;
+                        }
+                    }
+                }
+                i = i.wrapping_add(4);
+            }
+            for a in quads.into_remainder() {
                 *a = dy
                     .data
                     .0
                     .iter()
                     .fold(*a, |s, col| s + col.get(i).copied().unwrap_or(T::zero()));
+                i = i.wrapping_add(1);
             }
         } else {
             for col in dy.data.0.iter() {

@@ -6,7 +6,7 @@ use super::{
     within, StateBounds,
 };
 use crate::io::{entry, part, Kind, Layout, Name, Shape, StateDict, TensorInfo, Values, ValuesMut};
-use crate::{Error, Parameters, Scalar, Zeroed};
+use crate::{kernels, Error, Parameters, Scalar, Zeroed};
 
 /// Adam (Kingma and Ba, 2015), like `torch.optim.Adam`: steps scaled by running estimates of
 /// the mean and the uncentered variance of the gradients, with bias correction.
@@ -395,6 +395,10 @@ impl<T: Scalar, G: Parameters<T> + Zeroed, A: Parameters<T> + Zeroed> Adam<T, G,
             let denom = second.sqrt() + eps;
             *w += -step_size * *m / denom;
         };
+        // No weight decay, no AMSGrad, and `lerp` from the start (`1 − β₁ < 0.5`, as with
+        // the default β₁ = 0.9).
+        let plain = c.weight_decay == T::zero() && one_minus_beta1.abs() < T::of_f64(0.5);
+        let (neg_step_size, min_positive) = (-step_size, T::min_positive());
         // Per tensor, so that each loop is branch-free and vectorizes.
         for_each_tensor(
             model,
@@ -406,6 +410,26 @@ impl<T: Scalar, G: Parameters<T> + Zeroed, A: Parameters<T> + Zeroed> Adam<T, G,
                 let (Some(m), Some(v)) = (m, v) else { return };
                 let wgmv = w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut());
                 match v_max {
+                    // The usual case, `element` with its choices made once, outside the loop:
+                    // the same arithmetic in the same order.
+                    None if plain => {
+                        for (((w, &g), m), v) in wgmv {
+                            *m = (*m + one_minus_beta1 * (g - *m)).flush_subnormal();
+                            // `v >= 0`: below the normal range is `v < min_positive` (the
+                            // flush without its absolute value).
+                            let vn = *v * beta2 + one_minus_beta2 * g * g;
+                            *v = if vn < min_positive { T::zero() } else { vn };
+                            // Without vector registers, √0 without calling the math library
+                            // (a parameter that has had no gradient yet, such as the weights
+                            // of a unit that is never active).
+                            let root = if kernels::SCALAR_TILES && *v == T::zero() {
+                                *v
+                            } else {
+                                v.sqrt()
+                            };
+                            *w += neg_step_size * *m / (root + eps);
+                        }
+                    }
                     Some(v_max) => {
                         for ((((w, &g), m), v), vm) in wgmv.zip(v_max.iter_mut()) {
                             element(w, g, m, v, Some(vm));
