@@ -1,25 +1,15 @@
-//! Wrong programs do not compile.
+//! Wrong programs do not build.
 //!
-//! * `tests/ui`: wrong wiring (a width mismatch, an optimizer for another network, the network
-//!   instead of its gradients as an optimizer's type) fails type checking; each file must fail
-//!   with its committed `.stderr` (trybuild, `cargo check`). `chain_width_mismatch_method_call`
-//!   records rustc's E0599 for `net.forward(…)` on a mis-wired tuple, which names no layer
-//!   (rustc rejects the tuple's impl before any custom message can fire).
-//! * `tests/build_fail`: a batch of no samples, and a convolution or pooling layer whose sizes
-//!   disagree (output width, input width, groups, a kernel larger than the padded input), are
-//!   refused by `const` assertions, which fire when the generic code is instantiated, that is
-//!   at `cargo build` (not at `cargo check`); the messages give the expected sizes.
-//!   Each program there is built and its errors compared with `tests/build_fail/expected.stderr`
-//!   (without line numbers; regenerate with `TRYBUILD=overwrite`).
+//! `tests/build_fail`: a batch of no samples, and a convolution or pooling layer whose sizes
+//! disagree (output width, input width, groups, a kernel larger than the padded input), are
+//! refused by `const` assertions, which fire when the generic code is instantiated, that is at
+//! `cargo build` (not at `cargo check`); the messages give the expected sizes. Each program
+//! there is built and its errors compared with `tests/build_fail/expected.stderr` (without line
+//! numbers; regenerate with `TRYBUILD=overwrite`). Wrong wiring that fails type checking is
+//! `tests/external/tests/compile_fail.rs` (trybuild).
 
 use std::path::Path;
 use std::process::Command;
-
-#[test]
-fn wrong_wiring_does_not_compile() {
-    let t = trybuild::TestCases::new();
-    t.compile_fail("tests/ui/*.rs");
-}
 
 #[test]
 fn batches_of_no_samples_do_not_build() {

@@ -10,11 +10,11 @@
        tests/data/torch_models.txt   the inputs and the logits PyTorch computes (eval mode)
                                       for each model, in float64 and in float32
 
-   tests/io.rs loads the files into tinyprop and compares its logits with these.
+   tests/external/tests/io.rs loads the files into tinyprop and compares its logits with these.
 
 2. tinyprop -> PyTorch. If the files that tinyprop's test exports are present
    (tests/data/tinyprop_{mlp,bn_mlp,residual_mlp}.safetensors and tinyprop_export.txt, with
-   the logits tinyprop computed; `TINYPROP_WRITE_EXPORT=1 cargo test --test tests io::` writes them),
+   the logits tinyprop computed; `TINYPROP_WRITE_EXPORT=1 cargo test -p tinyprop-external-tests io::` writes them),
    loads each into the same PyTorch module with load_state_dict(strict=True), computes the
    logits, and writes the comparison to tests/data/tinyprop_export_check.txt.
 
@@ -68,7 +68,7 @@ class ResidualProjection(nn.Module):
 
 
 def build(name):
-    """The PyTorch module of each model; tests/io.rs has the tinyprop type of each."""
+    """The PyTorch module of each model; tests/external/tests/io.rs has the tinyprop type of each."""
     if name == "mlp":
         # (Dense<4, 8>, Tanh, Dense<8, 3>)
         return nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
@@ -167,7 +167,7 @@ def relative_error(a, b):
 def check_exports():
     export = os.path.join(DATA, "tinyprop_export.txt")
     if not os.path.exists(export):
-        print("no tinyprop export to check (run TINYPROP_WRITE_EXPORT=1 cargo test --test tests io::)")
+        print("no tinyprop export to check (run TINYPROP_WRITE_EXPORT=1 cargo test -p tinyprop-external-tests io::)")
         return
     tables = read_export(export)
     x = tables["inputs"]

@@ -10,7 +10,7 @@ use tinyprop::io::StateDict;
 use tinyprop::optim::{Adam, AdamConfig};
 use tinyprop::prelude::*;
 
-/// The model of the seed files in fuzz/corpus/safetensors (tests/io.rs writes them).
+/// The model of the seed files in fuzz/corpus/safetensors (tests/external/tests/io.rs writes them).
 type Target<T> = (Dense<T, 2, 2>, BatchNorm<T, 2>);
 
 fn start<T: Scalar>() -> Target<T> {

@@ -21,9 +21,7 @@ use tinyprop::prelude::*;
 // --- Helpers ---------------------------------------------------------------------------------
 
 fn data_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
+    crate::repo_root().join("tests/data").join(name)
 }
 
 /// Every tensor of `model`: name, shape, values as f64 in PyTorch's row-major order (counters
@@ -992,7 +990,7 @@ fn each_way_a_file_is_wrong_is_its_own_error_and_changes_nothing() {
 /// models and every corrupted file above. `TINYPROP_WRITE_FUZZ_SEEDS=1` writes them.
 #[test]
 fn fuzz_seeds_are_current() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/safetensors");
+    let dir = crate::repo_root().join("fuzz/corpus/safetensors");
     let mut seeds: Vec<(String, Vec<u8>)> = corrupt_files()
         .into_iter()
         .map(|(what, bytes, _)| {
@@ -1376,7 +1374,7 @@ fn models_trained_here_load_into_pytorch() {
         ("residual_mlp", train_export::<ResidualMlp<f64>>(3, &x)),
     ];
     let mut text = String::from(
-        "# Logits of the models tinyprop trained (tests/io.rs), saved as tests/data/tinyprop_*.safetensors.\n",
+        "# Logits of the models tinyprop trained (tests/external/tests/io.rs), saved as tests/data/tinyprop_*.safetensors.\n",
     );
     writeln!(text, "inputs {SAMPLES} 4").unwrap();
     for r in &rows {
@@ -1398,7 +1396,7 @@ fn models_trained_here_load_into_pytorch() {
         return;
     }
     // The committed files are what this code writes, so PyTorch's verdict on them (run
-    // `TINYPROP_WRITE_EXPORT=1 cargo test --test tests io::`, then `python tools/torch_models.py`
+    // `TINYPROP_WRITE_EXPORT=1 cargo test -p tinyprop-external-tests io::`, then `python tools/torch_models.py`
     // after a change) is a verdict on this code.
     for (name, (bytes, _)) in &exports {
         let committed = std::fs::read(data_path(&format!("tinyprop_{name}.safetensors"))).unwrap();
