@@ -549,35 +549,7 @@ pub(crate) fn column_calls<X, Y, const N: usize>(
 /// which the compiler vectorizes. Slices of different lengths: as far as the shorter.
 #[inline(always)]
 pub(crate) fn each_pair<O, A>(out: &mut [O], a: &[A], mut f: impl FnMut(&mut O, &A)) {
-    if SCALAR_TILES && out.len() == a.len() {
-        let (mut o4, mut a4) = (out.chunks_exact_mut(4), a.chunks_exact(4));
-        for (o, a) in (&mut o4).zip(&mut a4) {
-            if let ([o0, o1, o2, o3], [a0, a1, a2, a3]) = (o, a) {
-                f(o0, a0);
-                f(o1, a1);
-                f(o2, a2);
-                f(o3, a3);
-            }
-        }
-        // The last one to three written out too (the classes of a small classifier).
-        match (o4.into_remainder(), a4.remainder()) {
-            ([o0], [a0]) => f(o0, a0),
-            ([o0, o1], [a0, a1]) => {
-                f(o0, a0);
-                f(o1, a1);
-            }
-            ([o0, o1, o2], [a0, a1, a2]) => {
-                f(o0, a0);
-                f(o1, a1);
-                f(o2, a2);
-            }
-            _ => {}
-        }
-    } else {
-        for (o, a) in out.iter_mut().zip(a) {
-            f(o, a);
-        }
-    }
+    each_quad(out, a, a, a, |o, a, _, _| f(o, a));
 }
 
 /// [`each_pair`] with three inputs: `f(o, a, b, c)`.
@@ -603,13 +575,24 @@ pub(crate) fn each_quad<O, A, B, C>(
                 f(o3, a3, b3, c3);
             }
         }
-        let rest = a4
-            .remainder()
-            .iter()
-            .zip(b4.remainder())
-            .zip(c4.remainder());
-        for (o, ((a, b), c)) in o4.into_remainder().iter_mut().zip(rest) {
-            f(o, a, b, c);
+        // The last one to three written out too (the classes of a small classifier).
+        match (
+            o4.into_remainder(),
+            a4.remainder(),
+            b4.remainder(),
+            c4.remainder(),
+        ) {
+            ([o0], [a0], [b0], [c0]) => f(o0, a0, b0, c0),
+            ([o0, o1], [a0, a1], [b0, b1], [c0, c1]) => {
+                f(o0, a0, b0, c0);
+                f(o1, a1, b1, c1);
+            }
+            ([o0, o1, o2], [a0, a1, a2], [b0, b1, b2], [c0, c1, c2]) => {
+                f(o0, a0, b0, c0);
+                f(o1, a1, b1, c1);
+                f(o2, a2, b2, c2);
+            }
+            _ => {}
         }
     } else {
         for (o, ((a, b), c)) in out.iter_mut().zip(a.iter().zip(b).zip(c)) {
@@ -664,6 +647,17 @@ fn add_scaled<T: Scalar, const N: usize>(sums: &mut [T; N], av: &[T; N], b: T) {
                 *s1 += *v1 * b;
                 *s2 += *v2 * b;
                 *s3 += *v3 * b;
+                return;
+            }
+            ([s0, s1, s2, s3, s4, s5, s6, s7], [v0, v1, v2, v3, v4, v5, v6, v7]) => {
+                *s0 += *v0 * b;
+                *s1 += *v1 * b;
+                *s2 += *v2 * b;
+                *s3 += *v3 * b;
+                *s4 += *v4 * b;
+                *s5 += *v5 * b;
+                *s6 += *v6 * b;
+                *s7 += *v7 * b;
                 return;
             }
             _ => {}
@@ -790,7 +784,14 @@ fn matmul_lanes<
     } else {
         matmul_pass::<T, K, M, 4, L2, L, L>(a, bn, cn, add, cc);
     }
-    matmul_pass::<T, K, M, 1, L8, L2, L>(a, b1, c1, add, cc);
+    if SCALAR_TILES {
+        // Without vector registers, tiles of at most 4 "vectors" (8 rows of `f32`), which
+        // `add_scaled` writes out: the sums of a tile of 8 stayed in memory, a load and a
+        // store per multiply-add.
+        matmul_pass::<T, K, M, 1, L4, L2, L>(a, b1, c1, add, cc);
+    } else {
+        matmul_pass::<T, K, M, 1, L8, L2, L>(a, b1, c1, add, cc);
+    }
 }
 
 /// `c = a · b` for the columns of `b` and `c` given, taken `NR` at a time (their number is a
@@ -1099,8 +1100,38 @@ fn matmul_at_lanes<
         return;
     };
     matmul_at_cols::<T, M, K, K1, K2, NJ>(a, b4, c4, add, cc);
+    if !simd && DL == 1 && M <= 4 {
+        // Short columns (a classifier's classes, in its input gradient): a column of `b` in
+        // registers and each dot product whole, four columns of `a` per trip; the same sums
+        // in the same order as `dots` (in order of `m`, from zero), without its tiles.
+        for (bj, cj) in b1.iter().zip(c1) {
+            let bv = *bj;
+            each_pair(cj, a, |ck, ak| {
+                let d = dot_in_order(ak, &bv);
+                if add {
+                    *ck += d;
+                } else {
+                    *ck = d;
+                }
+            });
+        }
+        return;
+    }
     for (bj, cj) in b1.iter().zip(c1) {
         dots::<T, M, K, 8, DL>(a, bj, cj, add, cc);
+    }
+}
+
+/// `Σ a[m] · b[m]`, added in order of `m` to zero; written out for up to 4 elements.
+#[inline(always)]
+fn dot_in_order<T: Scalar>(a: &[T], b: &[T]) -> T {
+    let z = T::zero();
+    match (a, b) {
+        ([a0], [b0]) => z + *a0 * *b0,
+        ([a0, a1], [b0, b1]) => z + *a0 * *b0 + *a1 * *b1,
+        ([a0, a1, a2], [b0, b1, b2]) => z + *a0 * *b0 + *a1 * *b1 + *a2 * *b2,
+        ([a0, a1, a2, a3], [b0, b1, b2, b3]) => z + *a0 * *b0 + *a1 * *b1 + *a2 * *b2 + *a3 * *b3,
+        _ => a.iter().zip(b).fold(z, |s, (&x, &y)| s + x * y),
     }
 }
 

@@ -114,6 +114,25 @@ fn log_sum_exp<T: Scalar, const N: usize>(col: &[T; N]) -> T {
     max + sum.ln()
 }
 
+/// The end of one column of [`CrossEntropy`]'s `loss_and_grad` with class labels: `d` holds
+/// the column's exponentials shifted by its maximum `max`; it becomes the gradient
+/// `(softmax - onehot) · inv_b`, and the column's loss `log Σ e^{x_i} - x_label` is returned.
+fn softmax_column<T: Scalar, const N: usize>(
+    d: &mut [T; N],
+    logits: &[T; N],
+    max: T,
+    label: usize,
+    inv_b: T,
+) -> T {
+    let total = d.iter().fold(T::zero(), |acc, &e| acc + e);
+    let target = logits.get(label).copied().unwrap_or_else(T::zero);
+    for (i, di) in d.iter_mut().enumerate() {
+        let onehot = if i == label { T::one() } else { T::zero() };
+        *di = (*di / total - onehot) * inv_b;
+    }
+    max + total.ln() - target
+}
+
 impl<T: Scalar, const N: usize, const B: usize> Loss<T, SMatrix<T, N, B>, [usize; B]>
     for CrossEntropy
 {
@@ -154,13 +173,7 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, SMatrix<T, N, B>, [usize
             for ((d, logits), &label) in dy.data.0.iter_mut().zip(&y.data.0).zip(labels) {
                 let max = max_of(logits);
                 kernels::each_pair(d, logits, |di, &v| *di = (v - max).exp_flush());
-                let total = d.iter().fold(T::zero(), |acc, &e| acc + e);
-                let target = logits.get(label).copied().unwrap_or_else(T::zero);
-                sum += max + total.ln() - target;
-                for (i, di) in d.iter_mut().enumerate() {
-                    let onehot = if i == label { T::one() } else { T::zero() };
-                    *di = (*di / total - onehot) * inv_b;
-                }
+                sum += softmax_column(d, logits, max, label, inv_b);
             }
             return Ok(sum / count::<T>(B));
         }
@@ -174,13 +187,7 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, SMatrix<T, N, B>, [usize
             *di = di.exp_flush();
         }
         for ((d, logits), &label) in dy.data.0.iter_mut().zip(&y.data.0).zip(labels) {
-            let total = d.iter().fold(T::zero(), |acc, &e| acc + e);
-            let target = logits.get(label).copied().unwrap_or_else(T::zero);
-            sum += max_of(logits) + total.ln() - target;
-            for (i, di) in d.iter_mut().enumerate() {
-                let onehot = if i == label { T::one() } else { T::zero() };
-                *di = (*di / total - onehot) * inv_b;
-            }
+            sum += softmax_column(d, logits, max_of(logits), label, inv_b);
         }
         Ok(sum / count::<T>(B))
     }

@@ -68,6 +68,23 @@ impl Scalar for f32 {
     fn exp_flush(self) -> Self {
         crate::math::exp_f32(self)
     }
+    #[inline(always)]
+    fn flush_subnormal(self) -> Self {
+        if crate::kernels::SCALAR_TILES {
+            // Without vector registers, the same flush as a test of the exponent's bits (all
+            // zero for zero and the subnormals): an integer test instead of a compare through
+            // the FPU's flags, or, without an FPU, instead of a call to a software compare.
+            if self.to_bits() & 0x7f80_0000 == 0 {
+                0.0
+            } else {
+                self
+            }
+        } else if self.abs() < f32::MIN_POSITIVE {
+            0.0
+        } else {
+            self
+        }
+    }
 }
 
 impl Scalar for f64 {
