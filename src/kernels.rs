@@ -628,8 +628,20 @@ fn store_tile<T: Copy, const MC: usize, const NR: usize, const MR: usize>(
 /// `sums += av · b`, element by element.
 #[inline(always)]
 fn add_scaled<T: Scalar, const N: usize>(sums: &mut [T; N], av: &[T; N], b: T) {
-    if SCALAR_TILES {
-        // Written out for the tile heights of scalar targets (see [`SCALAR_TILES`]).
+    // Written out for the tile heights of scalar targets (see [`SCALAR_TILES`]).
+    add_scaled_by(sums, av, b, SCALAR_TILES);
+}
+
+/// `sums += av · b`, element by element; where `written_out`, tiles of 2, 3, 4 and 8
+/// elements as straight-line code (no loop, no iterator), otherwise a loop.
+#[inline(always)]
+pub(crate) fn add_scaled_by<T: Scalar, const N: usize>(
+    sums: &mut [T; N],
+    av: &[T; N],
+    b: T,
+    written_out: bool,
+) {
+    if written_out {
         match (sums.as_mut_slice(), av.as_slice()) {
             ([s0, s1], [v0, v1]) => {
                 *s0 += *v0 * b;

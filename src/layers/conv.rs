@@ -1224,43 +1224,12 @@ fn block_mut<T, const N: usize>(s: &mut [T], start: usize) -> Option<&mut [T; N]
 
 /// `sums += v · b`, element by element. In builds with debug assertions (tests, debug
 /// builds, lightly optimized at most) written out for the tile heights of the default targets
-/// (2, 4 and 8 elements), so that they call no iterator code per multiply-add: the loop made
-/// a convolution there more than twice as slow. Optimized builds keep the loop.
+/// (2, 4 and 8 elements; [`crate::kernels::add_scaled_by`]), so that they call no iterator
+/// code per multiply-add: the loop made a convolution there more than twice as slow.
+/// Optimized builds keep the loop.
 #[inline(always)]
 fn add_scaled<T: Scalar, const N: usize>(sums: &mut [T; N], v: &[T; N], b: T) {
-    if !cfg!(debug_assertions) {
-        for (s, &x) in sums.iter_mut().zip(v) {
-            *s += x * b;
-        }
-        return;
-    }
-    match (sums.as_mut_slice(), v.as_slice()) {
-        ([s0, s1], [v0, v1]) => {
-            *s0 += *v0 * b;
-            *s1 += *v1 * b;
-        }
-        ([s0, s1, s2, s3], [v0, v1, v2, v3]) => {
-            *s0 += *v0 * b;
-            *s1 += *v1 * b;
-            *s2 += *v2 * b;
-            *s3 += *v3 * b;
-        }
-        ([s0, s1, s2, s3, s4, s5, s6, s7], [v0, v1, v2, v3, v4, v5, v6, v7]) => {
-            *s0 += *v0 * b;
-            *s1 += *v1 * b;
-            *s2 += *v2 * b;
-            *s3 += *v3 * b;
-            *s4 += *v4 * b;
-            *s5 += *v5 * b;
-            *s6 += *v6 * b;
-            *s7 += *v7 * b;
-        }
-        (sums, v) => {
-            for (s, &x) in sums.iter_mut().zip(v) {
-                *s += x * b;
-            }
-        }
-    }
+    crate::kernels::add_scaled_by(sums, v, b, cfg!(debug_assertions));
 }
 
 /// Writes the columns of the tile `acc` to `dst` from `at`, `stride` apart.
