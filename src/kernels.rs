@@ -364,7 +364,7 @@ trait Kernels {
 /// broadcast is a load, the squarer tile. Without vector registers, [`matmul_at`] transposes
 /// nothing (it would buy nothing) and sums its dot products in order.
 macro_rules! kernels_for {
-    ($($bytes:literal, $dot:literal, $cc:expr => f32: $l32:literal, f64: $l64:literal;)*) => {$(
+    ($($bytes:literal, $dot:literal => f32: $l32:literal, f64: $l64:literal;)*) => {$(
         impl Kernels for Vectors<$bytes, $dot> {
             #[inline(always)]
             fn matmul<T: Scalar, const K: usize, const M: usize, const N: usize>(
@@ -373,15 +373,14 @@ macro_rules! kernels_for {
                 c: &mut [[T; M]; N],
                 add: bool,
             ) {
-                const TALL: bool = $bytes == 16;
-                if is_f32::<T>() {
-                    matmul_lanes::<T, K, M, N, $l32, { 2 * $l32 }, { 4 * $l32 }, { 8 * $l32 }>(
-                        a, b, c, TALL, add, $cc,
-                    );
+                if const { is_f32::<T>() } {
+                    matmul_lanes::<
+                        T, K, M, N, { $bytes == 16 }, $l32, { 2 * $l32 }, { 4 * $l32 }, { 8 * $l32 }
+                    >(a, b, c, add);
                 } else {
-                    matmul_lanes::<T, K, M, N, $l64, { 2 * $l64 }, { 4 * $l64 }, { 8 * $l64 }>(
-                        a, b, c, false, add, $cc,
-                    );
+                    matmul_lanes::<
+                        T, K, M, N, false, $l64, { 2 * $l64 }, { 4 * $l64 }, { 8 * $l64 }
+                    >(a, b, c, add);
                 }
             }
 
@@ -391,14 +390,13 @@ macro_rules! kernels_for {
                 a: &[[T; M]; N],
                 b: &[[T; K]; N],
             ) {
-                const TALL: bool = $bytes == 16;
-                if is_f32::<T>() {
-                    add_matmul_bt_lanes::<T, M, K, N, $l32, { 2 * $l32 }, { 4 * $l32 }>(
-                        c, a, b, TALL, $cc,
-                    );
+                if const { is_f32::<T>() } {
+                    add_matmul_bt_lanes::<
+                        T, M, K, N, { $bytes == 16 }, $l32, { 2 * $l32 }, { 4 * $l32 }
+                    >(c, a, b);
                 } else {
-                    add_matmul_bt_lanes::<T, M, K, N, $l64, { 2 * $l64 }, { 4 * $l64 }>(
-                        c, a, b, false, $cc,
+                    add_matmul_bt_lanes::<T, M, K, N, false, $l64, { 2 * $l64 }, { 4 * $l64 }>(
+                        c, a, b,
                     );
                 }
             }
@@ -415,11 +413,10 @@ macro_rules! kernels_for {
                 // (in order) without vector registers.
                 const DOT32: usize = if $dot >= 16 { $dot / 4 } else { 1 };
                 const DOT64: usize = if $dot >= 16 { $dot / 8 } else { 1 };
-                let cc = $cc;
-                if is_f32::<T>() {
-                    matmul_at_lanes::<T, M, K, N, { 2 * $l32 }, $l32, DOT32>(a, b, c, SIMD, add, cc);
+                if const { is_f32::<T>() } {
+                    matmul_at_lanes::<T, M, K, N, SIMD, { 2 * $l32 }, $l32, DOT32>(a, b, c, add);
                 } else {
-                    matmul_at_lanes::<T, M, K, N, { 2 * $l64 }, $l64, DOT64>(a, b, c, SIMD, add, cc);
+                    matmul_at_lanes::<T, M, K, N, SIMD, { 2 * $l64 }, $l64, DOT64>(a, b, c, add);
                 }
             }
         }
@@ -427,20 +424,19 @@ macro_rules! kernels_for {
 }
 
 kernels_for! {
-    8, 8, COLUMN_CALLS => f32: 2, f64: 1;
-    16, 16, COLUMN_CALLS => f32: 4, f64: 2;
-    32, 32, COLUMN_CALLS => f32: 8, f64: 4;
-    64, 64, COLUMN_CALLS => f32: 16, f64: 8;
-    // The tiles that run in the code compiled for AVX2 at run time's choice ([`DISPATCH`]):
-    // their columns as one call each, for there LLVM keeps the sums of a tile whose columns
-    // are a loop in memory, a step at a time (the 784-128-10 training line ran at a fifth of
-    // the speed of the same tiles written out).
-    32, 16, true => f32: 8, f64: 4;
+    8, 8 => f32: 2, f64: 1;
+    16, 16 => f32: 4, f64: 2;
+    32, 32 => f32: 8, f64: 4;
+    64, 64 => f32: 16, f64: 8;
+    // The tiles that run in the code compiled for AVX2 at run time's choice ([`DISPATCH`]).
+    32, 16 => f32: 8, f64: 4;
 }
 
-/// `true` when `T` is `f32` (the other [`Scalar`] is `f64`).
+/// `true` when `T` is `f32` (the other [`Scalar`] is `f64`). Callers test it in a `const`
+/// block, `if const { is_f32::<T>() }`, so that only the branch taken is compiled (a condition
+/// computed at run time, even from constants, makes the compiler generate both).
 #[inline(always)]
-fn is_f32<T: Scalar>() -> bool {
+const fn is_f32<T: Scalar>() -> bool {
     size_of::<T>() == 4
 }
 
@@ -469,14 +465,14 @@ fn store<T: Copy, const N: usize>(dst: &mut [T; N], src: &[T; N], skip: usize) {
     }
 }
 
-/// Whether the tiles go through their columns as one call per column ([`column_calls`])
-/// rather than a loop. On targets with vector gathers and scatters (AVX-512), LLVM's loop
-/// vectorizer takes a tile's loop over its columns, once the loop over rows within it is
-/// unrolled, and vectorizes it *across* the columns: one lane per column, the accumulators
-/// left in memory and, at every step, gathered from it and scattered back, several times
-/// slower than the tile in registers. So do targets without vector registers ([`SCALAR_TILES`]),
-/// where the compiler, optimizing for size, would not unroll it. Elsewhere LLVM unrolls the loop and
-/// keeps the accumulators in registers, as intended.
+/// Whether the convolution's tiles go through their columns as one call per column
+/// ([`column_calls`]) rather than a loop (the products here always do). On targets with
+/// vector gathers and scatters (AVX-512), LLVM's loop vectorizer takes a tile's loop over its
+/// columns, once the loop over rows within it is unrolled, and vectorizes it *across* the
+/// columns: one lane per column, the accumulators left in memory and, at every step, gathered
+/// from it and scattered back, several times slower than the tile in registers. So do targets
+/// without vector registers ([`SCALAR_TILES`]), where the compiler, optimizing for size, would
+/// not unroll it.
 pub(crate) const COLUMN_CALLS: bool = cfg!(target_feature = "avx512f") || SCALAR_TILES;
 
 /// Whether the build target has no vector registers (the microcontrollers): there the tiles'
@@ -485,56 +481,56 @@ pub(crate) const COLUMN_CALLS: bool = cfg!(target_feature = "avx512f") || SCALAR
 /// memory, loading and storing one for every multiply-add.
 pub(crate) const SCALAR_TILES: bool = VECTOR_BYTES == 8;
 
-/// Calls `f` on `x[j]` and `y[j]` for each column `j` in order: as [`column_calls`] where
-/// `cc` (the tiles' choice: [`COLUMN_CALLS`] for the build target's), otherwise in a loop.
-#[inline(always)]
-fn each_column<X, Y, const N: usize>(
-    cc: bool,
-    x: &mut [X; N],
-    y: &[Y; N],
-    mut f: impl FnMut(&mut X, &Y),
-) {
-    if cc {
-        column_calls(x, y, f);
-    } else {
-        for (xj, yj) in x.iter_mut().zip(y) {
-            f(xj, yj);
-        }
-    }
-}
-
 /// Calls `f` on `x[j]` and `y[j]` for each column `j` in order, written out as one call per
 /// column where there are 1, 2, 4 or 8 of them (a loop otherwise), so that the compiler sees
-/// no loop over the columns.
+/// no loop over the columns of a tile. A loop there is vectorized across the columns on
+/// AVX-512 targets (see [`COLUMN_CALLS`]), is not unrolled on targets without vector registers,
+/// and kept the sums of a tile in memory in the code compiled for AVX2 at run time's choice
+/// (the 784-128-10 training line ran at a fifth of the speed of the tiles written out);
+/// elsewhere the written-out calls compile to what the unrolled loop did.
+///
+/// The choice is a `match` on `N` itself, so that only its arm is compiled for each `N`.
 #[inline(always)]
 pub(crate) fn column_calls<X, Y, const N: usize>(
     x: &mut [X; N],
     y: &[Y; N],
     mut f: impl FnMut(&mut X, &Y),
 ) {
-    match (x.as_mut_slice(), y.as_slice()) {
-        ([x0], [y0]) => f(x0, y0),
-        ([x0, x1], [y0, y1]) => {
-            f(x0, y0);
-            f(x1, y1);
+    match N {
+        1 => {
+            if let ([x0], [y0]) = (x.as_mut_slice(), y.as_slice()) {
+                f(x0, y0);
+            }
         }
-        ([x0, x1, x2, x3], [y0, y1, y2, y3]) => {
-            f(x0, y0);
-            f(x1, y1);
-            f(x2, y2);
-            f(x3, y3);
+        2 => {
+            if let ([x0, x1], [y0, y1]) = (x.as_mut_slice(), y.as_slice()) {
+                f(x0, y0);
+                f(x1, y1);
+            }
         }
-        ([x0, x1, x2, x3, x4, x5, x6, x7], [y0, y1, y2, y3, y4, y5, y6, y7]) => {
-            f(x0, y0);
-            f(x1, y1);
-            f(x2, y2);
-            f(x3, y3);
-            f(x4, y4);
-            f(x5, y5);
-            f(x6, y6);
-            f(x7, y7);
+        4 => {
+            if let ([x0, x1, x2, x3], [y0, y1, y2, y3]) = (x.as_mut_slice(), y.as_slice()) {
+                f(x0, y0);
+                f(x1, y1);
+                f(x2, y2);
+                f(x3, y3);
+            }
         }
-        (x, y) => {
+        8 => {
+            if let ([x0, x1, x2, x3, x4, x5, x6, x7], [y0, y1, y2, y3, y4, y5, y6, y7]) =
+                (x.as_mut_slice(), y.as_slice())
+            {
+                f(x0, y0);
+                f(x1, y1);
+                f(x2, y2);
+                f(x3, y3);
+                f(x4, y4);
+                f(x5, y5);
+                f(x6, y6);
+                f(x7, y7);
+            }
+        }
+        _ => {
             for (xj, yj) in x.iter_mut().zip(y) {
                 f(xj, yj);
             }
@@ -608,60 +604,59 @@ fn store_tile<T: Copy, const MC: usize, const NR: usize, const MR: usize>(
     c: &mut [[T; MC]; NR],
     r: usize,
     skip: usize,
-    cc: bool,
 ) {
-    if cc {
-        column_calls(c, acc, |cj, sums| {
-            if let Some(dst) = block_mut::<T, MR>(cj, r) {
-                store(dst, sums, skip);
-            }
-        });
-    } else {
-        for (sums, cj) in acc.iter().zip(c.iter_mut()) {
-            if let Some(dst) = block_mut::<T, MR>(cj, r) {
-                store(dst, sums, skip);
-            }
+    column_calls(c, acc, |cj, sums| {
+        if let Some(dst) = block_mut::<T, MR>(cj, r) {
+            store(dst, sums, skip);
         }
-    }
+    });
 }
 
 /// `sums += av · b`, element by element.
 #[inline(always)]
 fn add_scaled<T: Scalar, const N: usize>(sums: &mut [T; N], av: &[T; N], b: T) {
     // Written out for the tile heights of scalar targets (see [`SCALAR_TILES`]).
-    add_scaled_by(sums, av, b, SCALAR_TILES);
+    add_scaled_by::<SCALAR_TILES, T, N>(sums, av, b);
 }
 
-/// `sums += av · b`, element by element; where `written_out`, tiles of 2, 3, 4 and 8
-/// elements as straight-line code (no loop, no iterator), otherwise a loop.
+/// `sums += av · b`, element by element; with `WRITTEN_OUT`, tiles of 2, 3, 4 and 8 elements
+/// as straight-line code (no loop, no iterator), otherwise a loop.
 #[inline(always)]
-pub(crate) fn add_scaled_by<T: Scalar, const N: usize>(
+pub(crate) fn add_scaled_by<const WRITTEN_OUT: bool, T: Scalar, const N: usize>(
     sums: &mut [T; N],
     av: &[T; N],
     b: T,
-    written_out: bool,
 ) {
-    if written_out {
-        match (sums.as_mut_slice(), av.as_slice()) {
-            ([s0, s1], [v0, v1]) => {
+    if !WRITTEN_OUT {
+        add_scaled_loop(sums, av, b);
+        return;
+    }
+    match N {
+        2 => {
+            if let ([s0, s1], [v0, v1]) = (sums.as_mut_slice(), av.as_slice()) {
                 *s0 += *v0 * b;
                 *s1 += *v1 * b;
-                return;
             }
-            ([s0, s1, s2], [v0, v1, v2]) => {
+        }
+        3 => {
+            if let ([s0, s1, s2], [v0, v1, v2]) = (sums.as_mut_slice(), av.as_slice()) {
                 *s0 += *v0 * b;
                 *s1 += *v1 * b;
                 *s2 += *v2 * b;
-                return;
             }
-            ([s0, s1, s2, s3], [v0, v1, v2, v3]) => {
+        }
+        4 => {
+            if let ([s0, s1, s2, s3], [v0, v1, v2, v3]) = (sums.as_mut_slice(), av.as_slice()) {
                 *s0 += *v0 * b;
                 *s1 += *v1 * b;
                 *s2 += *v2 * b;
                 *s3 += *v3 * b;
-                return;
             }
-            ([s0, s1, s2, s3, s4, s5, s6, s7], [v0, v1, v2, v3, v4, v5, v6, v7]) => {
+        }
+        8 => {
+            if let ([s0, s1, s2, s3, s4, s5, s6, s7], [v0, v1, v2, v3, v4, v5, v6, v7]) =
+                (sums.as_mut_slice(), av.as_slice())
+            {
                 *s0 += *v0 * b;
                 *s1 += *v1 * b;
                 *s2 += *v2 * b;
@@ -670,11 +665,15 @@ pub(crate) fn add_scaled_by<T: Scalar, const N: usize>(
                 *s5 += *v5 * b;
                 *s6 += *v6 * b;
                 *s7 += *v7 * b;
-                return;
             }
-            _ => {}
         }
+        _ => add_scaled_loop(sums, av, b),
     }
+}
+
+/// `sums += av · b`, element by element, in a loop.
+#[inline(always)]
+fn add_scaled_loop<T: Scalar>(sums: &mut [T], av: &[T], b: T) {
     for (s, &v) in sums.iter_mut().zip(av) {
         *s += v * b;
     }
@@ -686,69 +685,137 @@ trait Tiles {
     fn run<const R: usize>(&mut self, start: usize, skip: usize);
 }
 
-/// Covers `0 .. len` with tiles of `R1 ≥ R2 ≥ R3` and 1: tiles of `R1` while they fit; the
-/// rest, if a tile of `R3`, `R2` or `R1` (the smallest that is enough) fits in `0 .. len`, by
-/// one last tile that ends at `len` and overlaps the ones before (it computes the overlap
+/// Covers `0 .. LEN` with tiles of `R1 ≥ R2 ≥ R3` and 1: tiles of `R1` while they fit; the
+/// rest, if a tile of `R3`, `R2` or `R1` (the smallest that is enough) fits in `0 .. LEN`, by
+/// one last tile that ends at `LEN` and overlaps the ones before (it computes the overlap
 /// again but stores only past it); otherwise tiles of `R2` while they fit, and so on down to
 /// single rows.
+///
+/// The tiles are chosen when the code is compiled ([`Cover::of`], in `const` blocks), so
+/// that only the sizes of tile used are compiled for each `LEN`.
 #[inline(always)]
-fn cover<Op: Tiles, const R1: usize, const R2: usize, const R3: usize>(len: usize, op: &mut Op) {
+fn cover<Op: Tiles, const LEN: usize, const R1: usize, const R2: usize, const R3: usize>(
+    op: &mut Op,
+) {
     // Without vector registers, three rows (the classes of a small classifier) are one tile
     // of three, not two overlapping tiles of two.
-    if SCALAR_TILES && len == 3 {
+    if const { SCALAR_TILES && LEN == 3 } {
         op.run::<3>(0, 0);
         return;
     }
-    let mut done = 0;
-    full_tiles::<Op, R1>(len, &mut done, op);
-    if last_tile::<Op, R1, R2, R3>(len, done, op) {
-        return;
+    let plan = const { Cover::of(LEN, R1, R2, R3) };
+    if const { Cover::of(LEN, R1, R2, R3).r1_end > 0 } {
+        full_tiles::<Op, R1>(0, plan.r1_end, op);
     }
-    full_tiles::<Op, R2>(len, &mut done, op);
-    if last_tile::<Op, R1, R2, R3>(len, done, op) {
-        return;
+    if const { Cover::of(LEN, R1, R2, R3).r2_end > Cover::of(LEN, R1, R2, R3).r1_end } {
+        full_tiles::<Op, R2>(plan.r1_end, plan.r2_end, op);
     }
-    full_tiles::<Op, R3>(len, &mut done, op);
-    if last_tile::<Op, R1, R2, R3>(len, done, op) {
-        return;
+    if const { Cover::of(LEN, R1, R2, R3).r3_end > Cover::of(LEN, R1, R2, R3).r2_end } {
+        full_tiles::<Op, R3>(plan.r2_end, plan.r3_end, op);
     }
-    full_tiles::<Op, 1>(len, &mut done, op);
+    if const { Cover::of(LEN, R1, R2, R3).ones_end > Cover::of(LEN, R1, R2, R3).r3_end } {
+        full_tiles::<Op, 1>(plan.r3_end, plan.ones_end, op);
+    }
+    // The last tile ends at `LEN` and stores the rows past the full tiles (`rest <= R <= LEN`).
+    let rest = LEN.wrapping_sub(plan.ones_end);
+    if const { Cover::of(LEN, R1, R2, R3).last == R3 } {
+        op.run::<R3>(LEN.wrapping_sub(R3), R3.wrapping_sub(rest));
+    } else if const { Cover::of(LEN, R1, R2, R3).last == R2 } {
+        op.run::<R2>(LEN.wrapping_sub(R2), R2.wrapping_sub(rest));
+    } else if const { Cover::of(LEN, R1, R2, R3).last == R1 } {
+        op.run::<R1>(LEN.wrapping_sub(R1), R1.wrapping_sub(rest));
+    }
 }
 
-/// Tiles of `R` from `done` while they fit in `len`.
+/// How [`cover`] covers `0 .. len`: where its full tiles of `R1`, `R2`, `R3` and 1 end (each
+/// kind starts where the one before ends, the first at 0), and the size of the last tile,
+/// which ends at `len` (0 for none).
+#[derive(Clone, Copy)]
+struct Cover {
+    r1_end: usize,
+    r2_end: usize,
+    r3_end: usize,
+    ones_end: usize,
+    last: usize,
+}
+
+impl Cover {
+    /// The tiles of [`cover`] for `0 .. len` with sizes `r1 ≥ r2 ≥ r3`.
+    const fn of(len: usize, r1: usize, r2: usize, r3: usize) -> Cover {
+        let d1 = Self::full(len, 0, r1);
+        if let Some(last) = Self::last(len, d1, r1, r2, r3) {
+            return Cover {
+                r1_end: d1,
+                r2_end: d1,
+                r3_end: d1,
+                ones_end: d1,
+                last,
+            };
+        }
+        let d2 = Self::full(len, d1, r2);
+        if let Some(last) = Self::last(len, d2, r1, r2, r3) {
+            return Cover {
+                r1_end: d1,
+                r2_end: d2,
+                r3_end: d2,
+                ones_end: d2,
+                last,
+            };
+        }
+        let d3 = Self::full(len, d2, r3);
+        if let Some(last) = Self::last(len, d3, r1, r2, r3) {
+            return Cover {
+                r1_end: d1,
+                r2_end: d2,
+                r3_end: d3,
+                ones_end: d3,
+                last,
+            };
+        }
+        Cover {
+            r1_end: d1,
+            r2_end: d2,
+            r3_end: d3,
+            ones_end: len,
+            last: 0,
+        }
+    }
+
+    /// Where full tiles of `r` from `done` (at most `len`) end.
+    const fn full(len: usize, done: usize, r: usize) -> usize {
+        match len.wrapping_sub(done).checked_div(r) {
+            Some(tiles) => done.wrapping_add(tiles.wrapping_mul(r)),
+            None => done,
+        }
+    }
+
+    /// The last tile once `0 .. done` is covered: 0 if nothing is left, else the smallest of
+    /// `r3`, `r2`, `r1` that covers the rest and fits in `0 .. len`; `None` if none does.
+    const fn last(len: usize, done: usize, r1: usize, r2: usize, r3: usize) -> Option<usize> {
+        let rest = len.wrapping_sub(done);
+        if rest == 0 {
+            Some(0)
+        } else if rest <= r3 && r3 <= len {
+            Some(r3)
+        } else if rest <= r2 && r2 <= len {
+            Some(r2)
+        } else if rest <= r1 && r1 <= len {
+            Some(r1)
+        } else {
+            None
+        }
+    }
+}
+
+/// Tiles of `R` from `from` while they end by `to`.
 #[inline(always)]
-fn full_tiles<Op: Tiles, const R: usize>(len: usize, done: &mut usize, op: &mut Op) {
+fn full_tiles<Op: Tiles, const R: usize>(from: usize, to: usize, op: &mut Op) {
     // (Offsets within one matrix's rows: far from overflowing; wrapping arithmetic compiles to
     // the plain instructions and cannot panic.)
-    while done.wrapping_add(R) <= len {
-        op.run::<R>(*done, 0);
-        *done = done.wrapping_add(R);
-    }
-}
-
-/// Finishes `done .. len` with one tile that ends at `len`, the smallest of `R3`, `R2`, `R1`
-/// that covers it and fits in `0 .. len`; `false` if there is none.
-#[inline(always)]
-fn last_tile<Op: Tiles, const R1: usize, const R2: usize, const R3: usize>(
-    len: usize,
-    done: usize,
-    op: &mut Op,
-) -> bool {
-    // `done <= len`, and each tile is taken only where `rest <= R <= len`.
-    let rest = len.wrapping_sub(done);
-    if rest == 0 {
-        true
-    } else if rest <= R3 && R3 <= len {
-        op.run::<R3>(len.wrapping_sub(R3), R3.wrapping_sub(rest));
-        true
-    } else if rest <= R2 && R2 <= len {
-        op.run::<R2>(len.wrapping_sub(R2), R2.wrapping_sub(rest));
-        true
-    } else if rest <= R1 && R1 <= len {
-        op.run::<R1>(len.wrapping_sub(R1), R1.wrapping_sub(rest));
-        true
-    } else {
-        false
+    let mut done = from;
+    while done.wrapping_add(R) <= to {
+        op.run::<R>(done, 0);
+        done = done.wrapping_add(R);
     }
 }
 
@@ -761,12 +828,16 @@ fn last_tile<Op: Tiles, const R1: usize, const R2: usize, const R3: usize>(
 const PANEL_BYTES: usize = 8 * 1024;
 
 /// [`matmul`] with `L` elements per vector (`L2 = 2 L`, `L4 = 4 L`, `L8 = 8 L`).
+///
+/// Every choice that depends only on the sizes is made in a `const` block, here and below, so
+/// that the code for the tiles not taken is not compiled.
 #[inline(always)]
 fn matmul_lanes<
     T: Scalar,
     const K: usize,
     const M: usize,
     const N: usize,
+    const TALL: bool,
     const L: usize,
     const L2: usize,
     const L4: usize,
@@ -775,34 +846,36 @@ fn matmul_lanes<
     a: &[[T; M]; K],
     b: &[[T; K]; N],
     c: &mut [[T; M]; N],
-    tall: bool,
     add: bool,
-    cc: bool,
 ) {
     // Blocks of 4 columns of `b` use tiles of 2 vectors × 4 columns (8 accumulators), or,
-    // where `tall` and there are at least 4 vectors' worth of rows, blocks of 2 columns tiles
+    // where `TALL` and there are at least 4 vectors' worth of rows, blocks of 2 columns tiles
     // of 4 vectors × 2 columns; the columns left over use tiles of up to 8 vectors × 1 column,
     // so that there are still 8 independent sums.
-    let tall = tall && M >= L4;
-    let nr: usize = if tall { 2 } else { 4 };
-    let blocked = N.wrapping_sub(N.checked_rem(nr).unwrap_or(0));
+    let blocked = const {
+        let nr = if TALL && M >= L4 { 2 } else { 4 };
+        N - N % nr
+    };
     let (Some((bn, b1)), Some((cn, c1))) =
         (b.split_at_checked(blocked), c.split_at_mut_checked(blocked))
     else {
         return;
     };
-    if tall {
-        matmul_pass::<T, K, M, 2, L4, L2, L>(a, bn, cn, add, cc);
-    } else {
-        matmul_pass::<T, K, M, 4, L2, L, L>(a, bn, cn, add, cc);
+    if const { TALL && M >= L4 && N >= 2 } {
+        matmul_pass::<T, K, M, 2, L4, L2, L>(a, bn, cn, add);
+    } else if const { !(TALL && M >= L4) && N >= 4 } {
+        matmul_pass::<T, K, M, 4, L2, L, L>(a, bn, cn, add);
+    }
+    if const { N % (if TALL && M >= L4 { 2 } else { 4 }) == 0 } {
+        return;
     }
     if SCALAR_TILES {
         // Without vector registers, tiles of at most 4 "vectors" (8 rows of `f32`), which
         // `add_scaled` writes out: the sums of a tile of 8 stayed in memory, a load and a
         // store per multiply-add.
-        matmul_pass::<T, K, M, 1, L4, L2, L>(a, b1, c1, add, cc);
+        matmul_pass::<T, K, M, 1, L4, L2, L>(a, b1, c1, add);
     } else {
-        matmul_pass::<T, K, M, 1, L8, L2, L>(a, b1, c1, add, cc);
+        matmul_pass::<T, K, M, 1, L8, L2, L>(a, b1, c1, add);
     }
 }
 
@@ -825,7 +898,6 @@ fn matmul_pass<
     b: &[[T; K]],
     c: &mut [[T; M]],
     add: bool,
-    cc: bool,
 ) {
     if b.is_empty() {
         return;
@@ -846,9 +918,8 @@ fn matmul_pass<
                     b,
                     c,
                     add,
-                    cc,
                 };
-                cover::<_, R1, R2, R3>(M, &mut op);
+                cover::<_, M, R1, R2, R3>(&mut op);
             }
         }
         k0 = k0.wrapping_add(kc);
@@ -862,7 +933,6 @@ struct MatmulTiles<'a, T, const K: usize, const M: usize, const NR: usize> {
     b: &'a [[T; K]; NR],
     c: &'a mut [[T; M]; NR],
     add: bool,
-    cc: bool,
 }
 
 impl<T: Scalar, const K: usize, const M: usize, const NR: usize> Tiles
@@ -870,8 +940,8 @@ impl<T: Scalar, const K: usize, const M: usize, const NR: usize> Tiles
 {
     #[inline(always)]
     fn run<const R: usize>(&mut self, start: usize, skip: usize) {
-        let (panel, k0, add, cc) = (self.panel, self.k0, self.add, self.cc);
-        matmul_tile::<T, K, M, M, NR, R>(panel, k0, self.b, self.c, start, start, skip, add, cc);
+        let (panel, k0, add) = (self.panel, self.k0, self.add);
+        matmul_tile::<T, K, M, M, NR, R>(panel, k0, self.b, self.c, start, start, skip, add);
     }
 }
 
@@ -898,11 +968,10 @@ fn matmul_tile<
     rc: usize,
     skip: usize,
     add: bool,
-    cc: bool,
 ) {
     let mut acc = [[T::zero(); MR]; NR];
     if k0 != 0 || add {
-        each_column(cc, &mut acc, c, |sums, cj| {
+        column_calls(&mut acc, c, |sums, cj| {
             if let Some(src) = block::<T, MR>(cj, rc) {
                 *sums = *src;
             }
@@ -912,41 +981,33 @@ fn matmul_tile<
         let Some(av) = block::<T, MR>(ak, ra) else {
             return;
         };
-        if cc {
-            // A copy of the rows of `a`, and no exit between the columns: otherwise the
-            // compiler loads them again, piece by piece, for every column.
-            if k >= KB {
-                return;
-            }
-            let av = *av;
-            column_calls(&mut acc, b, |sums, bj| {
-                if let Some(&bkj) = bj.get(k) {
-                    add_scaled(sums, &av, bkj);
-                }
-            });
-        } else {
-            for (sums, bj) in acc.iter_mut().zip(b) {
-                let Some(&bkj) = bj.get(k) else {
-                    return;
-                };
-                add_scaled(sums, av, bkj);
-            }
+        // A copy of the rows of `a`, and no exit between the columns: otherwise the compiler
+        // loads them again, piece by piece, for every column.
+        if k >= KB {
+            return;
         }
+        let av = *av;
+        column_calls(&mut acc, b, |sums, bj| {
+            if let Some(&bkj) = bj.get(k) {
+                add_scaled(sums, &av, bkj);
+            }
+        });
     }
-    store_tile(&acc, c, rc, skip, cc);
+    store_tile(&acc, c, rc, skip);
 }
 
 // ---------------------------------------------------------------------------------------------
 // C += A · Bᵀ
 
 /// [`add_matmul_bt`] with `L` elements per vector (`L2 = 2 L`, `L4 = 4 L`): tiles of 4
-/// vectors × 2 columns where `tall` and `M ≥ 4 L`, otherwise of 2 vectors × 4 columns.
+/// vectors × 2 columns where `TALL` and `M ≥ 4 L`, otherwise of 2 vectors × 4 columns.
 #[inline(always)]
 fn add_matmul_bt_lanes<
     T: Scalar,
     const M: usize,
     const K: usize,
     const N: usize,
+    const TALL: bool,
     const L: usize,
     const L2: usize,
     const L4: usize,
@@ -954,13 +1015,11 @@ fn add_matmul_bt_lanes<
     c: &mut [[T; M]; K],
     a: &[[T; M]; N],
     b: &[[T; K]; N],
-    tall: bool,
-    cc: bool,
 ) {
-    if tall && M >= L4 {
-        add_matmul_bt_cols::<T, M, K, N, 2, L4, L2>(c, a, b, cc);
+    if const { TALL && M >= L4 } {
+        add_matmul_bt_cols::<T, M, K, N, 2, L4, L2>(c, a, b);
     } else {
-        add_matmul_bt_cols::<T, M, K, N, 4, L2, L>(c, a, b, cc);
+        add_matmul_bt_cols::<T, M, K, N, 4, L2, L>(c, a, b);
     }
 }
 
@@ -979,19 +1038,22 @@ fn add_matmul_bt_cols<
     c: &mut [[T; M]; K],
     a: &[[T; M]; N],
     b: &[[T; K]; N],
-    cc: bool,
 ) {
     let mut cs = c.chunks_exact_mut(KR);
     let mut k0: usize = 0;
-    for cb in &mut cs {
-        if let Some(cb) = cb.first_chunk_mut::<KR>() {
-            add_matmul_bt_rows::<T, M, K, N, KR, R1, R2>(cb, a, b, k0, cc);
+    if const { K >= KR } {
+        for cb in &mut cs {
+            if let Some(cb) = cb.first_chunk_mut::<KR>() {
+                add_matmul_bt_rows::<T, M, K, N, KR, R1, R2>(cb, a, b, k0);
+            }
+            k0 = k0.wrapping_add(KR); // a column index of `c`: below K
         }
-        k0 = k0.wrapping_add(KR); // a column index of `c`: below K
     }
-    for col in cs.into_remainder() {
-        add_matmul_bt_rows::<T, M, K, N, 1, R1, R2>(core::array::from_mut(col), a, b, k0, cc);
-        k0 = k0.wrapping_add(1);
+    if const { K % KR != 0 } {
+        for col in cs.into_remainder() {
+            add_matmul_bt_rows::<T, M, K, N, 1, R1, R2>(core::array::from_mut(col), a, b, k0);
+            k0 = k0.wrapping_add(1);
+        }
     }
 }
 
@@ -1011,9 +1073,8 @@ fn add_matmul_bt_rows<
     a: &[[T; M]; N],
     b: &[[T; K]; N],
     k0: usize,
-    cc: bool,
 ) {
-    cover::<_, R1, R2, R2>(M, &mut BtTiles { c, a, b, k0, cc });
+    cover::<_, M, R1, R2, R2>(&mut BtTiles { c, a, b, k0 });
 }
 
 /// The tiles of [`add_matmul_bt_rows`].
@@ -1022,7 +1083,6 @@ struct BtTiles<'a, T, const M: usize, const K: usize, const N: usize, const KR: 
     a: &'a [[T; M]; N],
     b: &'a [[T; K]; N],
     k0: usize,
-    cc: bool,
 }
 
 impl<T: Scalar, const M: usize, const K: usize, const N: usize, const KR: usize> Tiles
@@ -1030,8 +1090,7 @@ impl<T: Scalar, const M: usize, const K: usize, const N: usize, const KR: usize>
 {
     #[inline(always)]
     fn run<const R: usize>(&mut self, start: usize, skip: usize) {
-        let (k0, cc) = (self.k0, self.cc);
-        add_matmul_bt_tile::<T, M, K, N, KR, R>(self.c, self.a, self.b, k0, start, skip, cc);
+        add_matmul_bt_tile::<T, M, K, N, KR, R>(self.c, self.a, self.b, self.k0, start, skip);
     }
 }
 
@@ -1053,10 +1112,9 @@ fn add_matmul_bt_tile<
     k0: usize,
     r: usize,
     skip: usize,
-    cc: bool,
 ) {
     let mut acc = [[T::zero(); MR]; KR];
-    each_column(cc, &mut acc, c, |sums, ck| {
+    column_calls(&mut acc, c, |sums, ck| {
         if let Some(src) = block::<T, MR>(ck, r) {
             *sums = *src;
         }
@@ -1065,16 +1123,10 @@ fn add_matmul_bt_tile<
         let (Some(av), Some(bv)) = (block::<T, MR>(aj, r), block::<T, KR>(bj, k0)) else {
             return;
         };
-        if cc {
-            let av = *av;
-            column_calls(&mut acc, bv, |sums, &bkj| add_scaled(sums, &av, bkj));
-        } else {
-            for (sums, &bkj) in acc.iter_mut().zip(bv) {
-                add_scaled(sums, av, bkj);
-            }
-        }
+        let av = *av;
+        column_calls(&mut acc, bv, |sums, &bkj| add_scaled(sums, &av, bkj));
     }
-    store_tile(&acc, c, r, skip, cc);
+    store_tile(&acc, c, r, skip);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1083,7 +1135,7 @@ fn add_matmul_bt_tile<
 /// Rows of `a` transposed at a time by [`matmul_at`].
 const AT_ROWS: usize = 64;
 
-/// [`matmul_at`] with tiles of `K1` and `K2` rows of `c` for blocks of columns (where `simd`:
+/// [`matmul_at`] with tiles of `K1` and `K2` rows of `c` for blocks of columns (where `SIMD`:
 /// with vector registers), and dot products in `DL` partial sums for the columns left over;
 /// with `add`, the products are added to `c`.
 #[inline(always)]
@@ -1092,6 +1144,7 @@ fn matmul_at_lanes<
     const M: usize,
     const K: usize,
     const N: usize,
+    const SIMD: bool,
     const K1: usize,
     const K2: usize,
     const DL: usize,
@@ -1099,20 +1152,29 @@ fn matmul_at_lanes<
     a: &[[T; M]; K],
     b: &[[T; M]; N],
     c: &mut [[T; K]; N],
-    simd: bool,
     add: bool,
-    cc: bool,
 ) {
     const NJ: usize = 4;
     // Without vector registers, transposing buys nothing: dot products in order, no buffer.
-    let blocked = if simd { N.wrapping_sub(N % NJ) } else { 0 };
+    let blocked = const {
+        if SIMD {
+            N - N % NJ
+        } else {
+            0
+        }
+    };
     let (Some((b4, b1)), Some((c4, c1))) =
         (b.split_at_checked(blocked), c.split_at_mut_checked(blocked))
     else {
         return;
     };
-    matmul_at_cols::<T, M, K, K1, K2, NJ>(a, b4, c4, add, cc);
-    if !simd && DL == 1 && M <= 4 {
+    if const { SIMD && N >= NJ } {
+        matmul_at_cols::<T, M, K, K1, K2, NJ>(a, b4, c4, add);
+    }
+    if const { SIMD && N % NJ == 0 } {
+        return;
+    }
+    if const { !SIMD && DL == 1 && M <= 4 } {
         // Short columns (a classifier's classes, in its input gradient): a column of `b` in
         // registers and each dot product whole, four columns of `a` per trip; the same sums
         // in the same order as `dots` (in order of `m`, from zero), without its tiles.
@@ -1130,7 +1192,7 @@ fn matmul_at_lanes<
         return;
     }
     for (bj, cj) in b1.iter().zip(c1) {
-        dots::<T, M, K, 8, DL>(a, bj, cj, add, cc);
+        dots::<T, M, K, 8, DL>(a, bj, cj, add);
     }
 }
 
@@ -1155,23 +1217,21 @@ fn dots<T: Scalar, const M: usize, const K: usize, const NK: usize, const L: usi
     b: &[T; M],
     c: &mut [T; K],
     add: bool,
-    cc: bool,
 ) {
     let mut blocks = a.chunks_exact(NK);
     let mut out = c.chunks_exact_mut(NK);
-    for (ab, cb) in (&mut blocks).zip(&mut out) {
-        if let (Some(ab), Some(cb)) = (ab.first_chunk::<NK>(), cb.first_chunk_mut::<NK>()) {
-            dots_tile::<T, M, NK, L>(ab, b, cb, add, cc);
+    if const { K >= NK } {
+        for (ab, cb) in (&mut blocks).zip(&mut out) {
+            if let (Some(ab), Some(cb)) = (ab.first_chunk::<NK>(), cb.first_chunk_mut::<NK>()) {
+                dots_tile::<T, M, NK, L>(ab, b, cb, add);
+            }
         }
     }
-    for (ac, ck) in blocks.remainder().iter().zip(out.into_remainder()) {
-        dots_tile::<T, M, 1, L>(
-            core::array::from_ref(ac),
-            b,
-            core::array::from_mut(ck),
-            add,
-            cc,
-        );
+    if const { K % NK != 0 } {
+        for (ac, ck) in blocks.remainder().iter().zip(out.into_remainder()) {
+            let (ac, ck) = (core::array::from_ref(ac), core::array::from_mut(ck));
+            dots_tile::<T, M, 1, L>(ac, b, ck, add);
+        }
     }
 }
 
@@ -1184,7 +1244,6 @@ fn dots_tile<T: Scalar, const M: usize, const NK: usize, const L: usize>(
     b: &[T; M],
     c: &mut [T; NK],
     add: bool,
-    cc: bool,
 ) {
     let put = |ck: &mut T, &d: &T| {
         if add {
@@ -1193,18 +1252,18 @@ fn dots_tile<T: Scalar, const M: usize, const NK: usize, const L: usize>(
             *ck = d;
         }
     };
-    if L == 1 {
+    if const { L == 1 } {
         // One sum per column, in order (the lanes below, with one lane): the sums stay in
         // registers on targets without vector registers, and go straight into `c`.
         let mut acc = [T::zero(); NK];
         for (m, &bm) in b.iter().enumerate() {
-            each_column(cc, &mut acc, a, |s, ak| {
+            column_calls(&mut acc, a, |s, ak| {
                 if let Some(&x) = ak.get(m) {
                     *s += x * bm;
                 }
             });
         }
-        each_column(cc, c, &acc, put);
+        column_calls(c, &acc, put);
         return;
     }
     let mut acc = [[T::zero(); L]; NK];
@@ -1214,7 +1273,7 @@ fn dots_tile<T: Scalar, const M: usize, const NK: usize, const L: usize>(
         let Some(bv) = block::<T, L>(b, o) else {
             break;
         };
-        each_column(cc, &mut acc, a, |sums, ak| {
+        column_calls(&mut acc, a, |sums, ak| {
             if let Some(av) = block::<T, L>(ak, o) {
                 for ((s, &x), &y) in sums.iter_mut().zip(av).zip(bv) {
                     *s += x * y;
@@ -1265,12 +1324,11 @@ fn matmul_at_cols<
     b: &[[T; M]],
     c: &mut [[T; K]],
     add: bool,
-    cc: bool,
 ) {
     if b.is_empty() {
         return;
     }
-    cover::<_, K1, K2, K2>(K, &mut AtTiles::<T, M, K, NJ> { a, b, c, add, cc });
+    cover::<_, K, K1, K2, K2>(&mut AtTiles::<T, M, K, NJ> { a, b, c, add });
 }
 
 /// The blocks of [`matmul_at_cols`].
@@ -1279,7 +1337,6 @@ struct AtTiles<'a, T, const M: usize, const K: usize, const NJ: usize> {
     b: &'a [[T; M]],
     c: &'a mut [[T; K]],
     add: bool,
-    cc: bool,
 }
 
 impl<T: Scalar, const M: usize, const K: usize, const NJ: usize> Tiles
@@ -1290,8 +1347,7 @@ impl<T: Scalar, const M: usize, const K: usize, const NJ: usize> Tiles
         let Some(a) = block::<[T; M], R>(self.a, start) else {
             return;
         };
-        let (add, cc) = (self.add, self.cc);
-        matmul_at_block::<T, M, K, R, NJ>(a, self.b, self.c, start, skip, add, cc);
+        matmul_at_block::<T, M, K, R, NJ>(a, self.b, self.c, start, skip, self.add);
     }
 }
 
@@ -1306,7 +1362,6 @@ fn matmul_at_block<T: Scalar, const M: usize, const K: usize, const KL: usize, c
     k0: usize,
     skip: usize,
     add: bool,
-    cc: bool,
 ) {
     let mut buf = [[T::zero(); KL]; AT_ROWS];
     let mut o0: usize = 0;
@@ -1328,7 +1383,7 @@ fn matmul_at_block<T: Scalar, const M: usize, const K: usize, const KL: usize, c
         };
         for (bb, cb) in b.chunks_exact(NJ).zip(c.chunks_exact_mut(NJ)) {
             if let (Some(bb), Some(cb)) = (bb.first_chunk::<NJ>(), cb.first_chunk_mut::<NJ>()) {
-                matmul_tile::<T, M, KL, K, NJ, KL>(rows, o0, bb, cb, 0, k0, skip, add, cc);
+                matmul_tile::<T, M, KL, K, NJ, KL>(rows, o0, bb, cb, 0, k0, skip, add);
             }
         }
         o0 = o0.wrapping_add(len);
@@ -1339,7 +1394,7 @@ fn matmul_at_block<T: Scalar, const M: usize, const K: usize, const KL: usize, c
 mod tests {
     use super::*;
 
-    /// [`column_calls`] and [`each_column`] visit the same pairs as a loop, in the same order.
+    /// [`column_calls`] visits the same pairs as a loop, in the same order.
     #[test]
     fn columns_in_order() {
         fn visits<const N: usize>() {
@@ -1355,12 +1410,6 @@ mod tests {
             assert_eq!(n, N);
             assert_eq!(order, y);
             assert_eq!(x, core::array::from_fn(|j| 10 * j + 1));
-            let mut again = [0; N];
-            each_column(false, &mut again, &y, |xj, &yj| *xj = yj + 1);
-            let mut written_out = [0; N];
-            each_column(true, &mut written_out, &y, |xj, &yj| *xj = yj + 1);
-            assert_eq!(written_out, x);
-            assert_eq!(again, x);
         }
         visits::<0>();
         visits::<1>();
@@ -1370,6 +1419,68 @@ mod tests {
         visits::<5>();
         visits::<8>();
         visits::<9>();
+    }
+
+    /// The tiles of [`cover`], chosen when the code is compiled, are those of the rule it
+    /// states, applied when it runs (`reference`), and store every row once.
+    #[test]
+    fn cover_chooses_tiles_as_its_rule() {
+        use std::vec::Vec;
+        struct Record(Vec<(usize, usize, usize)>);
+        impl Tiles for Record {
+            fn run<const R: usize>(&mut self, start: usize, skip: usize) {
+                self.0.push((start, R, skip));
+            }
+        }
+        fn reference(len: usize, r: [usize; 3]) -> Vec<(usize, usize, usize)> {
+            let mut tiles = Vec::new();
+            if SCALAR_TILES && len == 3 {
+                tiles.push((0, 3, 0));
+                return tiles;
+            }
+            let mut done = 0;
+            for size in [r[0], r[1], r[2], 1] {
+                while done + size <= len {
+                    tiles.push((done, size, 0));
+                    done += size;
+                }
+                let rest = len - done;
+                if rest == 0 || size == 1 {
+                    return tiles;
+                }
+                if let Some(&last) = [r[2], r[1], r[0]].iter().find(|&&t| rest <= t && t <= len) {
+                    tiles.push((len - last, last, last - rest));
+                    return tiles;
+                }
+            }
+            tiles
+        }
+        fn check<const LEN: usize, const R1: usize, const R2: usize, const R3: usize>() {
+            let mut got = Record(Vec::new());
+            cover::<_, LEN, R1, R2, R3>(&mut got);
+            assert_eq!(
+                got.0,
+                reference(LEN, [R1, R2, R3]),
+                "{LEN} by {R1}, {R2}, {R3}"
+            );
+            let mut stored = [0; LEN];
+            for &(start, size, skip) in &got.0 {
+                for row in &mut stored[start + skip..start + size] {
+                    *row += 1;
+                }
+            }
+            assert_eq!(stored, [1; LEN], "{LEN} by {R1}, {R2}, {R3}");
+        }
+        macro_rules! lens {
+            ($r1:literal $r2:literal $r3:literal: $($len:literal)*) => {
+                $(check::<$len, $r1, $r2, $r3>();)*
+            };
+        }
+        lens!(16 8 4: 0 1 2 3 4 5 6 7 8 9 10 11 12 13 15 16 17 19 20 23 24 27 28 31 33 37 40 45);
+        lens!(8 4 2: 0 1 2 3 4 5 6 7 8 9 10 11 13 14 15 17);
+        lens!(8 4 4: 1 3 4 5 7 8 9 11 12 13);
+        lens!(4 2 2: 1 2 3 4 5 6 7 9);
+        lens!(2 1 1: 1 2 3 5);
     }
 
     #[test]

@@ -1204,9 +1204,9 @@ use crate::kernels::{column_calls, COLUMN_CALLS};
 const LANES32: usize = crate::kernels::VECTOR_BYTES / 4;
 const LANES64: usize = crate::kernels::VECTOR_BYTES / 8;
 
-/// `true` when `T` is `f32`.
+/// `true` when `T` is `f32` (tested in a `const` block: only the branch taken is compiled).
 #[inline(always)]
-fn is_f32<T>() -> bool {
+const fn is_f32<T>() -> bool {
     core::mem::size_of::<T>() == 4
 }
 
@@ -1229,7 +1229,7 @@ fn block_mut<T, const N: usize>(s: &mut [T], start: usize) -> Option<&mut [T; N]
 /// Optimized builds keep the loop.
 #[inline(always)]
 fn add_scaled<T: Scalar, const N: usize>(sums: &mut [T; N], v: &[T; N], b: T) {
-    crate::kernels::add_scaled_by(sums, v, b, cfg!(debug_assertions));
+    crate::kernels::add_scaled_by::<{ cfg!(debug_assertions) }, T, N>(sums, v, b);
 }
 
 /// Writes the columns of the tile `acc` to `dst` from `at`, `stride` apart.
@@ -1308,7 +1308,7 @@ fn tile_rows<Op: Tile, const NR: usize, const M2: usize, const M1: usize>(
 /// [`tiles`] with tiles of two vector registers' worth of rows of `T` (then one).
 #[inline(always)]
 fn tiles_of<T, Op: Tile>(cols: usize, rows: usize, op: &mut Op) {
-    if is_f32::<T>() {
+    if const { is_f32::<T>() } {
         tiles::<Op, { 2 * LANES32 }, LANES32>(cols, rows, op);
     } else {
         tiles::<Op, { 2 * LANES64 }, LANES64>(cols, rows, op);
