@@ -24,7 +24,10 @@ fn batches_of_no_samples_do_not_build() {
             "--quiet",
         ])
         .current_dir(&fixture)
-        .env("CARGO_TARGET_DIR", root.join("target/tests/build_fail"))
+        // The test build's own target directory (`CARGO_TARGET_TMPDIR` is its `tmp`): the
+        // fixture's profile is the same, so the dependencies it built are used again and only
+        // tinyprop and the programs are compiled.
+        .env("CARGO_TARGET_DIR", target_dir())
         .output()
         .expect("cargo runs");
     assert!(!output.status.success(), "every program must fail to build");
@@ -56,6 +59,12 @@ fn batches_of_no_samples_do_not_build() {
         );
     }
     assert!(got.contains("the batch size B is 0"));
+}
+
+/// The directory the tests were built in.
+fn target_dir() -> &'static Path {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    tmp.parent().unwrap_or(tmp)
 }
 
 /// `file.rs:12:5: message` as `file.rs: message`, so that editing a file does not change the
