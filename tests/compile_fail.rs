@@ -6,7 +6,7 @@
 //! `cargo build` (not at `cargo check`); the messages give the expected sizes. Each program
 //! there is built and its errors compared with `tests/build_fail/expected.stderr` (without line
 //! numbers; regenerate with `TRYBUILD=overwrite`). Wrong wiring that fails type checking is
-//! `tests/external/tests/compile_fail.rs` (trybuild).
+//! `tests/wiring` (trybuild).
 
 use std::path::Path;
 use std::process::Command;

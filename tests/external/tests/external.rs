@@ -3,7 +3,6 @@
 
 #![allow(clippy::disallowed_macros, clippy::disallowed_methods)]
 
-mod compile_fail;
 mod io;
 
 /// The repository's root (this package is `tests/external`).

@@ -6,6 +6,8 @@
 //! before any custom message can fire). Programs refused only when built are
 //! `tests/compile_fail.rs` of the library's package.
 
+#![allow(clippy::disallowed_macros, clippy::disallowed_methods)]
+
 #[test]
 fn wrong_wiring_does_not_compile() {
     let t = trybuild::TestCases::new();
