@@ -31,7 +31,7 @@
 //! LiteRT's reference `FULLY_CONNECTED` kernel is `QDense<I, O, Float64Rounding>`, its
 //! convolutions are `QConv2d<…, Multiplier>`.
 //!
-//! ```
+//! ```standalone_crate
 //! use tinyprop::quant::tflite;
 //! use tinyprop::quant::{Float64Rounding, QDense};
 //! // Keras' Dense(32, relu) then Dense(10), converted by TensorFlow to int8.
