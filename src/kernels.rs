@@ -743,41 +743,35 @@ impl Cover {
     /// The tiles of [`cover`] for `0 .. len` with sizes `r1 ≥ r2 ≥ r3`.
     const fn of(len: usize, r1: usize, r2: usize, r3: usize) -> Cover {
         let d1 = Self::full(len, 0, r1);
-        if let Some(last) = Self::last(len, d1, r1, r2, r3) {
-            return Cover {
-                r1_end: d1,
-                r2_end: d1,
-                r3_end: d1,
-                ones_end: d1,
-                last,
-            };
-        }
-        let d2 = Self::full(len, d1, r2);
-        if let Some(last) = Self::last(len, d2, r1, r2, r3) {
-            return Cover {
-                r1_end: d1,
-                r2_end: d2,
-                r3_end: d2,
-                ones_end: d2,
-                last,
-            };
-        }
-        let d3 = Self::full(len, d2, r3);
-        if let Some(last) = Self::last(len, d3, r1, r2, r3) {
-            return Cover {
+        let d2 = match Self::last(len, d1, r1, r2, r3) {
+            Some(last) => return Self::ending(d1, d1, d1, last),
+            None => Self::full(len, d1, r2),
+        };
+        let d3 = match Self::last(len, d2, r1, r2, r3) {
+            Some(last) => return Self::ending(d1, d2, d2, last),
+            None => Self::full(len, d2, r3),
+        };
+        match Self::last(len, d3, r1, r2, r3) {
+            Some(last) => Self::ending(d1, d2, d3, last),
+            None => Cover {
                 r1_end: d1,
                 r2_end: d2,
                 r3_end: d3,
-                ones_end: d3,
-                last,
-            };
+                ones_end: len,
+                last: 0,
+            },
         }
+    }
+
+    /// Full tiles of `R1`, `R2` and `R3` ending at `d1`, `d2` and `d3`, no single rows, then
+    /// the last tile.
+    const fn ending(d1: usize, d2: usize, d3: usize, last: usize) -> Cover {
         Cover {
             r1_end: d1,
             r2_end: d2,
             r3_end: d3,
-            ones_end: len,
-            last: 0,
+            ones_end: d3,
+            last,
         }
     }
 
