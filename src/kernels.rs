@@ -436,19 +436,19 @@ kernels_for! {
 /// block, `if const { is_f32::<T>() }`, so that only the branch taken is compiled (a condition
 /// computed at run time, even from constants, makes the compiler generate both).
 #[inline(always)]
-const fn is_f32<T: Scalar>() -> bool {
+pub(crate) const fn is_f32<T>() -> bool {
     size_of::<T>() == 4
 }
 
 /// The `N` elements of `s` from `start`, if there are that many.
 #[inline(always)]
-fn block<T, const N: usize>(s: &[T], start: usize) -> Option<&[T; N]> {
+pub(crate) fn block<T, const N: usize>(s: &[T], start: usize) -> Option<&[T; N]> {
     s.get(start..)?.first_chunk::<N>()
 }
 
 /// The `N` elements of `s` from `start`, mutable, if there are that many.
 #[inline(always)]
-fn block_mut<T, const N: usize>(s: &mut [T], start: usize) -> Option<&mut [T; N]> {
+pub(crate) fn block_mut<T, const N: usize>(s: &mut [T], start: usize) -> Option<&mut [T; N]> {
     s.get_mut(start..)?.first_chunk_mut::<N>()
 }
 

@@ -1198,7 +1198,7 @@ pub const PATCH_BLOCK: usize = 32;
 /// value feeds too few products to pay for its copy, and the direct loops are faster.
 pub const IM2COL_MIN_OPG: usize = 4;
 
-use crate::kernels::{column_calls, COLUMN_CALLS};
+use crate::kernels::{block, block_mut, column_calls, is_f32, COLUMN_CALLS};
 
 /// Whether the tiles go through their columns as one call per column ([`column_calls`]): on
 /// AVX-512 targets and targets without vector registers ([`COLUMN_CALLS`]), and in builds
@@ -1210,24 +1210,6 @@ const WRITTEN_OUT: bool = COLUMN_CALLS || cfg!(debug_assertions);
 /// Elements of `f32` and `f64` in a vector register of the build target.
 const LANES32: usize = crate::kernels::VECTOR_BYTES / 4;
 const LANES64: usize = crate::kernels::VECTOR_BYTES / 8;
-
-/// `true` when `T` is `f32` (tested in a `const` block: only the branch taken is compiled).
-#[inline(always)]
-const fn is_f32<T>() -> bool {
-    core::mem::size_of::<T>() == 4
-}
-
-/// The `N` elements of `s` from `start`, if there are that many.
-#[inline(always)]
-fn block<T, const N: usize>(s: &[T], start: usize) -> Option<&[T; N]> {
-    s.get(start..)?.first_chunk::<N>()
-}
-
-/// The `N` elements of `s` from `start`, mutable, if there are that many.
-#[inline(always)]
-fn block_mut<T, const N: usize>(s: &mut [T], start: usize) -> Option<&mut [T; N]> {
-    s.get_mut(start..)?.first_chunk_mut::<N>()
-}
 
 /// `sums += v · b`, element by element. In builds with debug assertions (tests, debug
 /// builds, lightly optimized at most) written out for the tile heights of the default targets
