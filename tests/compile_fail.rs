@@ -173,7 +173,10 @@ fn normalized(stderr: &str) -> String {
             .strip_prefix("--> ")
             .or(trimmed.strip_prefix("::: "))
         {
-            Some(place) => format!("{} {}", &trimmed[..3], without_position(place)),
+            Some(place) => {
+                let file = without_line_numbers(place);
+                format!("{} {}", &trimmed[..3], file.trim_end_matches(':'))
+            }
             None => {
                 let unnumbered = trimmed.trim_start_matches(|c: char| c.is_ascii_digit());
                 if unnumbered.len() < trimmed.len() && unnumbered.trim_start().starts_with('|') {
@@ -186,13 +189,8 @@ fn normalized(stderr: &str) -> String {
         out.push_str(line.trim_end());
         out.push('\n');
     }
-    out
-}
-
-/// `file.rs:12:5` as `file.rs`.
-fn without_position(place: &str) -> &str {
-    match place.find(".rs:") {
-        Some(i) => &place[..i + 3],
-        None => place,
+    if listed.is_some_and(|n| n > 8) {
+        out.push_str("and $N others\n");
     }
+    out
 }
