@@ -15,7 +15,7 @@
 
 use rand_core::RngCore;
 
-use crate::Scalar;
+use crate::{math, Scalar};
 
 /// How to draw a dense layer's initial weights (`fan_in` inputs, `fan_out` outputs).
 ///
@@ -101,12 +101,12 @@ fn count<T: Scalar>(n: usize) -> T {
 
 /// `sqrt(numerator / n)`, in `T` arithmetic (`numerator` is a small integer, exact in `T`).
 fn sqrt_ratio<T: Scalar>(numerator: f32, n: usize) -> T {
-    (T::from_subset(&numerator) / count::<T>(n)).sqrt()
+    math::sqrt(T::from_subset(&numerator) / count::<T>(n))
 }
 
 /// `1 / sqrt(n)`, in `T` arithmetic.
 fn inv_sqrt<T: Scalar>(n: usize) -> T {
-    T::one() / count::<T>(n).sqrt()
+    T::one() / math::sqrt(count::<T>(n))
 }
 
 /// Fills `values` with independent samples of `U(-bound, bound)`, drawn in `T` arithmetic:

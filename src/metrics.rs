@@ -27,7 +27,7 @@ use core::fmt;
 use nalgebra::{ArrayStorage, SMatrix};
 
 use crate::data::{is_finite, scan, NonFinite, Samples, Target, TargetBatch};
-use crate::{Error, Layer, Loss, Parameters, Scalar};
+use crate::{math, Error, Layer, Loss, Parameters, Scalar};
 
 /// The loss and, for class labels, the accuracy of a model on a data set.
 ///
@@ -713,7 +713,7 @@ where
     })?;
     let r = Regression {
         mae: abs / n,
-        rmse: (sq / n).sqrt(),
+        rmse: math::sqrt(sq / n),
         r2: (total > T::zero()).then(|| T::one() - sq / total),
         samples: usable,
     };

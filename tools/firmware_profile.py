@@ -36,7 +36,8 @@ SHORT, LONG = 1, 3
 
 # (group, patterns on the demangled function names of an address's inline chain)
 GROUPS = [
-    ("square roots of Adam (libm `sqrtf`)", [r"libm::math::(generic::)?sqrt", r"sqrtf"]),
+    ("square roots of Adam (M4F: `math::sqrt_f32`, M0: libm `sqrtf`)",
+     [r"libm::math::(generic::)?sqrt", r"sqrtf", r"math::sqrt"]),
     ("Adam's update, without the square roots", [r"optim::adam", r"optim::lerp",
                                                  r"flush_subnormal", r"libm::math::powf"]),
     ("optimizer's checks (finite, bounded)", [r"optim::", r"layer::lane_sum", r"all_finite",

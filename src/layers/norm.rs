@@ -6,7 +6,7 @@ use rand_core::RngCore;
 
 use crate::io::{entry, Kind, Layout, Name, Shape, StateDict, TensorInfo, Values, ValuesMut};
 use crate::layer::{describe_leaf, no_buffers, nonempty_batch, tensors_of_field};
-use crate::{Error, Init, Layer, Model, Parameters, Scalar, Zeroed};
+use crate::{math, Error, Init, Layer, Model, Parameters, Scalar, Zeroed};
 
 /// The learnable scale (γ, initialised to 1) and shift (β, initialised to 0) of a normalisation
 /// layer; also the type of its gradients.
@@ -440,7 +440,7 @@ impl<T: Scalar, const N: usize, const B: usize> Layer<T, SMatrix<T, N, B>> for B
             .zip(self.affine.weight.iter())
             .zip(self.affine.bias.iter())
         {
-            let scale = g / (v + self.eps).sqrt();
+            let scale = g / math::sqrt(v + self.eps);
             for (yv, &xv) in yr.iter_mut().zip(xr.iter()) {
                 *yv = (xv - m) * scale + b;
             }
@@ -485,7 +485,7 @@ impl<T: Scalar, const N: usize, const B: usize> Layer<T, SMatrix<T, N, B>> for B
             .zip(self.affine.weight.iter())
             .zip(self.affine.bias.iter())
         {
-            *is = T::one() / (var + self.eps).sqrt();
+            *is = T::one() / math::sqrt(var + self.eps);
             for ((h, yv), &xv) in xh.iter_mut().zip(yr.iter_mut()).zip(xr.iter()) {
                 *h = (xv - mean) * *is;
                 *yv = g * *h + b;
@@ -519,7 +519,7 @@ impl<T: Scalar, const N: usize, const B: usize> Layer<T, SMatrix<T, N, B>> for B
             .zip(self.affine.weight.iter())
             .zip(self.affine.bias.iter())
         {
-            *is = T::one() / (v + self.eps).sqrt();
+            *is = T::one() / math::sqrt(v + self.eps);
             for ((h, yv), &xv) in xh.iter_mut().zip(yr.iter_mut()).zip(xr.iter()) {
                 *h = (xv - m) * *is;
                 *yv = g * *h + b;
@@ -637,7 +637,7 @@ impl<T: Scalar, const N: usize> LayerNorm<T, N> {
                 .iter()
                 .fold(T::zero(), |a, &v| a + (v - mean) * (v - mean))
                 / n_t;
-            *is = T::one() / (var + self.eps).sqrt();
+            *is = T::one() / math::sqrt(var + self.eps);
             for ((((h, yv), &xv), &g), &b) in xh
                 .iter_mut()
                 .zip(yc.iter_mut())
@@ -707,7 +707,7 @@ impl<T: Scalar, const N: usize, const B: usize> Layer<T, SMatrix<T, N, B>> for L
                 .iter()
                 .fold(T::zero(), |a, &v| a + (v - mean) * (v - mean))
                 / n_t;
-            let is = T::one() / (var + self.eps).sqrt();
+            let is = T::one() / math::sqrt(var + self.eps);
             for (((yv, &xv), &g), &b) in yc
                 .iter_mut()
                 .zip(xc.iter())

@@ -8,7 +8,7 @@ use super::norm::{normalisation_backward, vector, Affine, BatchNorm, NormCache};
 use crate::io::{Kind, Name, StateDict, TensorInfo, Values, ValuesMut};
 use crate::layer::{describe_leaf, nonempty_batch, tensors_of_field};
 use crate::layers::conv::Msg;
-use crate::{Error, Init, Layer, Model, Parameters, Scalar};
+use crate::{math, Error, Init, Layer, Model, Parameters, Scalar};
 
 /// Batch normalisation of `C` feature maps stored `C×H×W` (or `C×L`) in each column: each
 /// channel is normalised with the mean and biased variance of all its positions in all the
@@ -262,7 +262,7 @@ impl<T: Scalar, const C: usize, const NIN: usize, const B: usize> Layer<T, SMatr
             .zip(self.affine.bias.iter())
             .enumerate()
         {
-            let scale = g / (v + self.eps).sqrt();
+            let scale = g / math::sqrt(v + self.eps);
             for (yv, &xv) in channel_mut(&mut y.data.0, c, map).zip(channel(&x.data.0, c, map)) {
                 *yv = (xv - m) * scale + b;
             }
@@ -291,7 +291,7 @@ impl<T: Scalar, const C: usize, const NIN: usize, const B: usize> Layer<T, SMatr
             let values = channel(&x.data.0, c, map);
             let mean = values.clone().fold(T::zero(), |a, &v| a + v) / n_t;
             let var = values.fold(T::zero(), |a, &v| a + (v - mean) * (v - mean)) / n_t;
-            let inv_std = T::one() / (var + self.eps).sqrt();
+            let inv_std = T::one() / math::sqrt(var + self.eps);
             let (g, b) = (
                 self.affine.weight.get(c).copied().unwrap_or(T::one()),
                 self.affine.bias.get(c).copied().unwrap_or(T::zero()),
@@ -338,7 +338,7 @@ impl<T: Scalar, const C: usize, const NIN: usize, const B: usize> Layer<T, SMatr
                 self.affine.weight.get(c).copied().unwrap_or(T::one()),
                 self.affine.bias.get(c).copied().unwrap_or(T::zero()),
             );
-            let inv_std = T::one() / (v + self.eps).sqrt();
+            let inv_std = T::one() / math::sqrt(v + self.eps);
             if let Some(is) = cache.inv_std.get_mut(c) {
                 *is = inv_std;
             }

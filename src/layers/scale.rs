@@ -4,7 +4,7 @@ use rand_core::RngCore;
 use crate::data::Samples;
 use crate::io::{entry, Kind, Layout, Name, Shape, StateDict, TensorInfo, Values, ValuesMut};
 use crate::layer::{describe_leaf, no_buffers, no_tensors, nonempty_batch};
-use crate::{Error, Init, Layer, Model, Parameters, Scalar};
+use crate::{math, Error, Init, Layer, Model, Parameters, Scalar};
 
 /// Feature scaling that ships with the model: `y = (x − offset) · scale` per feature, with
 /// `offset` and `scale` fitted on training data and then fixed (not trained), like Keras'
@@ -85,7 +85,7 @@ impl<T: Scalar, const N: usize> Normalize<T, N> {
             }
         })?;
         let scale = m2.map(|s| {
-            let std = (s / n).sqrt();
+            let std = math::sqrt(s / n);
             if std > T::zero() && std.is_finite() {
                 T::one() / std
             } else {

@@ -6,7 +6,7 @@ use super::{
     squares_magnitude, with_bounds, within, StateBounds,
 };
 use crate::io::{entry, part, Kind, Layout, Name, Shape, StateDict, TensorInfo, Values, ValuesMut};
-use crate::{Error, Parameters, Scalar, Zeroed};
+use crate::{math, Error, Parameters, Scalar, Zeroed};
 
 /// Adagrad (Duchi, Hazan and Singer, 2011), like `torch.optim.Adagrad`: every weight's step
 /// shrinks with the sum of its squared gradients.
@@ -253,7 +253,7 @@ impl<T: Scalar, G: Parameters<T> + Zeroed> Adagrad<T, G> {
             }
             *s += g * g;
             // `s >= 0` (see `squares_magnitude`).
-            let std = s.sqrt() + c.eps;
+            let std = math::sqrt(*s) + c.eps;
             *w += -clr * g / std;
         });
         Ok(())

@@ -6,7 +6,7 @@ use super::{
     within, StateBounds,
 };
 use crate::io::{entry, part, Kind, Layout, Name, Shape, StateDict, TensorInfo, Values, ValuesMut};
-use crate::{kernels, Error, Parameters, Scalar, Zeroed};
+use crate::{kernels, math, Error, Parameters, Scalar, Zeroed};
 
 /// Adam (Kingma and Ba, 2015), like `torch.optim.Adam`: steps scaled by running estimates of
 /// the mean and the uncentered variance of the gradients, with bias correction.
@@ -324,7 +324,7 @@ impl<T: Scalar, G: Parameters<T> + Zeroed, A: Parameters<T> + Zeroed> Adam<T, G,
         // efficient form): `w -= (step_size · bc2_sqrt) · m / (√v + eps · bc2_sqrt)`. The same
         // update up to rounding, with one division per element and nothing between the square
         // root and the division.
-        let bias_correction2_sqrt = bias_correction2.sqrt();
+        let bias_correction2_sqrt = math::sqrt(bias_correction2);
         let step_size = c.lr / bias_correction1 * bias_correction2_sqrt;
         let eps = c.eps * bias_correction2_sqrt;
         let decay = T::one() - c.lr * c.weight_decay;
@@ -392,7 +392,7 @@ impl<T: Scalar, G: Parameters<T> + Zeroed, A: Parameters<T> + Zeroed> Adam<T, G,
                 None => *v,
             };
             // `v >= 0` (see `squares_magnitude`).
-            let denom = second.sqrt() + eps;
+            let denom = math::sqrt(second) + eps;
             *w += -step_size * *m / denom;
         };
         // No weight decay, no AMSGrad, and `lerp` from the start (`1 − β₁ < 0.5`, as with
@@ -425,7 +425,7 @@ impl<T: Scalar, G: Parameters<T> + Zeroed, A: Parameters<T> + Zeroed> Adam<T, G,
                             let root = if kernels::SCALAR_TILES && *v == T::zero() {
                                 *v
                             } else {
-                                v.sqrt()
+                                math::sqrt(*v)
                             };
                             *w += neg_step_size * *m / (root + eps);
                         }

@@ -30,7 +30,7 @@
 //! }
 //! ```
 
-use crate::{Error, Parameters, Scalar};
+use crate::{math, Error, Parameters, Scalar};
 
 /// Which norm [`clip_grad_norm`] measures: of all gradient elements together, as if they were
 /// one vector (PyTorch's `norm_type`).
@@ -140,13 +140,13 @@ pub fn grad_norm<T: Scalar, G: Parameters<T>>(grads: &G, norm: Norm<T>) -> Resul
         Norm::L2 => {
             let sum = elements().fold(T::zero(), |acc, g| acc + g * g);
             if sum.is_finite() && max * max >= T::of_f64(1e-30) {
-                sum.sqrt()
+                math::sqrt(sum)
             } else {
                 let sum = elements().fold(T::zero(), |acc, g| {
                     let x = g / max;
                     acc + x * x
                 });
-                sum.sqrt() * max
+                math::sqrt(sum) * max
             }
         }
         Norm::P(p) => {

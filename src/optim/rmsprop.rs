@@ -6,7 +6,7 @@ use super::{
     StateBounds,
 };
 use crate::io::{part, Name, StateDict, TensorInfo, Values, ValuesMut};
-use crate::{Error, Parameters, Scalar, Zeroed};
+use crate::{math, Error, Parameters, Scalar, Zeroed};
 
 /// RMSprop (Hinton, 2012), like `torch.optim.RMSprop`: steps divided by a running root mean
 /// square of the gradients.
@@ -368,10 +368,10 @@ where
                     Some(mean) => {
                         *mean = lerp(*mean, g, one_minus_alpha);
                         // v ≥ ḡ² in exact arithmetic; rounding must not make it a NaN.
-                        (*v + -*mean * *mean).max(T::zero()).sqrt()
+                        math::sqrt((*v + -*mean * *mean).max(T::zero()))
                     }
                     // `v >= 0` (see `squares_magnitude`).
-                    None => v.sqrt(),
+                    None => math::sqrt(*v),
                 } + c.eps;
                 match b {
                     Some(b) => {
