@@ -192,6 +192,113 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// The error's number, one for each variant, for firmware that reports errors without
+    /// their messages: [`Display`](fmt::Display) and its messages take about 3 KB of flash in
+    /// a firmware that prints them, the number a few bytes. The numbers
+    /// are stable (a variant keeps its number, new variants take new ones):
+    ///
+    /// | code | variant |
+    /// | ---: | --- |
+    /// | 1 | [`NonFiniteLoss`](Error::NonFiniteLoss) |
+    /// | 2 | [`NonFiniteGradient`](Error::NonFiniteGradient) |
+    /// | 3 | [`LabelOutOfRange`](Error::LabelOutOfRange) |
+    /// | 4 | [`InvalidHyperparameter`](Error::InvalidHyperparameter) |
+    /// | 5 | [`InvalidQuantization`](Error::InvalidQuantization) |
+    /// | 6 | [`EmptyDataSet`](Error::EmptyDataSet) |
+    /// | 7 | [`LengthMismatch`](Error::LengthMismatch) |
+    /// | 8 | [`IndexBufferLength`](Error::IndexBufferLength) |
+    /// | 9 | [`IndexOutOfRange`](Error::IndexOutOfRange) |
+    /// | 10 | [`NonFiniteSample`](Error::NonFiniteSample) |
+    /// | 11 | [`Flash`](Error::Flash) |
+    /// | 12 | [`FlashVerify`](Error::FlashVerify) |
+    /// | 13 | [`NoCheckpoint`](Error::NoCheckpoint) |
+    /// | 14 | [`CheckpointTooLarge`](Error::CheckpointTooLarge) |
+    /// | 15 | [`CheckpointRegion`](Error::CheckpointRegion) |
+    /// | 16 | [`CheckpointLength`](Error::CheckpointLength) |
+    /// | 17 | [`NonFiniteInput`](Error::NonFiniteInput) |
+    /// | 18 | [`NonFiniteOutput`](Error::NonFiniteOutput) |
+    /// | 19 | [`NonFiniteModel`](Error::NonFiniteModel) |
+    /// | 20 | [`NonFiniteOptimizerState`](Error::NonFiniteOptimizerState) |
+    /// | 21 | [`Overflow`](Error::Overflow) |
+    /// | 22 | [`NameTooLong`](Error::NameTooLong) |
+    /// | 23 | [`WriteFailed`](Error::WriteFailed) |
+    /// | 24 | [`Truncated`](Error::Truncated) |
+    /// | 25 | [`HeaderTooLarge`](Error::HeaderTooLarge) |
+    /// | 26 | [`InvalidJson`](Error::InvalidJson) |
+    /// | 27 | [`InvalidHeader`](Error::InvalidHeader) |
+    /// | 28 | [`UnsupportedDtype`](Error::UnsupportedDtype) |
+    /// | 29 | [`InvalidOffsets`](Error::InvalidOffsets) |
+    /// | 30 | [`OffsetsOutOfBounds`](Error::OffsetsOutOfBounds) |
+    /// | 31 | [`OverlappingTensors`](Error::OverlappingTensors) |
+    /// | 32 | [`UncoveredData`](Error::UncoveredData) |
+    /// | 33 | [`DuplicateTensor`](Error::DuplicateTensor) |
+    /// | 34 | [`MissingTensor`](Error::MissingTensor) |
+    /// | 35 | [`UnexpectedTensor`](Error::UnexpectedTensor) |
+    /// | 36 | [`ShapeMismatch`](Error::ShapeMismatch) |
+    /// | 37 | [`DtypeMismatch`](Error::DtypeMismatch) |
+    /// | 38 | [`NonFiniteValue`](Error::NonFiniteValue) |
+    /// | 39 | [`NegativeValue`](Error::NegativeValue) |
+    /// | 40 | [`ValueOutOfRange`](Error::ValueOutOfRange) |
+    /// | 41 | [`CountOutOfRange`](Error::CountOutOfRange) |
+    /// | 42 | `Tflite` (with the `tflite` feature) |
+    /// | 43 | [`BufferTooSmall`](Error::BufferTooSmall) |
+    ///
+    /// ```
+    /// use tinyprop::Error;
+    /// assert_eq!(Error::NonFiniteLoss.code(), 1);
+    /// assert_eq!(Error::IndexOutOfRange { index: 7, len: 4 }.code(), 9);
+    /// ```
+    pub const fn code(&self) -> u8 {
+        match self {
+            Error::NonFiniteLoss => 1,
+            Error::NonFiniteGradient => 2,
+            Error::LabelOutOfRange { .. } => 3,
+            Error::InvalidHyperparameter(_) => 4,
+            Error::InvalidQuantization(_) => 5,
+            Error::EmptyDataSet => 6,
+            Error::LengthMismatch { .. } => 7,
+            Error::IndexBufferLength { .. } => 8,
+            Error::IndexOutOfRange { .. } => 9,
+            Error::NonFiniteSample { .. } => 10,
+            Error::Flash(_) => 11,
+            Error::FlashVerify => 12,
+            Error::NoCheckpoint => 13,
+            Error::CheckpointTooLarge { .. } => 14,
+            Error::CheckpointRegion => 15,
+            Error::CheckpointLength { .. } => 16,
+            Error::NonFiniteInput => 17,
+            Error::NonFiniteOutput => 18,
+            Error::NonFiniteModel => 19,
+            Error::NonFiniteOptimizerState => 20,
+            Error::Overflow => 21,
+            Error::NameTooLong => 22,
+            Error::WriteFailed => 23,
+            Error::Truncated => 24,
+            Error::HeaderTooLarge => 25,
+            Error::InvalidJson { .. } => 26,
+            Error::InvalidHeader => 27,
+            Error::UnsupportedDtype => 28,
+            Error::InvalidOffsets => 29,
+            Error::OffsetsOutOfBounds => 30,
+            Error::OverlappingTensors => 31,
+            Error::UncoveredData => 32,
+            Error::DuplicateTensor => 33,
+            Error::MissingTensor { .. } => 34,
+            Error::UnexpectedTensor => 35,
+            Error::ShapeMismatch { .. } => 36,
+            Error::DtypeMismatch { .. } => 37,
+            Error::NonFiniteValue { .. } => 38,
+            Error::NegativeValue { .. } => 39,
+            Error::ValueOutOfRange { .. } => 40,
+            Error::CountOutOfRange { .. } => 41,
+            #[cfg(feature = "tflite")]
+            Error::Tflite(_) => 42,
+            Error::BufferTooSmall { .. } => 43,
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -296,3 +403,102 @@ impl fmt::Display for Error {
 }
 
 impl core::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    /// Every variant's number, in the order of the table in [`Error::code`]'s documentation
+    /// (the variants' order): 1, 2, 3, …, each once.
+    #[test]
+    fn codes_are_the_documented_ones() {
+        let all = [
+            (Error::NonFiniteLoss, 1),
+            (Error::NonFiniteGradient, 2),
+            (
+                Error::LabelOutOfRange {
+                    label: 3,
+                    classes: 3,
+                },
+                3,
+            ),
+            (Error::InvalidHyperparameter("lr"), 4),
+            (Error::InvalidQuantization("scale"), 5),
+            (Error::EmptyDataSet, 6),
+            (
+                Error::LengthMismatch {
+                    features: 1,
+                    targets: 2,
+                },
+                7,
+            ),
+            (
+                Error::IndexBufferLength {
+                    expected: 1,
+                    found: 2,
+                },
+                8,
+            ),
+            (Error::IndexOutOfRange { index: 1, len: 1 }, 9),
+            (Error::NonFiniteSample { index: 0 }, 10),
+            (
+                Error::Flash(embedded_storage::nor_flash::NorFlashErrorKind::Other),
+                11,
+            ),
+            (Error::FlashVerify, 12),
+            (Error::NoCheckpoint, 13),
+            (
+                Error::CheckpointTooLarge {
+                    len: 2,
+                    capacity: 1,
+                },
+                14,
+            ),
+            (Error::CheckpointRegion, 15),
+            (
+                Error::CheckpointLength {
+                    declared: 2,
+                    written: 1,
+                },
+                16,
+            ),
+            (Error::NonFiniteInput, 17),
+            (Error::NonFiniteOutput, 18),
+            (Error::NonFiniteModel, 19),
+            (Error::NonFiniteOptimizerState, 20),
+            (Error::Overflow, 21),
+            (Error::NameTooLong, 22),
+            (Error::WriteFailed, 23),
+            (Error::Truncated, 24),
+            (Error::HeaderTooLarge, 25),
+            (Error::InvalidJson { offset: 0 }, 26),
+            (Error::InvalidHeader, 27),
+            (Error::UnsupportedDtype, 28),
+            (Error::InvalidOffsets, 29),
+            (Error::OffsetsOutOfBounds, 30),
+            (Error::OverlappingTensors, 31),
+            (Error::UncoveredData, 32),
+            (Error::DuplicateTensor, 33),
+            (Error::MissingTensor { index: 0 }, 34),
+            (Error::UnexpectedTensor, 35),
+            (Error::ShapeMismatch { index: 0 }, 36),
+            (Error::DtypeMismatch { index: 0 }, 37),
+            (Error::NonFiniteValue { index: 0 }, 38),
+            (Error::NegativeValue { index: 0 }, 39),
+            (Error::ValueOutOfRange { index: 0 }, 40),
+            (Error::CountOutOfRange { index: 0 }, 41),
+            #[cfg(feature = "tflite")]
+            (
+                Error::Tflite(crate::quant::tflite::TfliteError::Malformed),
+                42,
+            ),
+            (Error::BufferTooSmall { needed: 2, len: 1 }, 43),
+        ];
+        for (e, code) in all {
+            assert_eq!(e.code(), code, "{e:?}");
+        }
+        let mut codes: std::vec::Vec<u8> = all.iter().map(|(e, _)| e.code()).collect();
+        codes.dedup();
+        assert_eq!(codes.len(), all.len());
+    }
+}

@@ -121,6 +121,105 @@ pub(crate) fn tanh<T: Scalar>(x: T) -> T {
     }
 }
 
+/// `bᵗ` for an integer `t`, as Adam's bias corrections need it: for `f64`, the math library's
+/// `pow` (the `beta ** step` of PyTorch, which computes it in Python's `float`); for `f32`,
+/// [`powi_f32`], which needs no `powf` (1.4 KB of flash, and libm's `sqrtf` with it, in
+/// firmware).
+#[inline]
+pub(crate) fn powi<T: Scalar>(b: T, t: u32) -> T {
+    if const { size_of::<T>() == 4 } {
+        // For `f32` the conversions are exact and compile to nothing.
+        #[allow(clippy::cast_possible_truncation)]
+        T::of_f64(f64::from(powi_f32(b.as_f64() as f32, t)))
+    } else {
+        b.powf(T::of_f64(f64::from(t)))
+    }
+}
+
+/// `bᵗ` in `f32` for `0 ≤ b ≤ 1` (Adam's betas), correctly rounded but where the exact power
+/// lies within about 2⁻⁵⁴ of the midpoint between two `f32` (results below
+/// `f32::MIN_POSITIVE` are flushed to 0): squaring and multiplying from the highest bit of
+/// `t` with 64-bit significands in integer arithmetic (each product's upper half from three
+/// 32 × 32-bit products; at most 64 of them, each within 2⁻⁶⁰). The same integer operations
+/// on every target, with or without an FPU, so every core computes the same bits, and a
+/// function of `b` and `t` alone, so a training resumed at step `t` computes what one that
+/// never stopped does.
+fn powi_f32(b: f32, t: u32) -> f32 {
+    let bits = b.to_bits();
+    if t == 0 || bits == 0x3f80_0000 {
+        return 1.0;
+    }
+    let frac = bits & 0x007f_ffff;
+    let field = bits >> 23;
+    if bits == 0 || bits > 0x3f80_0000 {
+        // 0ᵗ, or b outside [0, 1] (negative, above 1 or NaN), which Adam refuses.
+        return if bits == 0 { 0.0 } else { f32::NAN };
+    }
+    // b = m · 2^e with the integer m in [2⁶³, 2⁶⁴): the significand (the subnormal one
+    // normalized) at the top of 64 bits.
+    let (m0, e0) = if field == 0 {
+        let shift = frac.leading_zeros().wrapping_add(32);
+        (
+            u64::from(frac) << shift,
+            (-149_i32).wrapping_sub_unsigned(shift),
+        )
+    } else {
+        #[allow(clippy::cast_possible_wrap)] // `field` is at most 126
+        (
+            u64::from(frac | 0x0080_0000) << 40,
+            (field as i32).wrapping_sub(190),
+        )
+    };
+    let (mut m, mut e) = (m0, e0);
+    let mut bit = 31_u32.wrapping_sub(t.leading_zeros());
+    while bit > 0 {
+        bit = bit.wrapping_sub(1);
+        (m, e) = mul_hi(m, e, m, e);
+        if (t >> bit) & 1 == 1 {
+            (m, e) = mul_hi(m, e, m0, e0);
+        }
+        // Below 2⁻³⁰⁰ the power can only fall (b ≤ 1): it is 0 in f32 (and `e` stays far
+        // from overflowing).
+        if e < -364 {
+            return 0.0;
+        }
+    }
+    // bᵗ = m · 2^e; its unbiased exponent is e + 63.
+    let biased = e.wrapping_add(63 + 127);
+    if biased < 1 {
+        return 0.0;
+    }
+    // The upper 24 bits, rounded to nearest (ties to even) by the lower 40.
+    let upper = m >> 40;
+    let rest = m & ((1 << 40) - 1);
+    let half = 1_u64 << 39;
+    let rounded = upper.wrapping_add(u64::from(rest > half || (rest == half && upper & 1 == 1)));
+    // Adding the significand with its leading bit to the exponent field minus one carries a
+    // rounding up to 2²⁴ into the exponent.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // both in range
+    let out = ((biased.wrapping_sub(1) as u32) << 23).wrapping_add(rounded as u32);
+    f32::from_bits(out)
+}
+
+/// The product of `a · 2^ea` and `b · 2^eb` (`a`, `b` in [2⁶³, 2⁶⁴)) as `m · 2^e` with
+/// `m` in [2⁶³, 2⁶⁴): the upper half of the 128-bit product without the low halves' product
+/// and carries (an error below 3 units of the upper half's last place), shifted up one bit
+/// if needed.
+#[inline(always)]
+fn mul_hi(a: u64, ea: i32, b: u64, eb: i32) -> (u64, i32) {
+    #[allow(clippy::cast_possible_truncation)] // the halves
+    let (a1, a0, b1, b0) = (a >> 32, u64::from(a as u32), b >> 32, u64::from(b as u32));
+    let top = (a1.wrapping_mul(b1))
+        .wrapping_add(a1.wrapping_mul(b0) >> 32)
+        .wrapping_add(a0.wrapping_mul(b1) >> 32);
+    let e = ea.wrapping_add(eb).wrapping_add(64);
+    if top >> 63 == 0 {
+        (top << 1, e.wrapping_sub(1))
+    } else {
+        (top, e)
+    }
+}
+
 /// Whether [`sqrt`] computes `f32` square roots with [`sqrt_f32`]: on a hard-float ARM core
 /// (`target_abi = "eabihf"`) without the standard library. There the FPU has a square-root
 /// instruction that stable Rust cannot reach (`core` has no `sqrt`), and libm's `sqrtf` works
@@ -166,12 +265,20 @@ pub(crate) fn sqrt_f32(x: f32) -> f32 {
     if bits.wrapping_sub(0x0080_0000) < 0x7f00_0000 {
         return sqrt_normal(bits);
     }
+    sqrt_special(x)
+}
+
+/// [`sqrt_f32`] of the numbers that are not positive and normal (out of line: rare, and
+/// the normal case's code once in the binary).
+#[inline(never)]
+fn sqrt_special(x: f32) -> f32 {
+    let bits = x.to_bits();
     if bits == 0 || bits == 0x8000_0000 || bits == 0x7f80_0000 || x.is_nan() {
         return x;
     }
     if bits < 0x0080_0000 {
-        // Subnormal: √(x · 2²⁴) · 2⁻¹², both scalings exact.
-        return sqrt_normal((x * 16_777_216.0).to_bits()) * (1.0 / 4096.0);
+        // Subnormal: √(x · 2²⁴) · 2⁻¹², both scalings exact (x · 2²⁴ is normal).
+        return sqrt_f32(x * 16_777_216.0) * (1.0 / 4096.0);
     }
     f32::NAN
 }
@@ -296,6 +403,32 @@ mod tests {
         .for_each(check);
         assert_eq!(sqrt_f32(-0.0).to_bits(), (-0.0_f32).to_bits());
         assert!(sqrt_f32(-1e-45).is_nan() && sqrt_f32(f32::NEG_INFINITY).is_nan());
+    }
+
+    /// Against `f64`'s `powf` rounded to `f32` (within 2⁻⁵² of the exact power, so rounded
+    /// correctly but where the power is within that of a midpoint): Adam's usual betas and
+    /// others (a subnormal one too), every step to 5 000 and some far beyond, and the edges
+    /// (`t = 0`, `b = 0`, 1); results below `f32::MIN_POSITIVE` are 0.
+    #[test]
+    fn powi_f32_is_correctly_rounded() {
+        use super::powi_f32;
+        let betas = [
+            0.9_f32, 0.99, 0.999, 0.9999, 0.95, 0.75, 0.5, 0.3, 1e-3, 1e-40, 0.0, 1.0,
+        ];
+        let far = [65_535, 100_000, 1 << 20, 12_345_677, 1 << 31, u32::MAX];
+        for &b in &betas {
+            for t in (0..=5000).chain(far) {
+                let want = f64::from(b).powf(f64::from(t)) as f32;
+                let want = if want < f32::MIN_POSITIVE { 0.0 } else { want };
+                let got = powi_f32(b, t);
+                assert_eq!(
+                    got.to_bits(),
+                    want.to_bits(),
+                    "{b}^{t}: {got:e}, want {want:e}"
+                );
+            }
+        }
+        assert!(powi_f32(1.5, 2).is_nan() && powi_f32(-0.5, 2).is_nan());
     }
 
     /// The `f32` tanh and logistic function against `f64`, over every 241st `f32` from -50 to

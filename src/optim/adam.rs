@@ -1,9 +1,9 @@
 use core::mem::size_of;
 
 use super::{
-    check_lr, check_non_negative, check_positive, check_unit, count, for_each_tensor, lerp,
-    lerp_bound, magnitudes, optimizer_impls, squares_magnitude, state_magnitude, with_bounds,
-    within, StateBounds,
+    check_lr, check_non_negative, check_positive, check_unit, for_each_tensor, lerp, lerp_bound,
+    magnitudes, optimizer_impls, squares_magnitude, state_magnitude, with_bounds, within,
+    StateBounds,
 };
 use crate::io::{entry, part, Kind, Layout, Name, Shape, StateDict, TensorInfo, Values, ValuesMut};
 use crate::{kernels, math, Error, Parameters, Scalar, Zeroed};
@@ -316,9 +316,9 @@ impl<T: Scalar, G: Parameters<T> + Zeroed, A: Parameters<T> + Zeroed> Adam<T, G,
         let c = self.config;
         let (beta1, beta2) = c.betas;
         let (w_max, g_max) = magnitudes(model, grads)?;
-        let t = count::<T>(self.state.step.saturating_add(1));
-        let bias_correction1 = T::one() - beta1.powf(t);
-        let bias_correction2 = T::one() - beta2.powf(t);
+        let t = self.state.step.saturating_add(1);
+        let bias_correction1 = T::one() - math::powi(beta1, t);
+        let bias_correction2 = T::one() - math::powi(beta2, t);
         // PyTorch's `w -= step_size · m / (√v / bias_correction2_sqrt + eps)`, with
         // `bias_correction2_sqrt` moved out of the denominator (as in the Adam paper's
         // efficient form): `w -= (step_size · bc2_sqrt) · m / (√v + eps · bc2_sqrt)`. The same

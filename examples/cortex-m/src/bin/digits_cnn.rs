@@ -209,7 +209,7 @@ mod on_device {
         match result {
             Ok(value) => value,
             Err(e) => {
-                hprintln!("FAIL: {}", e);
+                hprintln!("FAIL: tinyprop error {} (Error::code)", u32::from(e.code()));
                 exit(false)
             }
         }

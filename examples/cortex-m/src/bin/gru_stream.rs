@@ -127,7 +127,7 @@ fn ok<T>(result: Result<T, tinyprop::Error>) -> T {
     match result {
         Ok(value) => value,
         Err(e) => {
-            hprintln!("FAIL: {}", e);
+            hprintln!("FAIL: tinyprop error {} (Error::code)", u32::from(e.code()));
             exit(false)
         }
     }

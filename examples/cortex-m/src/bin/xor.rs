@@ -85,7 +85,7 @@ fn main() -> ! {
 }
 
 fn fail(e: tinyprop::Error) -> ! {
-    hprintln!("FAIL: {}", e);
+    hprintln!("FAIL: tinyprop error {} (Error::code)", u32::from(e.code()));
     exit(false)
 }
 
