@@ -121,29 +121,29 @@ pub(crate) fn tanh<T: Scalar>(x: T) -> T {
     }
 }
 
-/// `bᵗ` for an integer `t`, as Adam's bias corrections need it: for `f64`, the math library's
-/// `pow` (the `beta ** step` of PyTorch, which computes it in Python's `float`); for `f32`,
+/// `1 − bᵗ` for an integer `t`, Adam's bias corrections: for `f64`, with the math library's
+/// `pow` (PyTorch's `1 - beta ** step`, computed in Python's `float`); for `f32`, with
 /// [`powi_f32`], which needs no `powf` (1.4 KB of flash, and libm's `sqrtf` with it, in
 /// firmware).
 #[inline]
-pub(crate) fn powi<T: Scalar>(b: T, t: u32) -> T {
+pub(crate) fn one_minus_powi<T: Scalar>(b: T, t: u32) -> T {
     if const { size_of::<T>() == 4 } {
         // For `f32` the conversions are exact and compile to nothing.
         #[allow(clippy::cast_possible_truncation)]
-        T::of_f64(f64::from(powi_f32(b.as_f64() as f32, t)))
+        T::of_f64(f64::from(1.0 - powi_f32(b.as_f64() as f32, t)))
     } else {
-        b.powf(T::of_f64(f64::from(t)))
+        T::one() - b.powf(T::of_f64(f64::from(t)))
     }
 }
 
 /// `bᵗ` in `f32` for `0 ≤ b ≤ 1` (Adam's betas), correctly rounded but where the exact power
-/// lies within about 2⁻⁵⁴ of the midpoint between two `f32` (results below
-/// `f32::MIN_POSITIVE` are flushed to 0): squaring and multiplying from the highest bit of
-/// `t` with 64-bit significands in integer arithmetic (each product's upper half from three
-/// 32 × 32-bit products; at most 64 of them, each within 2⁻⁶⁰). The same integer operations
-/// on every target, with or without an FPU, so every core computes the same bits, and a
-/// function of `b` and `t` alone, so a training resumed at step `t` computes what one that
-/// never stopped does.
+/// lies within about 2⁻⁵⁴ of the midpoint between two `f32`, or 0 where `bᵗ < 2⁻²⁶` (there
+/// `1 − bᵗ` is 1 all the same, and the answer comes at once for the long runs where it
+/// does): squaring and multiplying from the highest bit of `t` with 64-bit significands in
+/// integer arithmetic (each product's upper half from three 32 × 32-bit products; at most 64
+/// of them, each within 2⁻⁶⁰). The same operations on every target, with or without an FPU,
+/// so every core computes the same bits, and a function of `b` and `t` alone, so a training
+/// resumed at step `t` computes what one that never stopped does.
 fn powi_f32(b: f32, t: u32) -> f32 {
     let bits = b.to_bits();
     if t == 0 || bits == 0x3f80_0000 {
@@ -170,6 +170,12 @@ fn powi_f32(b: f32, t: u32) -> f32 {
             (field as i32).wrapping_sub(190),
         )
     };
+    // bᵗ = e^(t ln b) ≤ e^(−t (1 − b)) (as −ln b ≥ 1 − b): below 2⁻²⁶ = e^(−18.02…) once
+    // t (1 − b) > 19, with room for the rounding of the product (1 − b is exact for b ≥ ½).
+    #[allow(clippy::cast_precision_loss)] // rounding of large t is within the room
+    if t as f32 * (1.0 - b) > 19.0 {
+        return 0.0;
+    }
     let (mut m, mut e) = (m0, e0);
     let mut bit = 31_u32.wrapping_sub(t.leading_zeros());
     while bit > 0 {
@@ -178,9 +184,9 @@ fn powi_f32(b: f32, t: u32) -> f32 {
         if (t >> bit) & 1 == 1 {
             (m, e) = mul_hi(m, e, m0, e0);
         }
-        // Below 2⁻³⁰⁰ the power can only fall (b ≤ 1): it is 0 in f32 (and `e` stays far
-        // from overflowing).
-        if e < -364 {
+        // The power so far is below 2^(e + 64), and the rest can only make it smaller (b ≤ 1):
+        // below 2⁻²⁶, 0 (and `e` stays far from overflowing).
+        if e < -89 {
             return 0.0;
         }
     }
@@ -408,10 +414,11 @@ mod tests {
     /// Against `f64`'s `powf` rounded to `f32` (within 2⁻⁵² of the exact power, so rounded
     /// correctly but where the power is within that of a midpoint): Adam's usual betas and
     /// others (a subnormal one too), every step to 5 000 and some far beyond, and the edges
-    /// (`t = 0`, `b = 0`, 1); results below `f32::MIN_POSITIVE` are 0.
+    /// (`t = 0`, `b = 0`, 1). Powers below 2⁻²⁶ may be 0; `1 − bᵗ` is the same bits always.
     #[test]
     fn powi_f32_is_correctly_rounded() {
-        use super::powi_f32;
+        use super::{one_minus_powi, powi_f32};
+        const NEGLIGIBLE: f32 = 1.490_116_1e-8; // 2⁻²⁶
         let betas = [
             0.9_f32, 0.99, 0.999, 0.9999, 0.95, 0.75, 0.5, 0.3, 1e-3, 1e-40, 0.0, 1.0,
         ];
@@ -419,13 +426,21 @@ mod tests {
         for &b in &betas {
             for t in (0..=5000).chain(far) {
                 let want = f64::from(b).powf(f64::from(t)) as f32;
-                let want = if want < f32::MIN_POSITIVE { 0.0 } else { want };
                 let got = powi_f32(b, t);
-                assert_eq!(
-                    got.to_bits(),
-                    want.to_bits(),
-                    "{b}^{t}: {got:e}, want {want:e}"
-                );
+                if want >= NEGLIGIBLE {
+                    assert_eq!(
+                        got.to_bits(),
+                        want.to_bits(),
+                        "{b}^{t}: {got:e}, want {want:e}"
+                    );
+                } else {
+                    assert!(
+                        (0.0..NEGLIGIBLE).contains(&got),
+                        "{b}^{t}: {got:e}, want {want:e}"
+                    );
+                }
+                let one_minus: f32 = one_minus_powi(b, t);
+                assert_eq!(one_minus.to_bits(), (1.0 - want).to_bits(), "1 - {b}^{t}");
             }
         }
         assert!(powi_f32(1.5, 2).is_nan() && powi_f32(-0.5, 2).is_nan());

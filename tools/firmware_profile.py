@@ -40,7 +40,7 @@ GROUPS = [
      [r"libm::math::(generic::)?sqrt", r"sqrtf", r"math::sqrt"]),
     ("Adam's update, without the square roots", [r"optim::adam", r"optim::lerp",
                                                  r"flush_subnormal", r"libm::math::powf",
-                                                 r"tinyprop::math::(powi|mul_hi)"]),
+                                                 r"tinyprop::math::(one_minus_powi|powi|mul_hi)"]),
     ("optimizer's checks (finite, bounded)", [r"optim::", r"layer::lane_sum", r"all_finite",
                                               r"layer::abs_sum"]),
     ("matrix products (forward, weight and input gradients)", [r"tinyprop::kernels::"]),

@@ -317,8 +317,8 @@ impl<T: Scalar, G: Parameters<T> + Zeroed, A: Parameters<T> + Zeroed> Adam<T, G,
         let (beta1, beta2) = c.betas;
         let (w_max, g_max) = magnitudes(model, grads)?;
         let t = self.state.step.saturating_add(1);
-        let bias_correction1 = T::one() - math::powi(beta1, t);
-        let bias_correction2 = T::one() - math::powi(beta2, t);
+        let bias_correction1 = math::one_minus_powi(beta1, t);
+        let bias_correction2 = math::one_minus_powi(beta2, t);
         // PyTorch's `w -= step_size · m / (√v / bias_correction2_sqrt + eps)`, with
         // `bias_correction2_sqrt` moved out of the denominator (as in the Adam paper's
         // efficient form): `w -= (step_size · bc2_sqrt) · m / (√v + eps · bc2_sqrt)`. The same
