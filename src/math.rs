@@ -230,7 +230,7 @@ fn mul_hi(a: u64, ea: i32, b: u64, eb: i32) -> (u64, i32) {
 /// (`target_abi = "eabihf"`) without the standard library. There the FPU has a square-root
 /// instruction that stable Rust cannot reach (`core` has no `sqrt`), and libm's `sqrtf` works
 /// in integer arithmetic (about 77 instructions on a Cortex-M4F); [`sqrt_f32`] lets the FPU
-/// divide (about 40).
+/// divide (about 30).
 const SQRT_BY_DIVISION: bool = cfg!(all(
     target_arch = "arm",
     target_abi = "eabihf",
