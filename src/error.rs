@@ -407,6 +407,7 @@ impl core::error::Error for Error {}
 #[cfg(test)]
 mod tests {
     use super::Error;
+    use std::borrow::ToOwned;
 
     /// Every variant's number, in the order of the table in [`Error::code`]'s documentation
     /// (the variants' order): 1, 2, 3, …, each once.
@@ -497,8 +498,38 @@ mod tests {
         for (e, code) in all {
             assert_eq!(e.code(), code, "{e:?}");
         }
-        let mut codes: std::vec::Vec<u8> = all.iter().map(|(e, _)| e.code()).collect();
-        codes.dedup();
-        assert_eq!(codes.len(), all.len());
+        // The table of `Error::code`'s documentation, row by row: the same variants with the
+        // same numbers, 1 to 43 with none twice (42, `Tflite`, only with its feature).
+        let table: std::vec::Vec<(u8, &str)> = include_str!("error.rs")
+            .lines()
+            .filter_map(|line| {
+                let row = line.trim().strip_prefix("/// | ")?;
+                let (code, rest) = row.split_once(" | ")?;
+                let name = rest.trim_start_matches("[`").trim_start_matches('`');
+                let name = name.split('`').next()?;
+                Some((code.parse().ok()?, name))
+            })
+            .collect();
+        assert_eq!(
+            table
+                .iter()
+                .map(|&(code, _)| code)
+                .collect::<std::vec::Vec<_>>(),
+            (1..=43).collect::<std::vec::Vec<u8>>()
+        );
+        let listed = all.iter().map(|(e, code)| {
+            let debug = std::format!("{e:?}");
+            let name = debug
+                .split([' ', '('])
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            (*code, name)
+        });
+        let documented = table
+            .iter()
+            .filter(|&&(code, _)| cfg!(feature = "tflite") || code != 42)
+            .map(|&(code, name)| (code, name.to_owned()));
+        assert!(listed.eq(documented));
     }
 }

@@ -1,5 +1,5 @@
-//! What the firmware binaries share: the exit status through semihosting, a panic handler that
-//! exits with failure, and the stack high-water mark.
+//! What the firmware binaries share: the exit status through semihosting, the report of a
+//! tinyprop error, a panic handler that exits with failure, and the stack high-water mark.
 //!
 //! Each binary also defines a `HardFault` handler that calls [`exit`] with failure (an exception
 //! handler has to be defined in the binary so that the linker keeps it), so that a crash ends
@@ -20,6 +20,24 @@ pub fn exit(success: bool) -> ! {
     // Only reached if no debugger or emulator handled the request.
     loop {
         cortex_m::asm::wfi();
+    }
+}
+
+/// Prints a tinyprop error's number ([`tinyprop::Error::code`]) and ends with failure.
+///
+/// The number rather than the message: `Display`'s messages take about 3 KB of flash (and
+/// `Debug`, escaping the message strings, would pull in core's Unicode tables). Printed as a
+/// `u32`, whose formatting every binary has already (a `u8`'s is code of its own).
+pub fn fail(e: tinyprop::Error) -> ! {
+    hprintln!("FAIL: tinyprop error {} (Error::code)", u32::from(e.code()));
+    exit(false)
+}
+
+/// The value, or [`fail`] with the error.
+pub fn ok<T>(result: Result<T, tinyprop::Error>) -> T {
+    match result {
+        Ok(value) => value,
+        Err(e) => fail(e),
     }
 }
 

@@ -119,6 +119,7 @@ mod on_device {
         use tinyprop::metrics::evaluate;
         use tinyprop::optim::{Adam, AdamConfig};
         use tinyprop::train::{Fit, Trainer};
+        use tinyprop_cortex_m::ok;
         type Opt = Adam<f32, GradsOf<Head>>;
 
         let mut meter = Meter::default();
@@ -202,17 +203,6 @@ mod on_device {
             hprintln!("FAIL: the head trained on the device is below 0.95 held out");
         }
         success
-    }
-
-    /// The value, or a failure exit that prints the error.
-    fn ok<T>(result: Result<T, tinyprop::Error>) -> T {
-        match result {
-            Ok(value) => value,
-            Err(e) => {
-                hprintln!("FAIL: tinyprop error {} (Error::code)", u32::from(e.code()));
-                exit(false)
-            }
-        }
     }
 }
 

@@ -36,7 +36,7 @@ use tinyprop::metrics::evaluate;
 use tinyprop::optim::{Adam, AdamConfig};
 use tinyprop::prelude::*;
 use tinyprop::train::{Fit, Trainer};
-use tinyprop_cortex_m::{exit, icount, stack, start_counting, Meter};
+use tinyprop_cortex_m::{exit, icount, ok, stack, start_counting, Meter};
 
 mod iris {
     include!("../../../../data/iris.rs");
@@ -279,17 +279,6 @@ fn fingerprint(net: &Net) -> u32 {
     net.0 .0.bias.iter().for_each(&mut add);
     net.tensors().flatten().for_each(&mut add);
     hash
-}
-
-/// The value, or a failure exit that prints the error.
-fn ok<T>(result: Result<T, tinyprop::Error>) -> T {
-    match result {
-        Ok(value) => value,
-        Err(e) => {
-            hprintln!("FAIL: tinyprop error {} (Error::code)", u32::from(e.code()));
-            exit(false)
-        }
-    }
 }
 
 #[exception]

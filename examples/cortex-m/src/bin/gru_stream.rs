@@ -20,7 +20,7 @@ use tinyprop::memory;
 use tinyprop::nalgebra::ComplexField;
 use tinyprop::optim::{Adam, AdamConfig};
 use tinyprop::prelude::*;
-use tinyprop_cortex_m::{exit, icount, stack, start_counting, Meter};
+use tinyprop_cortex_m::{exit, icount, ok, stack, start_counting, Meter};
 
 /// Readings per window.
 const W: usize = 8;
@@ -120,17 +120,6 @@ fn main() -> ! {
         hprintln!("FAIL: the GRU's error is not below half the naive forecast's");
     }
     exit(success)
-}
-
-/// The value, or a failure exit that prints the error.
-fn ok<T>(result: Result<T, tinyprop::Error>) -> T {
-    match result {
-        Ok(value) => value,
-        Err(e) => {
-            hprintln!("FAIL: tinyprop error {} (Error::code)", u32::from(e.code()));
-            exit(false)
-        }
-    }
 }
 
 #[exception]

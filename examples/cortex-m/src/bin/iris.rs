@@ -24,7 +24,7 @@ use tinyprop::metrics::{evaluate, ConfusionMatrix};
 use tinyprop::optim::{Adam, AdamConfig};
 use tinyprop::prelude::*;
 use tinyprop::train::{Fit, Trainer};
-use tinyprop_cortex_m::{exit, icount, stack, start_counting, Meter};
+use tinyprop_cortex_m::{exit, icount, ok, stack, start_counting, Meter};
 
 mod iris {
     include!("../../../../data/iris.rs");
@@ -190,19 +190,6 @@ const fn parse(s: &str) -> usize {
         i += 1;
     }
     n
-}
-
-/// The value, or a failure exit that prints the error.
-fn ok<T>(result: Result<T, tinyprop::Error>) -> T {
-    match result {
-        Ok(value) => value,
-        Err(e) => {
-            // The error's number rather than its message: `Display`'s messages take about
-            // 4 KB of flash (and `Debug`, escaping strings, would pull in core's Unicode tables).
-            hprintln!("FAIL: tinyprop error {} (Error::code)", u32::from(e.code()));
-            exit(false)
-        }
-    }
 }
 
 #[exception]

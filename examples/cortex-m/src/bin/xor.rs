@@ -9,7 +9,7 @@ use cortex_m_rt::{entry, exception, ExceptionFrame};
 use cortex_m_semihosting::hprintln;
 use tinyprop::memory;
 use tinyprop::prelude::*;
-use tinyprop_cortex_m::{exit, icount, stack, start_counting, Meter};
+use tinyprop_cortex_m::{exit, fail, icount, stack, start_counting, Meter};
 
 type Net = (Dense<f32, 2, 8>, Tanh, Dense<f32, 8, 1>);
 type Batch = SMatrix<f32, 2, 4>;
@@ -82,11 +82,6 @@ fn main() -> ! {
         hprintln!("FAIL: loss is not below {:.2}", TARGET_LOSS);
     }
     exit(ok)
-}
-
-fn fail(e: tinyprop::Error) -> ! {
-    hprintln!("FAIL: tinyprop error {} (Error::code)", u32::from(e.code()));
-    exit(false)
 }
 
 #[exception]
