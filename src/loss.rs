@@ -169,10 +169,17 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, SMatrix<T, N, B>, [usize
         let mut sum = T::zero();
         if kernels::SCALAR_TILES {
             // Without vector registers nothing vectorizes: one pass per column, the same
-            // arithmetic.
+            // arithmetic, but for the column's maximum, whose `e^0` is 1 without computing it.
             for ((d, logits), &label) in dy.data.0.iter_mut().zip(&y.data.0).zip(labels) {
                 let max = max_of(logits);
-                kernels::each_pair(d, logits, |di, &v| *di = (v - max).exp_flush());
+                kernels::each_pair(d, logits, |di, &v| {
+                    let x = v - max;
+                    *di = if crate::math::is_zero(x) {
+                        T::one()
+                    } else {
+                        x.exp_flush()
+                    };
+                });
                 sum += softmax_column(d, logits, max, label, inv_b);
             }
             return Ok(sum / count::<T>(B));

@@ -14,6 +14,93 @@ pub(crate) fn max_of<T: Scalar>(v: &[T]) -> T {
     )
 }
 
+/// Whether [`relu`], [`relu_pass`] and [`is_zero`] test `f32` in integer arithmetic: on targets
+/// without vector registers ([`crate::kernels::SCALAR_TILES`]: microcontrollers). There a float
+/// compare takes a compare and a move of the FPU's flags, or, without an FPU, a call; an
+/// integer compare on the bits takes one instruction, and the loads, selects and stores stay in
+/// integer registers, whose loads reach further (fewer address computations). Elsewhere the
+/// float compare vectorizes.
+const SIGNS_BY_BITS: bool = crate::kernels::SCALAR_TILES;
+
+/// The bits of `-∞` as an `i32`: among the bit patterns read as `i32`, those at most this one
+/// are exactly `-0.0` and the negative numbers down to `-∞` (NaN with the sign bit set lie
+/// above it, up to `-1`; `+0.0` and the positive numbers and NaN above `0`).
+#[allow(clippy::cast_possible_wrap)]
+const NEG_INFINITY_I32: i32 = f32::NEG_INFINITY.to_bits() as i32;
+
+/// ReLU: `0` where `x <= 0`, else `x` (NaN stays NaN, of either sign), the same bits as
+/// `if x <= 0 { 0 } else { x }` on every input (unit test `relu_by_bits_is_the_float_compare`).
+#[inline(always)]
+pub(crate) fn relu<T: Scalar>(x: T) -> T {
+    if const { SIGNS_BY_BITS && size_of::<T>() == 4 } {
+        // For `f32` the conversions are exact and compile to nothing.
+        #[allow(clippy::cast_possible_truncation)]
+        let b = relu_bits((x.as_f64() as f32).to_bits());
+        T::of_f64(f64::from(f32::from_bits(b)))
+    } else if x <= T::zero() {
+        T::zero()
+    } else {
+        x
+    }
+}
+
+/// `x == 0` (either sign), on the bits of `f32` where [`SIGNS_BY_BITS`].
+#[inline(always)]
+pub(crate) fn is_zero<T: Scalar>(x: T) -> bool {
+    if const { SIGNS_BY_BITS && size_of::<T>() == 4 } {
+        #[allow(clippy::cast_possible_truncation)]
+        zero_bits((x.as_f64() as f32).to_bits())
+    } else {
+        x == T::zero()
+    }
+}
+
+/// [`is_zero`] on the bits of `f32`: all but the sign bit zero.
+#[inline(always)]
+fn zero_bits(b: u32) -> bool {
+    b << 1 == 0
+}
+
+/// [`relu`] of the `f32` whose bits are `b`, in integer arithmetic: `x <= 0` is `-0.0` through
+/// `-∞`, and `+0.0` gives itself, the same bits as the `0` it should give.
+#[inline(always)]
+#[allow(clippy::cast_possible_wrap)]
+fn relu_bits(b: u32) -> u32 {
+    if b as i32 <= NEG_INFINITY_I32 {
+        0
+    } else {
+        b
+    }
+}
+
+/// [`relu_pass`] on the bits of `f32`, for a `y` that [`relu`] returned: `+0.0`, a positive
+/// number or NaN, never `-0.0` nor negative, so `y <= 0` is `y` being `+0.0`.
+#[inline(always)]
+fn relu_pass_bits(y: u32, d: u32) -> u32 {
+    if y == 0 {
+        0
+    } else {
+        d
+    }
+}
+
+/// ReLU's backward from its output `y` (which [`relu`] returned): `0` where `y <= 0`, else `d`,
+/// as PyTorch's `threshold_backward` selects it (not a product with 0 or 1); the same bits as
+/// the float compare on every `y` that [`relu`] returns, NaN included (unit test
+/// `relu_by_bits_is_the_float_compare`).
+#[inline(always)]
+pub(crate) fn relu_pass<T: Scalar>(y: T, d: T) -> T {
+    if const { SIGNS_BY_BITS && size_of::<T>() == 4 } {
+        #[allow(clippy::cast_possible_truncation)]
+        let g = relu_pass_bits((y.as_f64() as f32).to_bits(), (d.as_f64() as f32).to_bits());
+        T::of_f64(f64::from(f32::from_bits(g)))
+    } else if y <= T::zero() {
+        T::zero()
+    } else {
+        d
+    }
+}
+
 /// `e^x` in `f32`, within 1 ulp (Cephes' `expf` polynomial; tested on every 97th `f32`),
 /// computed without branches or library calls so that a loop over it vectorizes. Results below
 /// `f32::MIN_POSITIVE` are flushed to zero (`x < ln(f32::MIN_POSITIVE) ≈ -87.34`), so that nothing downstream runs on
@@ -334,7 +421,55 @@ fn sqrt_normal(bits: u32) -> f32 {
 
 #[cfg(test)]
 mod tests {
-    use super::{exp_f32, sqrt_f32};
+    use super::{exp_f32, relu_bits, relu_pass_bits, sqrt_f32};
+
+    #[test]
+    fn zero_is_found_by_its_bits_and_its_exponential_is_one() {
+        // Cross-entropy on microcontrollers takes `e^0 = 1` for the column's maximum without
+        // computing it: the same bits as the polynomial gives.
+        for x in [0.0_f32, -0.0] {
+            assert!(super::is_zero(x));
+            assert_eq!(exp_f32(x).to_bits(), 1.0_f32.to_bits());
+            assert_eq!(
+                crate::Scalar::exp_flush(f64::from(x)).to_bits(),
+                1.0_f64.to_bits()
+            );
+        }
+        for x in [
+            f32::MIN_POSITIVE,
+            1e-45,
+            -1e-45,
+            f32::NAN,
+            1.0,
+            f32::NEG_INFINITY,
+        ] {
+            assert!(!super::is_zero(x), "{x:e}");
+        }
+    }
+
+    #[test]
+    fn relu_by_bits_is_the_float_compare() {
+        // Every sign and exponent, with significands at both ends and a stride through the
+        // middle (NaN of both signs, infinities, zeros and subnormals among them).
+        let patterns = (0..=u32::MAX)
+            .step_by(65_537)
+            .chain((0..512u32).flat_map(|top| {
+                let high = top << 23;
+                [0, 1, 2, 0x3f_ffff, 0x40_0000, 0x7f_fffe, 0x7f_ffff].map(|low| high | low)
+            }));
+        let d = 0.375_f32;
+        for b in patterns {
+            let x = f32::from_bits(b);
+            let want = if x <= 0.0 { 0.0 } else { x };
+            assert_eq!(relu_bits(b), want.to_bits(), "relu({x:e}) ({b:#x})");
+            assert_eq!(super::zero_bits(b), x == 0.0, "{x:e} ({b:#x})");
+            // The backward sees ReLU's outputs.
+            let y = f32::from_bits(relu_bits(b));
+            let want = if y <= 0.0 { 0.0 } else { d };
+            let got = relu_pass_bits(y.to_bits(), d.to_bits());
+            assert_eq!(got, want.to_bits(), "y {y:e} from {x:e} ({b:#x})");
+        }
+    }
 
     /// Distance in units in the last place between two finite positive `f32`.
     fn ulps(a: f32, b: f32) -> u32 {

@@ -105,10 +105,10 @@ pub struct Relu;
 elementwise!(
     Relu,
     "ReLU",
-    |_s, x| if x <= T::zero() { T::zero() } else { x },
+    |_s, x| crate::math::relu(x),
     // `dy` where the output is positive, else 0, as PyTorch's `threshold_backward` selects it
     // (not a product with 0 or 1).
-    |_s, _x, y, d| if y <= T::zero() { T::zero() } else { d }
+    |_s, _x, y, d| crate::math::relu_pass(y, d)
 );
 
 /// Leaky ReLU, like `torch.nn.LeakyReLU(negative_slope)`: `x` for `x > 0`, else
