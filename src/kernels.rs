@@ -475,6 +475,25 @@ fn store<T: Copy, const N: usize>(dst: &mut [T; N], src: &[T; N], skip: usize) {
 /// not unroll it.
 pub(crate) const COLUMN_CALLS: bool = cfg!(target_feature = "avx512f") || SCALAR_TILES;
 
+/// Whether loops over the columns of a matrix hide each column from the optimizer ([`opaque`]):
+/// on AVX-512 targets. There LLVM, once it has unrolled the short loop over a column's rows,
+/// vectorizes the loop over the columns *across* them, with gathers and scatters (see
+/// [`COLUMN_CALLS`]): the bias additions and cross-entropy of `mlp-4-16-3-b16-adam` took four
+/// times as long as in the AVX2 build.
+const OPAQUE_COLUMNS: bool = cfg!(target_feature = "avx512f");
+
+/// `x` itself; where [`OPAQUE_COLUMNS`], passed through [`core::hint::black_box`], so that the
+/// optimizer does not see how the columns of a loop follow each other and vectorizes within a
+/// column, not across them. Elsewhere nothing.
+#[inline(always)]
+pub(crate) fn opaque<X>(x: X) -> X {
+    if OPAQUE_COLUMNS {
+        core::hint::black_box(x)
+    } else {
+        x
+    }
+}
+
 /// Whether the build target has no vector registers (the microcontrollers): there the tiles'
 /// loops are written out ([`column_calls`], [`add_scaled`]) rather than left to the compiler,
 /// which at `opt-level = "s"` or `"z"` does not unroll them and keeps the sums of a tile in
