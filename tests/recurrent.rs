@@ -590,39 +590,6 @@ fn summary_names_the_layers() {
     assert!(text.contains("LastStep"), "{text}");
 }
 
-// ------------------------------------------------------------------------ real data
-
-use crate::csv;
-#[path = "../examples/shared/digits_rnn.rs"]
-mod digits_rnn;
-
-/// `examples/digits_rnn.rs`, asserted: the GRU and the LSTM classifiers reach a held-out
-/// accuracy of at least 0.95 on the example's seed (`RNN_SEEDS=7,1,2,3,4` runs more).
-#[test]
-fn digits_as_sequences_held_out_accuracy_at_least_0_95() {
-    let (features, labels) = csv::digits();
-    let seeds: Vec<u64> = match std::env::var("RNN_SEEDS") {
-        Ok(s) => s.split(',').map(|s| s.parse().unwrap()).collect(),
-        Err(_) => vec![7],
-    };
-    for seed in seeds {
-        let start = std::time::Instant::now();
-        let gru = digits_rnn::train::<digits_rnn::GruDigits>(seed, 60, &features, &labels, |_| {});
-        let lstm =
-            digits_rnn::train::<digits_rnn::LstmDigits>(seed, 60, &features, &labels, |_| {});
-        println!(
-            "digits, seed {seed}: GRU {:.4} ({} epochs), LSTM {:.4} ({} epochs), {:?}",
-            gru.accuracy,
-            gru.epochs,
-            lstm.accuracy,
-            lstm.epochs,
-            start.elapsed()
-        );
-        assert!(gru.accuracy >= 0.95, "seed {seed}: GRU {}", gru.accuracy);
-        assert!(lstm.accuracy >= 0.95, "seed {seed}: LSTM {}", lstm.accuracy);
-    }
-}
-
 // ------------------------------------------------------------------------ streams
 
 /// Truncated backpropagation through time: the state carried from window to window gives the
