@@ -22,7 +22,6 @@ impl Values {
 }
 
 fn check<T: Scalar, const IN: usize, const OUT: usize, const B: usize>() {
-    let name = format!("{} {IN}→{OUT} batch {B}", core::any::type_name::<T>());
     let mut v = Values((IN * 10_000 + OUT * 100 + B) as u64);
     let mut layer = Dense::<T, IN, OUT>::default();
     for t in layer.tensors_mut() {
@@ -36,80 +35,109 @@ fn check<T: Scalar, const IN: usize, const OUT: usize, const B: usize>() {
         t.iter_mut().for_each(|g| *g = T::of_f64(v.next()));
     }
     let grads0 = grads.clone();
-
-    // Forward: y = W x + b, summed over k in order, then the bias.
     let mut y = SMatrix::<T, OUT, B>::zeros();
     layer.forward(&x, &mut y);
-    for j in 0..B {
-        for o in 0..OUT {
-            let mut s = T::zero();
-            for k in 0..IN {
-                s += layer.weight[(o, k)] * x[(k, j)];
-            }
-            s += layer.bias[o];
-            assert_eq!(y[(o, j)], s, "{name}: y[{o}, {j}]");
-        }
-    }
-
-    // Backward: dW += dy xᵀ (over samples in order), db += Σ dy, dx = Wᵀ dy.
     let mut cache = y;
     let mut dy = dy0;
     let mut dx = SMatrix::<T, IN, B>::from_fn(|_, _| T::of_f64(v.next()));
     layer.backward(&x, &mut cache, &mut dy, Some(&mut dx), Some(&mut grads));
-    for o in 0..OUT {
-        for k in 0..IN {
-            let mut s = grads0.weight[(o, k)];
-            for j in 0..B {
-                s += dy0[(o, j)] * x[(k, j)];
-            }
-            assert_eq!(grads.weight[(o, k)], s, "{name}: dW[{o}, {k}]");
-        }
-        let mut s = grads0.bias[o];
-        for j in 0..B {
-            s += dy0[(o, j)];
-        }
-        assert_eq!(grads.bias[o], s, "{name}: db[{o}]");
-    }
-    for j in 0..B {
-        for k in 0..IN {
-            let mut s = T::zero();
-            let mut magnitude = T::zero();
-            for o in 0..OUT {
-                let term = layer.weight[(o, k)] * dy0[(o, j)];
-                s += term;
-                magnitude += term.abs();
-            }
-            let tolerance = magnitude * T::default_epsilon() * T::of_f64(OUT as f64 + 1.0);
-            let diff = (dx[(k, j)] - s).abs();
-            assert!(
-                diff <= tolerance,
-                "{name}: dx[{k}, {j}] = {} but the loop gives {s} (difference {diff})",
-                dx[(k, j)]
-            );
-        }
-    }
-
     // Without dx (the first layer of a chain), the parameter gradients are the same.
     let mut again = grads0.clone();
     let mut dy = dy0;
     let mut cache = y;
     layer.backward(&x, &mut cache, &mut dy, None, Some(&mut again));
-    assert_eq!(again, grads, "{name}: gradients without dx");
-
-    // No bias: y = W x exactly as above without the bias.
+    assert_eq!(again, grads, "{IN}→{OUT} batch {B}: gradients without dx");
+    // No bias: y = W x exactly as with the bias, without it.
     let no_bias = DenseNoBias::<T, IN, OUT> {
         weight: layer.weight,
         bias: Default::default(),
     };
     let mut y2 = SMatrix::<T, OUT, B>::zeros();
     no_bias.forward(&x, &mut y2);
-    for j in 0..B {
-        for o in 0..OUT {
+    verify(
+        (IN, OUT, B),
+        &Dense1 {
+            w: layer.weight.as_slice(),
+            b: layer.bias.as_slice(),
+            x: x.as_slice(),
+            dy: dy0.as_slice(),
+            y: y.as_slice(),
+            y2: y2.as_slice(),
+            dx: dx.as_slice(),
+            dw0: grads0.weight.as_slice(),
+            dw: grads.weight.as_slice(),
+            db0: grads0.bias.as_slice(),
+            db: grads.bias.as_slice(),
+        },
+    );
+}
+
+/// One [`check`]: the layer's parameters, input, output gradient and what forward and backward
+/// gave, as nalgebra stores them (column by column).
+struct Dense1<'a, T> {
+    w: &'a [T],
+    b: &'a [T],
+    x: &'a [T],
+    dy: &'a [T],
+    y: &'a [T],
+    y2: &'a [T],
+    dx: &'a [T],
+    dw0: &'a [T],
+    dw: &'a [T],
+    db0: &'a [T],
+    db: &'a [T],
+}
+
+/// [`check`]'s results against the loops, for `IN`, `OUT` and `B` given at run time (compiled
+/// once per scalar type rather than once per size).
+fn verify<T: Scalar>((n_in, n_out, n_b): (usize, usize, usize), d: &Dense1<T>) {
+    let name = format!("{} {n_in}→{n_out} batch {n_b}", core::any::type_name::<T>());
+    let w = |o: usize, k: usize| d.w[k * n_out + o];
+    let x = |k: usize, j: usize| d.x[j * n_in + k];
+    let dy = |o: usize, j: usize| d.dy[j * n_out + o];
+    // Forward: y = W x + b, summed over k in order, then the bias; without it, the same sum.
+    for j in 0..n_b {
+        for o in 0..n_out {
             let mut s = T::zero();
-            for k in 0..IN {
-                s += layer.weight[(o, k)] * x[(k, j)];
+            for k in 0..n_in {
+                s += w(o, k) * x(k, j);
             }
-            assert_eq!(y2[(o, j)], s, "{name}: no bias y[{o}, {j}]");
+            assert_eq!(d.y2[j * n_out + o], s, "{name}: no bias y[{o}, {j}]");
+            s += d.b[o];
+            assert_eq!(d.y[j * n_out + o], s, "{name}: y[{o}, {j}]");
+        }
+    }
+    // Backward: dW += dy xᵀ (over samples in order), db += Σ dy, dx = Wᵀ dy.
+    for o in 0..n_out {
+        for k in 0..n_in {
+            let mut s = d.dw0[k * n_out + o];
+            for j in 0..n_b {
+                s += dy(o, j) * x(k, j);
+            }
+            assert_eq!(d.dw[k * n_out + o], s, "{name}: dW[{o}, {k}]");
+        }
+        let mut s = d.db0[o];
+        for j in 0..n_b {
+            s += dy(o, j);
+        }
+        assert_eq!(d.db[o], s, "{name}: db[{o}]");
+    }
+    for j in 0..n_b {
+        for k in 0..n_in {
+            let mut s = T::zero();
+            let mut magnitude = T::zero();
+            for o in 0..n_out {
+                let term = w(o, k) * dy(o, j);
+                s += term;
+                magnitude += term.abs();
+            }
+            let tolerance = magnitude * T::default_epsilon() * T::of_f64(n_out as f64 + 1.0);
+            let got = d.dx[j * n_in + k];
+            let diff = (got - s).abs();
+            assert!(
+                diff <= tolerance,
+                "{name}: dx[{k}, {j}] = {got} but the loop gives {s} (difference {diff})"
+            );
         }
     }
 }
