@@ -708,7 +708,7 @@ trait Tiles {
 /// rest, if a tile of `R3`, `R2` or `R1` (the smallest that is enough) fits in `0 .. LEN`, by
 /// one last tile that ends at `LEN` and overlaps the ones before (it computes the overlap
 /// again but stores only past it); otherwise tiles of `R2` while they fit, and so on down to
-/// single rows.
+/// single rows. With vector registers, `LEN` below `R3` is one tile of `LEN` rows.
 ///
 /// The tiles are chosen when the code is compiled ([`Cover::of`], in `const` blocks), so
 /// that only the sizes of tile used are compiled for each `LEN`.
@@ -720,6 +720,13 @@ fn cover<Op: Tiles, const LEN: usize, const R1: usize, const R2: usize, const R3
     // of three, not two overlapping tiles of two.
     if const { SCALAR_TILES && LEN == 3 } {
         op.run::<3>(0, 0);
+        return;
+    }
+    // With vector registers, fewer rows than the smallest tile are one tile of them all, not
+    // single rows: those would go through the columns once per row, and on AVX-512 the
+    // compiler vectorizes a single row's tile across its columns, with gathers and scatters.
+    if const { !SCALAR_TILES && LEN > 1 && LEN < R3 } {
+        op.run::<LEN>(0, 0);
         return;
     }
     let plan = const { Cover::of(LEN, R1, R2, R3) };
@@ -1447,8 +1454,8 @@ mod tests {
         }
         fn reference(len: usize, r: [usize; 3]) -> Vec<(usize, usize, usize)> {
             let mut tiles = Vec::new();
-            if SCALAR_TILES && len == 3 {
-                tiles.push((0, 3, 0));
+            if SCALAR_TILES && len == 3 || !SCALAR_TILES && len > 1 && len < r[2] {
+                tiles.push((0, len, 0));
                 return tiles;
             }
             let mut done = 0;
@@ -1560,7 +1567,8 @@ mod tests {
     /// sum of magnitudes) where not.
     ///
     /// Not inlined, nor are the kernels into it (each is compiled once per instance, with `add`
-    /// a run-time flag): one function of every instance would take the optimizer minutes.
+    /// a run-time flag): one function of every instance would take the optimizer minutes. The
+    /// loops it compares with are [`verify`], compiled once per scalar type.
     #[inline(never)]
     fn check<
         const VB: usize,
@@ -1576,75 +1584,125 @@ mod tests {
     {
         let a: [[T; M]; K] = fill(1);
         let b: [[T; K]; N] = fill(2);
+        let d: [[T; M]; N] = fill(3);
+        // c = a · b; c1 += a · b, added in order to what c1 holds.
         let mut c = [[T::zero(); M]; N];
         matmul_v::<VB, DOT, T, K, M, N>(&a, &b, &mut c, false);
-        for j in 0..N {
-            for i in 0..M {
-                let mut s = T::zero();
-                for k in 0..K {
-                    s += a[k][i] * b[j][k];
-                }
-                assert_eq!(c[j][i], s, "{VB} bytes: {M} {K} {N}");
-            }
-        }
-        // c1 += a · b, added in order to what c1 holds.
-        let mut c1: [[T; M]; N] = fill(5);
-        let mut want1 = c1;
+        let c10: [[T; M]; N] = fill(5);
+        let mut c1 = c10;
         matmul_v::<VB, DOT, T, K, M, N>(&a, &b, &mut c1, true);
-        for j in 0..N {
-            for i in 0..M {
-                for k in 0..K {
-                    want1[j][i] += a[k][i] * b[j][k];
-                }
-            }
-        }
-        assert_eq!(c1, want1, "{VB} bytes: {M} {K} {N}");
         // c2 (M × K) += d (M × N) · bᵀ (N × K) where b is K × N.
-        let d: [[T; M]; N] = fill(3);
-        let mut c2: [[T; M]; K] = fill(4);
-        let mut want = c2;
+        let c20: [[T; M]; K] = fill(4);
+        let mut c2 = c20;
         Vectors::<VB, DOT>::add_matmul_bt(&mut c2, &d, &b);
-        for j in 0..N {
-            for k in 0..K {
-                for i in 0..M {
-                    want[k][i] += d[j][i] * b[j][k];
-                }
-            }
-        }
-        assert_eq!(c2, want, "{VB} bytes: {M} {K} {N}");
-        // c3 (K × N) = aᵀ · d: blocks of 4 columns in order; without vector registers, every
-        // column.
-        let in_order = if VB >= 16 { N - N % 4 } else { N };
+        // c3 (K × N) = aᵀ · d; c4 += aᵀ · d.
         let mut c3 = [[T::zero(); K]; N];
         matmul_at_v::<VB, DOT, T, M, K, N>(&a, &d, &mut c3, false);
-        // c4 += aᵀ · d: the same sums, added to what c4 holds (in order for blocks of 4).
         let c40: [[T; K]; N] = fill(6);
         let mut c4 = c40;
         matmul_at_v::<VB, DOT, T, M, K, N>(&a, &d, &mut c4, true);
-        for j in 0..N {
-            for k in 0..K {
+        verify(
+            VB,
+            (M, K, N),
+            tol,
+            &Products {
+                a: a.as_flattened(),
+                b: b.as_flattened(),
+                d: d.as_flattened(),
+                c: c.as_flattened(),
+                c10: c10.as_flattened(),
+                c1: c1.as_flattened(),
+                c20: c20.as_flattened(),
+                c2: c2.as_flattened(),
+                c3: c3.as_flattened(),
+                c40: c40.as_flattened(),
+                c4: c4.as_flattened(),
+            },
+        );
+    }
+
+    /// [`check`]'s operands and results, each array of columns flattened (column `j` of an
+    /// array of `r`-element columns from `j · r`).
+    struct Products<'a, T> {
+        a: &'a [T],
+        b: &'a [T],
+        d: &'a [T],
+        c: &'a [T],
+        c10: &'a [T],
+        c1: &'a [T],
+        c20: &'a [T],
+        c2: &'a [T],
+        c3: &'a [T],
+        c40: &'a [T],
+        c4: &'a [T],
+    }
+
+    /// [`check`]'s products against the straightforward loops, for sizes `(m, k, n)` and
+    /// vectors of `vb` bytes: `c = a · b` and `c1 = c10 + a · b` (`a` m × k, `b` k × n) summed in
+    /// order, `c2 = c20 + d · bᵀ` (`d` m × n) summed in order over the columns, `c3 = aᵀ · d`
+    /// in order for blocks of 4 columns (every column without vector registers), else within
+    /// `tol`, and `c4 = c40 + aᵀ · d`, added in order for those blocks and as a whole dot
+    /// product elsewhere.
+    #[inline(never)]
+    fn verify<T: Scalar>(vb: usize, (m, k, n): (usize, usize, usize), tol: f64, p: &Products<T>) {
+        let name = std::format!("{vb} bytes: {m} {k} {n}");
+        let (a, b, d) = (
+            |kk, i| p.a[kk * m + i],
+            |j, kk| p.b[j * k + kk],
+            |j, i| p.d[j * m + i],
+        );
+        for j in 0..n {
+            for i in 0..m {
+                let (mut s, mut s1) = (T::zero(), p.c10[j * m + i]);
+                for kk in 0..k {
+                    s += a(kk, i) * b(j, kk);
+                    s1 += a(kk, i) * b(j, kk);
+                }
+                assert_eq!(p.c[j * m + i], s, "{name}");
+                assert_eq!(p.c1[j * m + i], s1, "{name}");
+            }
+        }
+        for kk in 0..k {
+            for i in 0..m {
+                let mut s = p.c20[kk * m + i];
+                for j in 0..n {
+                    s += d(j, i) * b(j, kk);
+                }
+                assert_eq!(p.c2[kk * m + i], s, "{name}");
+            }
+        }
+        let blocks = n - n % 4;
+        let in_order = if vb >= 16 { blocks } else { n };
+        for j in 0..n {
+            for kk in 0..k {
+                let (at, c3, c40, c4) = (
+                    j * k + kk,
+                    p.c3[j * k + kk],
+                    p.c40[j * k + kk],
+                    p.c4[j * k + kk],
+                );
                 let mut s = T::zero();
                 let mut magnitude = 0.0;
-                for i in 0..M {
-                    s += a[k][i] * d[j][i];
-                    magnitude += (a[k][i] * d[j][i]).as_f64().abs();
+                for i in 0..m {
+                    s += a(kk, i) * d(j, i);
+                    magnitude += (a(kk, i) * d(j, i)).as_f64().abs();
                 }
                 // Blocks of 4 columns add each product to c4 in order; the dot products
                 // are added whole.
-                if VB >= 16 && j < N - N % 4 {
-                    let mut s4 = c40[j][k];
-                    for i in 0..M {
-                        s4 += a[k][i] * d[j][i];
+                if vb >= 16 && j < blocks {
+                    let mut s4 = c40;
+                    for i in 0..m {
+                        s4 += a(kk, i) * d(j, i);
                     }
-                    assert_eq!(c4[j][k], s4, "{VB} bytes: {M} {K} {N}");
+                    assert_eq!(c4, s4, "{name} at {at}");
                 } else {
-                    assert_eq!(c4[j][k], c40[j][k] + c3[j][k], "{VB} bytes: {M} {K} {N}");
+                    assert_eq!(c4, c40 + c3, "{name} at {at}");
                 }
                 if j < in_order {
-                    assert_eq!(c3[j][k], s, "{VB} bytes: {M} {K} {N}");
+                    assert_eq!(c3, s, "{name} at {at}");
                 } else {
-                    let err = (c3[j][k] - s).as_f64().abs();
-                    assert!(err <= tol * magnitude, "{VB} bytes: {M} {K} {N}: {err}");
+                    let err = (c3 - s).as_f64().abs();
+                    assert!(err <= tol * magnitude, "{name}: {err}");
                 }
             }
         }
