@@ -1313,7 +1313,7 @@ fn dots_tile<T: Scalar, const M: usize, const NK: usize, const L: usize>(
 
 /// The sum of the `L` lanes, added pairwise (lane `i` with lane `i + L/2`, and so on).
 #[inline(always)]
-fn horizontal_sum<T: Scalar, const L: usize>(mut v: [T; L]) -> T {
+pub(crate) fn horizontal_sum<T: Scalar, const L: usize>(mut v: [T; L]) -> T {
     let mut n = L;
     while n > 1 {
         let half = n / 2;

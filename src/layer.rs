@@ -335,7 +335,7 @@ pub(crate) fn abs_sum<T: Scalar, P: Parameters<T> + ?Sized>(p: &P) -> T {
 }
 
 /// The sum of `f(v)` over every element `v` of `p`, in 16 independent lanes (in the order of
-/// the elements within each lane), so that it runs at vector speed.
+/// the elements within each lane, then the lanes pairwise), so that it runs at vector speed.
 #[inline(always)]
 fn lane_sum<T: Scalar, P: Parameters<T> + ?Sized>(p: &P, f: impl Fn(T) -> T) -> T {
     // Without vector registers (microcontrollers), one sum: lanes kept in memory would cost a
@@ -377,7 +377,8 @@ fn lane_sum<T: Scalar, P: Parameters<T> + ?Sized>(p: &P, f: impl Fn(T) -> T) -> 
             rest += f(v);
         }
     }
-    lanes.iter().fold(rest, |a, &v| a + v)
+    // The lanes added pairwise: a chain of 4 dependent additions, not 16.
+    rest + crate::kernels::horizontal_sum(lanes)
 }
 
 /// Fails the build (when the function that calls it is instantiated) for a batch of `B = 0`
