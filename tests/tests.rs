@@ -24,7 +24,6 @@ mod deep_models;
 mod gradcheck;
 mod init;
 mod int8;
-mod kernels;
 mod layer_golden;
 mod memory;
 mod no_alloc;
