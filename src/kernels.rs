@@ -487,7 +487,15 @@ const OPAQUE_COLUMNS: bool = cfg!(target_feature = "avx512f");
 /// column, not across them. Elsewhere nothing.
 #[inline(always)]
 pub(crate) fn opaque<X>(x: X) -> X {
-    if OPAQUE_COLUMNS {
+    opaque_of::<2, X>(x)
+}
+
+/// [`opaque`] for one of `COLUMNS` columns: with a single column there is no loop over columns
+/// to vectorize across, and `x` is passed as it is (hiding it would only send the column
+/// through memory between the steps that read and write it).
+#[inline(always)]
+pub(crate) fn opaque_of<const COLUMNS: usize, X>(x: X) -> X {
+    if OPAQUE_COLUMNS && COLUMNS > 1 {
         core::hint::black_box(x)
     } else {
         x
@@ -1064,6 +1072,7 @@ fn add_matmul_bt_cols<
     if const { K >= KR } {
         for cb in &mut cs {
             if let Some(cb) = cb.first_chunk_mut::<KR>() {
+                let cb: &mut [[T; M]; KR] = opaque(cb);
                 add_matmul_bt_rows::<T, M, K, N, KR, R1, R2>(cb, a, b, k0);
             }
             k0 = k0.wrapping_add(KR); // a column index of `c`: below K
