@@ -855,8 +855,8 @@ fn full_tiles<Op: Tiles, const R: usize>(from: usize, to: usize, op: &mut Op) {
 /// level-1 cache evenly) that [`matmul`] keeps in that cache while it uses it for every column
 /// of `b`: three quarters of the smallest level-1 data cache of current x86 cores (32 KiB), so
 /// that the columns of `b` and `c` a tile reads fit beside it. Measured on the
-/// `mlp-784-128-10-b32-sgd` line (panels of 48 columns of 128 rows): 4–8 % faster than panels of
-/// 8 KiB in the default, AVX2 and AVX-512 builds, whose tiles load and store their sums once
+/// `mlp-784-128-10-b32-sgd` line (panels of 48 columns of 128 rows): 7–9 % faster than panels of
+/// 8 KiB in the default, AVX2 and AVX-512 builds (medians of 9 rounds on a Zen 4), whose tiles load and store their sums once
 /// per panel; 32, 64 KiB and whole columns were slower.
 const PANEL_BYTES: usize = 24 * 1024;
 
