@@ -483,19 +483,13 @@ pub(crate) const COLUMN_CALLS: bool = cfg!(target_feature = "avx512f") || SCALAR
 /// weight gradient of one sample in `lstm-h32-l16-b1-sgd`, a third longer.
 const OPAQUE_COLUMNS: bool = cfg!(target_feature = "avx512f");
 
-/// `x` itself; where [`OPAQUE_COLUMNS`], passed through [`core::hint::black_box`], so that the
-/// optimizer does not see how the columns of a loop follow each other and vectorizes within a
-/// column, not across them. Elsewhere nothing.
+/// `x`, one of `COLUMNS` columns that a loop goes through; where [`OPAQUE_COLUMNS`] and there
+/// are several, passed through [`core::hint::black_box`], so that the optimizer does not see how
+/// the columns follow each other and vectorizes within a column, not across them. Elsewhere, and
+/// for a single column (no loop to vectorize across: hiding it would only send the column
+/// through memory between the steps that read and write it), `x` as it is.
 #[inline(always)]
-pub(crate) fn opaque<X>(x: X) -> X {
-    opaque_of::<2, X>(x)
-}
-
-/// [`opaque`] for one of `COLUMNS` columns: with a single column there is no loop over columns
-/// to vectorize across, and `x` is passed as it is (hiding it would only send the column
-/// through memory between the steps that read and write it).
-#[inline(always)]
-pub(crate) fn opaque_of<const COLUMNS: usize, X>(x: X) -> X {
+pub(crate) fn opaque<const COLUMNS: usize, X>(x: X) -> X {
     if OPAQUE_COLUMNS && COLUMNS > 1 {
         core::hint::black_box(x)
     } else {
@@ -856,8 +850,8 @@ fn full_tiles<Op: Tiles, const R: usize>(from: usize, to: usize, op: &mut Op) {
 /// of `b`: three quarters of the smallest level-1 data cache of current x86 cores (32 KiB), so
 /// that the columns of `b` and `c` a tile reads fit beside it. Measured on the
 /// `mlp-784-128-10-b32-sgd` line (panels of 48 columns of 128 rows): 7–9 % faster than panels of
-/// 8 KiB in the default, AVX2 and AVX-512 builds (medians of 9 rounds on a Zen 4), whose tiles load and store their sums once
-/// per panel; 32, 64 KiB and whole columns were slower.
+/// 8 KiB in the default, AVX2 and AVX-512 builds (medians of 9 rounds on a Zen 4), whose tiles
+/// load and store their sums once per panel; 32, 64 KiB and whole columns were slower.
 const PANEL_BYTES: usize = 24 * 1024;
 
 /// [`matmul`] with `L` elements per vector (`L2 = 2 L`, `L4 = 4 L`, `L8 = 8 L`).
@@ -1078,7 +1072,7 @@ fn add_matmul_bt_cols<
         for cb in &mut cs {
             if let Some(cb) = cb.first_chunk_mut::<KR>() {
                 // Not vectorized across the blocks (see [`OPAQUE_COLUMNS`]).
-                let cb: &mut [[T; M]; KR] = opaque(cb);
+                let cb: &mut [[T; M]; KR] = opaque::<K, _>(cb);
                 add_matmul_bt_rows::<T, M, K, N, KR, R1, R2>(cb, a, b, k0);
             }
             k0 = k0.wrapping_add(KR); // a column index of `c`: below K

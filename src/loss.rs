@@ -185,7 +185,7 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, SMatrix<T, N, B>, [usize
             return Ok(sum / count::<T>(B));
         }
         for (d, logits) in dy.data.0.iter_mut().zip(&y.data.0) {
-            let (d, logits): (&mut [T; N], &[T; N]) = kernels::opaque_of::<B, _>((d, logits));
+            let (d, logits): (&mut [T; N], &[T; N]) = kernels::opaque::<B, _>((d, logits));
             let max = max_of(logits);
             for (di, &v) in d.iter_mut().zip(logits) {
                 *di = v - max;
@@ -195,7 +195,7 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, SMatrix<T, N, B>, [usize
             *di = di.exp_flush();
         }
         for ((d, logits), &label) in dy.data.0.iter_mut().zip(&y.data.0).zip(labels) {
-            let (d, logits): (&mut [T; N], &[T; N]) = kernels::opaque_of::<B, _>((d, logits));
+            let (d, logits): (&mut [T; N], &[T; N]) = kernels::opaque::<B, _>((d, logits));
             sum += softmax_column(d, logits, max_of(logits), label, inv_b);
         }
         Ok(sum / count::<T>(B))

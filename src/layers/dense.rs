@@ -85,7 +85,7 @@ impl<T: Scalar, const OUT: usize> Bias<T, OUT> for SVector<T, OUT> {
         // Plain array loops: nalgebra's column views add element by element.
         let [b] = &self.data.0;
         for col in y.data.0.iter_mut() {
-            let col: &mut [T; OUT] = kernels::opaque_of::<B, _>(col);
+            let col: &mut [T; OUT] = kernels::opaque::<B, _>(col);
             kernels::each_pair(col, b, |v, &bi| *v += bi);
         }
     }
@@ -121,7 +121,7 @@ impl<T: Scalar, const OUT: usize> Bias<T, OUT> for SVector<T, OUT> {
             }
         } else {
             for col in dy.data.0.iter() {
-                let col: &[T; OUT] = kernels::opaque_of::<B, _>(col);
+                let col: &[T; OUT] = kernels::opaque::<B, _>(col);
                 for (a, &d) in acc.iter_mut().zip(col) {
                     *a += d;
                 }
