@@ -71,7 +71,10 @@ pub trait Parameters<T: Scalar> {
 /// type Net = (Dense<f32, 4, 8>, Relu, Dense<f32, 8, 3>);
 /// // Relu has no parameters, so no gradients: `()` in its place.
 /// let opt: Adam<f32, GradsOf<Net>> = Adam::new(AdamConfig::default())?;
-/// assert_eq!(Adam::<f32, GradsOf<Net>>::STATE_BYTES, 2 * (4 * 8 + 8 + 8 * 3 + 3) * 4 + 4);
+/// // Two buffers the size of the gradients (`(4 * 8 + 8 + 8 * 3 + 3) * 4` bytes, padded in
+/// // builds with AVX: see `Dense`'s layout) and the step counter.
+/// let (size, align) = (core::mem::size_of::<GradsOf<Net>>(), core::mem::align_of::<GradsOf<Net>>());
+/// assert_eq!(Adam::<f32, GradsOf<Net>>::STATE_BYTES, (2 * size + 4).next_multiple_of(align));
 /// # Ok::<(), Error>(())
 /// ```
 pub type GradsOf<M, T = f32> = <M as Model<T>>::Grads;

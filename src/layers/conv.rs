@@ -479,8 +479,11 @@ pub(crate) const fn check_shapes(
 ///   [module docs](self#algorithms).
 ///
 /// `weight[o][i][ky][kx]` is PyTorch's `weight[o, i, ky, kx]`; the gradients are a value of the
-/// same type. The cache ([`ConvCache`]) is the output and the patch buffer.
+/// same type. The cache ([`ConvCache`]) is the output and the patch buffer. In builds with AVX
+/// the layer starts on a 64-byte boundary, its size padded to a multiple of 64 bytes (see
+/// [`Dense`](crate::Dense)'s layout).
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(target_feature = "avx", repr(C, align(64)))]
 pub struct Conv<
     T: Scalar,
     Dm: Spatial,

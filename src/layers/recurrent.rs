@@ -531,7 +531,11 @@ where
 /// `[g·H + r, c]` of PyTorch's `weight_ih_l0` (`[G·H, IN]`), and so on for `weight_hh`
 /// (`[G·H, H]`), `bias_ih` and `bias_hh` (`[G·H]`). `A` is the number of per-step values the
 /// cell keeps besides its gates (the LSTM's cell state, the GRU's `W_hn h + b_hn`).
+///
+/// In builds with AVX the layer starts on a 64-byte boundary, its size padded to a multiple of
+/// 64 bytes (see [`Dense`](crate::Dense)'s layout).
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(target_feature = "avx", repr(C, align(64)))]
 pub struct Recurrent<T, const IN: usize, const H: usize, const G: usize, const A: usize, K> {
     /// Input weights, gate by gate, each `H × IN` row-major.
     pub weight_ih: [[[T; IN]; H]; G],

@@ -26,7 +26,9 @@ use crate::{math, Error, Parameters, Scalar, Zeroed};
 /// Optimizer::<f64, Net>::step(&mut opt, &mut net, &grads).unwrap();
 /// assert!((net.weight[(0, 0)] + 0.5).abs() < 1e-9); // -0.5 · 4 / √16
 /// assert_eq!(opt.state().sum.weight[(0, 0)], 16.0);
-/// assert_eq!(Adagrad::<f64, Net>::STATE_BYTES, core::mem::size_of::<Net>() + 8);
+/// // The sums and the step counter (padded to the layer's alignment).
+/// let (size, align) = (core::mem::size_of::<Net>(), core::mem::align_of::<Net>());
+/// assert_eq!(Adagrad::<f64, Net>::STATE_BYTES, (size + 8).next_multiple_of(align));
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Adagrad<T, G> {

@@ -36,9 +36,10 @@ use crate::{kernels, math, Error, Parameters, Scalar, Zeroed};
 /// // The first step of Adam moves each weight by about lr, whatever the gradient's size.
 /// assert!((net.weight[(0, 0)] + 0.1).abs() < 1e-8);
 /// assert_eq!(opt.state().step, 1);
-/// let size = core::mem::size_of::<Net>();
-/// assert_eq!(Adam::<f64, Net>::STATE_BYTES, 2 * size + 8); // m, v, step (padded)
-/// assert_eq!(Adam::<f64, Net, Net>::STATE_BYTES, 3 * size + 8); // and v̂
+/// let (size, align) = (core::mem::size_of::<Net>(), core::mem::align_of::<Net>());
+/// // m, v, the step (padded to the layer's alignment: a cache line in builds with AVX)
+/// assert_eq!(Adam::<f64, Net>::STATE_BYTES, (2 * size + 8).next_multiple_of(align));
+/// assert_eq!(Adam::<f64, Net, Net>::STATE_BYTES, (3 * size + 8).next_multiple_of(align)); // and v̂
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Adam<T, G, A = ()> {

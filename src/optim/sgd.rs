@@ -50,9 +50,11 @@ use crate::{Error, Parameters, Scalar, Zeroed};
 /// assert_eq!(opt.state().momentum_buffer.bias[0], 1.0);
 /// assert_eq!(net.bias[0], -0.19); // -0.1 · (1 + 0.9 · 1)
 /// assert_eq!(opt.state().step, 1);
-/// // One buffer the size of the parameters, and the step counter.
+/// // One buffer the size of the parameters, and the step counter (the whole padded to the
+/// // layer's alignment: a cache line in builds with AVX, see `Dense`).
 /// type Opt = Sgd<f32, Net, tinyprop::optim::SgdOptions<f32, Net>>;
-/// assert_eq!(Opt::STATE_BYTES, core::mem::size_of::<Net>() + 4);
+/// let (size, align) = (core::mem::size_of::<Net>(), core::mem::align_of::<Net>());
+/// assert_eq!(Opt::STATE_BYTES, (size + 4).next_multiple_of(align));
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sgd<T, G, O = ()> {
