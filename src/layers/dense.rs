@@ -19,8 +19,8 @@ use crate::{kernels, Error, Init, Layer, Model, Parameters, Scalar, Zeroed};
 /// 64-byte boundary (a cache line) and its size is padded to a multiple of 64 bytes, as are
 /// [`Conv`](crate::layers::conv::Conv) and [`Recurrent`](crate::layers::recurrent::Recurrent).
 /// The vector loads and stores of misaligned weights cross cache lines (every 64-byte one, half
-/// of the 32-byte ones), which cost the one-sample lines of the benchmark 4 % to 18 % of their
-/// speed. The figures of [`memory`](crate::memory) are `size_of`, padding included.
+/// of the 32-byte ones), which cost the benchmark's one-sample lines 3 % to 17 % of their speed
+/// on an AMD Zen 4. The figures of [`memory`](crate::memory) are `size_of`, padding included.
 ///
 /// ```
 /// use tinyprop::prelude::*;
