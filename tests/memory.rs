@@ -414,7 +414,7 @@ fn int8_models_as_statics() {
 /// it to a multiple of 64 bytes; other builds (the default, microcontrollers) store the
 /// parameters densely. The memory figures are the real sizes either way.
 #[test]
-fn layers_start_on_cache_lines_with_avx() {
+fn layers_are_dense_or_on_cache_lines() {
     let line: usize = if cfg!(target_feature = "avx") { 64 } else { 4 };
     let padded = |bytes: usize| bytes.next_multiple_of(line);
     assert_eq!(core::mem::align_of::<Dense<f32, 2, 8>>(), line);

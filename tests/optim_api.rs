@@ -24,7 +24,7 @@ const C: usize = size_of::<u32>();
 
 // The state sizes are compile-time constants, usable in a budget check. These are the sizes of
 // the dense layout; builds with AVX pad each layer to a cache line (see `Dense`'s layout and
-// `tests/memory.rs`, `layers_start_on_cache_lines_with_avx`).
+// `tests/memory.rs`, `layers_are_dense_or_on_cache_lines`).
 #[cfg(not(target_feature = "avx"))]
 const _: () = assert!(size_of::<G>() == P);
 const _: () = assert!(Sgd::<f32, G>::STATE_BYTES == 0);
