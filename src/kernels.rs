@@ -385,6 +385,24 @@ macro_rules! kernels_for {
                 c: &mut [[T; M]; N],
                 add: bool,
             ) {
+                // One column (one sample) where a register holds more than the tiles count
+                // (`$dot` bytes on AVX-512 targets, see [`DOT_BYTES`]): tiles of registers of
+                // that width, up to 8 of them, so 8 independent sums. Sized for 32 bytes, LLVM
+                // merged pairs of the tile's vectors into 4 registers of 64 bytes, 4 sums: the
+                // LSTM's one-sample training step ran 4 % slower. The same sums in the same
+                // order, so the same bits. With several columns, such tiles were slower.
+                if const { $dot > $bytes && N == 1 } {
+                    if const { is_f32::<T>() } {
+                        matmul_lanes::<
+                            T, K, M, N, false, { $dot / 4 }, { $dot / 2 }, $dot, { 2 * $dot }
+                        >(a, b, c, add);
+                    } else {
+                        matmul_lanes::<
+                            T, K, M, N, false, { $dot / 8 }, { $dot / 4 }, { $dot / 2 }, $dot
+                        >(a, b, c, add);
+                    }
+                    return;
+                }
                 if const { is_f32::<T>() } {
                     matmul_lanes::<
                         T, K, M, N, { $bytes == 16 }, $l32, { 2 * $l32 }, { 4 * $l32 }, { 8 * $l32 }
