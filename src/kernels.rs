@@ -339,7 +339,8 @@ impl<P: Product> pulp::NullaryFnOnce for Avx2<P> {
 /// Vector registers of `BYTES` bytes (8: none, a scalar register's worth), for which
 /// [`Kernels`] sizes its tiles; the dot products of [`matmul_at`] are summed in the lanes of
 /// `DOT` bytes ([`DOT_BYTES`]; where the tiles are chosen at run time, the build target's
-/// width, so that the sums are the same).
+/// width, so that the sums are the same). Where `DOT` is the wider (AVX-512 targets), the
+/// products of [`matmul`] with one column use tiles of `DOT`-byte registers.
 struct Vectors<const BYTES: usize, const DOT: usize = BYTES>;
 
 /// The three products, with tiles sized for one width of vector registers: what [`matmul`],
