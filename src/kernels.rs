@@ -208,7 +208,8 @@ impl<T: Scalar, const M: usize, const K: usize, const N: usize, const ADD: bool>
 ///
 /// The results are bit-identical either way: every product is added in the same order (the
 /// dot products of [`matmul_at`] in the build target's lanes, [`Vectors`]' `DOT`), and Rust
-/// never fuses a multiply and an add on its own.
+/// never fuses a multiply and an add on its own. Adam's usual update runs there too
+/// ([`elementwise`]).
 ///
 /// Only in optimized builds (without `debug_assertions`): the code compiled for AVX2 is a
 /// second copy of every product, which would double the products' share of the compile time
@@ -334,6 +335,62 @@ impl<P: Product> pulp::NullaryFnOnce for Avx2<P> {
     fn call(self) {
         self.0.with::<Vectors<32, VECTOR_BYTES>>();
     }
+}
+
+/// Runs `f`, a pass over `n` numbers that computes each on its own (an optimizer's update), in
+/// code compiled for AVX2 and FMA where the products pick their tiles at run time
+/// ([`DISPATCH`], at least [`DISPATCH_FROM`] numbers) and the processor has them: the same
+/// operations on 8 `f32` at a time instead of 4. With no sum to reorder, and no multiply and add
+/// fused (Rust fuses none on its own), the results are the same bits. What `f` calls is compiled
+/// there only where it is inlined (`#[inline(always)]`).
+#[inline(always)]
+pub(crate) fn elementwise<R>(n: usize, f: impl FnOnce() -> R) -> R {
+    #[cfg(all(
+        test,
+        feature = "std",
+        any(target_arch = "x86", target_arch = "x86_64"),
+        target_feature = "sse2",
+        not(target_feature = "avx2")
+    ))]
+    match ELEMENTWISE_ON_AVX2.get() {
+        Some(true) => {
+            if let Some(simd) = pulp::x86::V3::try_new() {
+                return simd.vectorize(f);
+            }
+            return f();
+        }
+        Some(false) => return f(),
+        None => {}
+    }
+    #[cfg(all(
+        feature = "std",
+        any(target_arch = "x86", target_arch = "x86_64"),
+        target_feature = "sse2",
+        not(target_feature = "avx2"),
+        not(debug_assertions)
+    ))]
+    if n >= DISPATCH_FROM {
+        if let Some(simd) = pulp::x86::V3::try_new() {
+            return simd.vectorize(f);
+        }
+    }
+    let _ = n;
+    f()
+}
+
+#[cfg(all(
+    test,
+    feature = "std",
+    any(target_arch = "x86", target_arch = "x86_64"),
+    target_feature = "sse2",
+    not(target_feature = "avx2")
+))]
+std::thread_local! {
+    /// In tests, [`elementwise`]'s choice on this thread: `Some(true)` the code compiled for
+    /// AVX2 (where the processor has it), `Some(false)` the build target's, `None` as in
+    /// programs.
+    pub(crate) static ELEMENTWISE_ON_AVX2: core::cell::Cell<Option<bool>> =
+        const { core::cell::Cell::new(None) };
 }
 
 /// Vector registers of `BYTES` bytes (8: none, a scalar register's worth), for which

@@ -399,7 +399,7 @@ impl<T: Scalar, G: Parameters<T> + Zeroed, A: Parameters<T> + Zeroed> Adam<T, G,
         // No weight decay, no AMSGrad, and `lerp` from the start (`1 − β₁ < 0.5`, as with
         // the default β₁ = 0.9).
         let plain = c.weight_decay == T::zero() && one_minus_beta1.abs() < T::of_f64(0.5);
-        let (neg_step_size, min_positive) = (-step_size, T::min_positive());
+        let neg_step_size = -step_size;
         // Per tensor, so that each loop is branch-free and vectorizes.
         for_each_tensor(
             model,
@@ -409,28 +409,19 @@ impl<T: Scalar, G: Parameters<T> + Zeroed, A: Parameters<T> + Zeroed> Adam<T, G,
             max_exp_avg_sq,
             |w, g, m, v, v_max| {
                 let (Some(m), Some(v)) = (m, v) else { return };
+                let n = w.len();
                 let wgmv = w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut());
                 match v_max {
                     // The usual case, `element` with its choices made once, outside the loop:
                     // the same arithmetic in the same order.
-                    None if plain => {
-                        for (((w, &g), m), v) in wgmv {
-                            *m = (*m + one_minus_beta1 * (g - *m)).flush_subnormal();
-                            // `v >= 0`: below the normal range is `v < min_positive` (the
-                            // flush without its absolute value).
-                            let vn = *v * beta2 + one_minus_beta2 * g * g;
-                            *v = if vn < min_positive { T::zero() } else { vn };
-                            // Without vector registers, √0 without calling the math library
-                            // (a parameter that has had no gradient yet, such as the weights
-                            // of a unit that is never active).
-                            let root = if kernels::SCALAR_TILES && *v == T::zero() {
-                                *v
-                            } else {
-                                math::sqrt(*v)
-                            };
-                            *w += neg_step_size * *m / (root + eps);
-                        }
-                    }
+                    // With AVX2 where the products choose theirs at run time (the same bits).
+                    None if plain => kernels::elementwise(n, || {
+                        plain_update(
+                            wgmv,
+                            [one_minus_beta1, beta2, one_minus_beta2],
+                            [neg_step_size, eps],
+                        )
+                    }),
                     Some(v_max) => {
                         for ((((w, &g), m), v), vm) in wgmv.zip(v_max.iter_mut()) {
                             element(w, g, m, v, Some(vm));
@@ -445,6 +436,35 @@ impl<T: Scalar, G: Parameters<T> + Zeroed, A: Parameters<T> + Zeroed> Adam<T, G,
             },
         );
         Ok(())
+    }
+}
+
+/// Adam's update of the pairs `(w, g)` with their `(m, v)`, in the usual case (no weight
+/// decay, no AMSGrad, `1 − β₁ < 0.5`): `element` of [`Adam::update`] with its choices made
+/// once, outside the loop, the same arithmetic in the same order. `betas` is `[1 − β₁, β₂,
+/// 1 − β₂]`, `step` `[−step_size, eps]`. Inlined, so that where it runs in code compiled for
+/// AVX2 ([`kernels::elementwise`]) all of it is.
+#[inline(always)]
+fn plain_update<'a, T: Scalar>(
+    wgmv: impl Iterator<Item = (((&'a mut T, &'a T), &'a mut T), &'a mut T)>,
+    [one_minus_beta1, beta2, one_minus_beta2]: [T; 3],
+    [neg_step_size, eps]: [T; 2],
+) {
+    let min_positive = T::min_positive();
+    for (((w, &g), m), v) in wgmv {
+        *m = (*m + one_minus_beta1 * (g - *m)).flush_subnormal();
+        // `v >= 0`: below the normal range is `v < min_positive` (the flush without its
+        // absolute value).
+        let vn = *v * beta2 + one_minus_beta2 * g * g;
+        *v = if vn < min_positive { T::zero() } else { vn };
+        // Without vector registers, √0 without calling the math library (a parameter that has
+        // had no gradient yet, such as the weights of a unit that is never active).
+        let root = if kernels::SCALAR_TILES && *v == T::zero() {
+            *v
+        } else {
+            math::sqrt(*v)
+        };
+        *w += neg_step_size * *m / (root + eps);
     }
 }
 
@@ -596,3 +616,82 @@ impl<T: Scalar, G: Parameters<T> + Zeroed, A: Parameters<T> + Zeroed> AdamW<T, G
 }
 
 optimizer_impls!([G: Parameters<T> + Zeroed, A: Parameters<T> + Zeroed] AdamW<T, G, A>);
+
+#[cfg(all(
+    test,
+    feature = "std",
+    any(target_arch = "x86", target_arch = "x86_64"),
+    target_feature = "sse2",
+    not(target_feature = "avx2")
+))]
+mod tests {
+    use super::{Adam, AdamConfig, AdamState};
+    use crate::kernels::ELEMENTWISE_ON_AVX2;
+    use crate::layer::Parameters;
+    use crate::layers::Dense;
+    use crate::optim::Optimizer;
+    use crate::Scalar;
+    use std::vec::Vec;
+
+    type Net<T> = Dense<T, 37, 9>;
+
+    /// Every element of `p` from a simple generator, in `(-1, 1)`; one in 7 scaled by `tiny`
+    /// (gradients whose squares fall below the normal range), one in 11 zero.
+    fn fill<T: Scalar>(p: &mut Net<T>, seed: u64, tiny: f64) {
+        let mut s = seed;
+        for t in p.tensors_mut() {
+            for (i, x) in t.iter_mut().enumerate() {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let u = (s >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
+                *x = T::of_f64(match (i % 7, i % 11) {
+                    (_, 0) => 0.0,
+                    (0, _) => u * tiny,
+                    _ => u,
+                });
+            }
+        }
+    }
+
+    /// The bits of the model and of the state after 4 steps, with the update run in the code
+    /// compiled for AVX2 (`on_avx2`) or in the build target's.
+    fn steps<T: Scalar>(on_avx2: bool, tiny: f64) -> Vec<u64> {
+        ELEMENTWISE_ON_AVX2.set(Some(on_avx2));
+        let mut net = Net::<T>::default();
+        fill(&mut net, 1, 1.0);
+        let mut opt = Adam::<T, Net<T>>::new(AdamConfig::default()).unwrap();
+        for s in 0..4 {
+            let mut g = Net::<T>::default();
+            fill(&mut g, 10 + s, tiny);
+            Optimizer::<T, Net<T>>::step(&mut opt, &mut net, &g).unwrap();
+        }
+        ELEMENTWISE_ON_AVX2.set(None);
+        let AdamState {
+            exp_avg,
+            exp_avg_sq,
+            ..
+        } = opt.state();
+        [&net, exp_avg, exp_avg_sq]
+            .iter()
+            .flat_map(|p| p.tensors().flatten().map(|x| x.as_f64().to_bits()))
+            .collect()
+    }
+
+    /// Adam's usual update gives the same bits in the code compiled for AVX2, which it runs in
+    /// optimized builds for the default target where the processor has AVX2 (meaningful in
+    /// such a build: `cargo test --release --lib same_bits`, which CI runs), as in the build
+    /// target's; subnormal moments included. (On a processor without AVX2 both runs take the
+    /// build target's code.)
+    #[test]
+    fn updates_in_code_for_avx2_give_the_same_bits() {
+        assert!(
+            pulp::x86::V3::is_available(),
+            "this test needs AVX2 and FMA"
+        );
+        assert_eq!(steps::<f32>(true, 1e-21), steps::<f32>(false, 1e-21));
+        assert_eq!(steps::<f64>(true, 1e-160), steps::<f64>(false, 1e-160));
+        // And different from a run with other gradients: the comparison sees the updates.
+        assert_ne!(steps::<f32>(true, 1e-21), steps::<f32>(true, 1.0));
+    }
+}
