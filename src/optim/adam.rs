@@ -441,9 +441,9 @@ impl<T: Scalar, G: Parameters<T> + Zeroed, A: Parameters<T> + Zeroed> Adam<T, G,
 
 /// Adam's update of the pairs `(w, g)` with their `(m, v)`, in the usual case (no weight
 /// decay, no AMSGrad, `1 − β₁ < 0.5`): `element` of [`Adam::update`] with its choices made
-/// once, outside the loop, the same arithmetic in the same order. `betas` is `[1 − β₁, β₂,
-/// 1 − β₂]`, `step` `[−step_size, eps]`. Inlined, so that where it runs in code compiled for
-/// AVX2 ([`kernels::elementwise`]) all of it is.
+/// once, outside the loop, the same arithmetic in the same order. The second argument is
+/// `[1 − β₁, β₂, 1 − β₂]`, the third `[−step_size, eps]`. Inlined, so that where it runs in
+/// code compiled for AVX2 ([`kernels::elementwise`]) all of it is.
 #[inline(always)]
 fn plain_update<'a, T: Scalar>(
     wgmv: impl Iterator<Item = (((&'a mut T, &'a T), &'a mut T), &'a mut T)>,
