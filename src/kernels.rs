@@ -346,32 +346,20 @@ impl<P: Product> pulp::NullaryFnOnce for Avx2<P> {
 #[inline(always)]
 pub(crate) fn elementwise<R>(n: usize, f: impl FnOnce() -> R) -> R {
     #[cfg(all(
-        test,
-        feature = "std",
-        any(target_arch = "x86", target_arch = "x86_64"),
-        target_feature = "sse2",
-        not(target_feature = "avx2")
-    ))]
-    match ELEMENTWISE_ON_AVX2.get() {
-        Some(true) => {
-            if let Some(simd) = pulp::x86::V3::try_new() {
-                return simd.vectorize(f);
-            }
-            return f();
-        }
-        Some(false) => return f(),
-        None => {}
-    }
-    #[cfg(all(
         feature = "std",
         any(target_arch = "x86", target_arch = "x86_64"),
         target_feature = "sse2",
         not(target_feature = "avx2"),
-        not(debug_assertions)
+        any(test, not(debug_assertions))
     ))]
-    if n >= DISPATCH_FROM {
-        if let Some(simd) = pulp::x86::V3::try_new() {
-            return simd.vectorize(f);
+    {
+        let wanted = DISPATCH && n >= DISPATCH_FROM;
+        #[cfg(test)]
+        let wanted = ELEMENTWISE_ON_AVX2.get().unwrap_or(wanted);
+        if wanted {
+            if let Some(simd) = pulp::x86::V3::try_new() {
+                return simd.vectorize(f);
+            }
         }
     }
     let _ = n;
